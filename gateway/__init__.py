@@ -1,0 +1,1 @@
+"""The HTTP gateway: parse, authenticate, publish or query, answer."""

@@ -1,0 +1,85 @@
+"""The gateway application, built by a factory: one cleanup context per resource."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from gateway.auth import Authenticator
+from gateway.db import Database
+from gateway.keys import AUTHENTICATOR, DATABASE, PUBLISHER, SETTINGS, STATUS_CACHE
+from gateway.middleware import auth_middleware, errors_middleware
+from gateway.routes import add_routes
+from shared.database import check_deployment, create_pool
+from shared.publisher import Publisher
+from shared.settings import Settings
+from shared.status_cache import StatusCache, create_client
+
+log = logging.getLogger(__name__)
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    pool = await create_pool(settings)
+    async with pool.acquire() as connection:
+        await check_deployment(connection, settings)
+    database = Database(pool)
+    app[DATABASE] = database
+    app[AUTHENTICATOR] = Authenticator(
+        database, ttl_s=settings.auth_cache_ttl_s, entries_max=settings.auth_cache_entries_max
+    )
+    yield
+    await pool.close()
+
+
+async def _status_cache(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    client = create_client(settings.redis_url.get_secret_value())
+    app[STATUS_CACHE] = StatusCache(
+        client, reference_ttl_s=settings.reference_ttl_s, status_ttl_s=settings.status_ttl_s
+    )
+    yield
+    await client.aclose()
+
+
+async def _publisher(app: web.Application) -> AsyncIterator[None]:
+    publisher = await Publisher.open(app[SETTINGS], name="cloudwallet-gateway")
+    app[PUBLISHER] = publisher
+    yield
+    await publisher.close()
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The gateway with its routes, middlewares and resources; nothing connects until startup."""
+    app = web.Application(
+        middlewares=[errors_middleware, auth_middleware],
+        client_max_size=settings.request_body_bytes_max,
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.extend([_database, _status_cache, _publisher])
+    add_routes(app)
+    return app
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Serve until `stop` is set, then stop accepting and finish in-flight requests."""
+    runner = web.AppRunner(create_app(settings), access_log=None, shutdown_timeout=10)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    await site.start()
+    log.info("gateway listening on http://%s:%s", settings.http_host, settings.http_port)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """Set `stop` on SIGINT or SIGTERM."""
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)

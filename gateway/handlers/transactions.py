@@ -1,0 +1,122 @@
+"""Transactions: submit (dedup in Redis, publish with confirm, 202) and read the current state.
+
+The submit path makes no database query: the tenant and project checks are cached, the
+reference ID is reserved in Redis, and the worker decides in PostgreSQL what was applied."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from gateway.http import json_response, read_model
+from gateway.keys import DATABASE, PUBLISHER, SETTINGS, STATUS_CACHE
+from shared.errors import CacheUnavailable, Conflict, NotFound
+from shared.ids import new_id
+from shared.messages import (
+    SubmitTransaction,
+    TransactionMessage,
+    operations_json,
+    request_digest,
+    transaction_body,
+    transaction_from_row,
+)
+
+SELECT_TRANSACTION = """
+SELECT t.* FROM transactions t WHERE t.id = $1 AND t.project_id = $2
+UNION ALL
+SELECT t.* FROM transaction_aliases a JOIN transactions t ON t.id = a.transaction_id
+WHERE a.id = $1 AND a.project_id = $2
+LIMIT 1
+"""
+
+
+async def submit_transaction(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    project_id = request.match_info["projectId"]
+    body = await read_model(
+        request,
+        SubmitTransaction,
+        context={
+            "operations_per_transaction_max": settings.operations_per_transaction_max,
+            "reference_id_length_max": settings.reference_id_length_max,
+        },
+    )
+    transaction_id = new_id()
+    operations = operations_json(body.operations)
+    digest = request_digest(operations)
+    submitted_at = datetime.now(UTC)
+    pending = transaction_body(
+        transaction_id=transaction_id,
+        reference_id=body.reference_id,
+        status="Pending",
+        operations=operations,
+        created_at=submitted_at,
+    )
+    cache = request.app[STATUS_CACHE]
+    holder = await cache.reserve(project_id, body.reference_id, transaction_id, digest, pending)
+    if holder is not None:
+        raise await _duplicate(request, project_id, body.reference_id, holder, digest)
+    message = TransactionMessage.model_construct(
+        v=1,
+        id=transaction_id,
+        project_id=project_id,
+        reference_id=body.reference_id,
+        operations=body.operations,
+        submitted_at=submitted_at,
+    )
+    try:
+        await request.app[PUBLISHER].publish(message)
+    except BaseException:
+        await cache.release(project_id, body.reference_id, transaction_id, digest)
+        raise
+    return json_response(
+        {"id": transaction_id, "referenceId": body.reference_id, "status": "Pending"},
+        status=202,
+        headers={"Location": f"/projects/{project_id}/transactions/{transaction_id}"},
+    )
+
+
+async def get_transaction(request: web.Request) -> web.Response:
+    project_id = request.match_info["projectId"]
+    transaction_id = request.match_info["transactionId"]
+    found = await _current_state(request, project_id, transaction_id)
+    if found is None:
+        raise NotFound(f"transaction {transaction_id} not found", code="TransactionNotFound")
+    return json_response(found)
+
+
+async def _current_state(
+    request: web.Request, project_id: str, transaction_id: str
+) -> dict[str, Any] | None:
+    """Redis first; PostgreSQL when Redis has nothing final (it may have been flushed, or a
+    worker may have committed without reaching Redis)."""
+    try:
+        cached = await request.app[STATUS_CACHE].get(project_id, transaction_id)
+    except CacheUnavailable:
+        cached = None
+    if cached is not None and cached.get("status") != "Pending":
+        return cached
+    row = await request.app[DATABASE].fetchrow(SELECT_TRANSACTION, transaction_id, project_id)
+    if row is not None:
+        return transaction_from_row(row)
+    return cached
+
+
+async def _duplicate(
+    request: web.Request,
+    project_id: str,
+    reference_id: str,
+    holder: tuple[str, bytes],
+    digest: bytes,
+) -> Conflict:
+    holder_id, holder_digest = holder
+    current = await _current_state(request, project_id, holder_id)
+    if current is None:
+        current = {"id": holder_id, "referenceId": reference_id, "status": "Pending"}
+    return Conflict(
+        f"referenceId {reference_id} is already used in this project",
+        code="DuplicateReferenceId",
+        details={"requestMatches": holder_digest == digest, "transaction": current},
+    )

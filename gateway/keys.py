@@ -1,0 +1,18 @@
+"""Typed keys of what the application holds and what each request carries."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.auth import Authenticator
+from gateway.db import Database
+from shared.publisher import Publisher
+from shared.settings import Settings
+from shared.status_cache import StatusCache
+
+SETTINGS = web.AppKey("settings", Settings)
+DATABASE = web.AppKey("database", Database)
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+STATUS_CACHE = web.AppKey("status_cache", StatusCache)
+PUBLISHER = web.AppKey("publisher", Publisher)
+TENANT_ID = "cloudwallet.tenant_id"

@@ -1,0 +1,69 @@
+"""The one place where errors become HTTP: our hierarchy, aiohttp's own HTTP exceptions and
+anything unexpected all leave as the design's JSON error shape, never as a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.http import json_response
+from gateway.keys import AUTHENTICATOR, TENANT_ID
+from shared.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, Unavailable
+
+log = logging.getLogger(__name__)
+PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/health"})
+
+
+def _from_http_exception(error: web.HTTPException) -> ApiError:
+    if error.status == 404:
+        return NotFound("no such route", code="RouteNotFound")
+    if error.status == 405:
+        return MethodNotAllowed("method not allowed on this route")
+    if error.status == 413:
+        return PayloadTooLarge("the request body is too large")
+    translated = ApiError(error.reason, code=error.reason.replace(" ", ""))
+    translated.status = error.status
+    return translated
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as error:
+        headers = None
+        if isinstance(error, Unavailable):
+            headers = {"Retry-After": str(error.retry_after_s)}
+        return json_response(error.body(), status=error.status, headers=headers)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        translated = _from_http_exception(error)
+        headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+        return json_response(translated.body(), status=translated.status, headers=headers)
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return json_response(
+            {"error": {"code": "InternalError", "message": "an internal error occurred"}},
+            status=500,
+        )
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Resolve the route first (unknown routes answer 404/405), then require a valid key and,
+    for project routes, a project of the key's tenant."""
+    route_error = request.match_info.http_exception
+    if route_error is not None:
+        raise route_error
+    if request.path in PUBLIC_PATHS:
+        return await handler(request)
+    authenticator = request.app[AUTHENTICATOR]
+    tenant_id = await authenticator.tenant_of(request)
+    request[TENANT_ID] = tenant_id
+    project_id = request.match_info.get("projectId")
+    if project_id is not None:
+        await authenticator.check_project(tenant_id, project_id)
+    return await handler(request)

@@ -1,0 +1,127 @@
+"""The `cloudwallet` command: migrate, gateway, worker, run, keys create."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+import asyncpg
+import uvloop
+from pydantic import ValidationError
+
+from shared.database import DeploymentMismatch, database_url, migrate
+from shared.ids import new_api_key, new_id, secret_digest
+from shared.settings import Settings, load_settings
+
+log = logging.getLogger("cloudwallet")
+
+
+async def _migrate(settings: Settings) -> None:
+    applied = await migrate(settings)
+    print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
+
+
+async def _gateway(settings: Settings) -> None:
+    from gateway.app import serve, stop_on_signals
+
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    await serve(settings, stop)
+
+
+async def _worker(settings: Settings) -> None:
+    from gateway.app import stop_on_signals
+    from worker.main import run_worker
+
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    await run_worker(settings, stop)
+
+
+async def _run(settings: Settings) -> None:
+    """Migrate, then one gateway and one worker in this process, until Ctrl-C."""
+    from gateway.app import serve, stop_on_signals
+    from worker.main import run_worker
+
+    await _migrate(settings)
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    async with asyncio.TaskGroup() as group:
+        group.create_task(serve(settings, stop))
+        group.create_task(run_worker(settings, stop))
+
+
+async def _create_key(settings: Settings, tenant: str) -> None:
+    connection = await asyncpg.connect(database_url(settings))
+    try:
+        async with connection.transaction():
+            tenant_id = await connection.fetchval(
+                "INSERT INTO tenants (id, name) VALUES ($1, $2)"
+                " ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+                new_id(),
+                tenant,
+            )
+            key_id, api_key = new_api_key()
+            await connection.execute(
+                "INSERT INTO api_keys (id, tenant_id, secret_digest) VALUES ($1, $2, $3)",
+                key_id,
+                tenant_id,
+                secret_digest(api_key.split(".")[2]),
+            )
+    finally:
+        await connection.close()
+    print(api_key)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cloudwallet", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="create or update the database schema")
+    commands.add_parser("gateway", help="serve the HTTP API")
+    commands.add_parser("worker", help="apply transactions from the partition queues")
+    commands.add_parser("run", help="migrate, then run one gateway and one worker together")
+    keys = commands.add_parser("keys", help="manage API keys")
+    key_commands = keys.add_subparsers(dest="key_command", required=True)
+    create = key_commands.add_parser("create", help="create a tenant's API key and print it once")
+    create.add_argument("--tenant", required=True, help="the tenant's name (created if new)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings()
+    except ValidationError as error:
+        print(f"cloudwallet: invalid configuration:\n{error}", file=sys.stderr)
+        return 2
+    if arguments.command == "keys":
+        command: Coroutine[Any, Any, None] = _create_key(settings, arguments.tenant)
+    else:
+        command = {
+            "migrate": _migrate,
+            "gateway": _gateway,
+            "worker": _worker,
+            "run": _run,
+        }[arguments.command](settings)
+    try:
+        uvloop.run(command)
+    except DeploymentMismatch as error:
+        print(f"cloudwallet: {error}", file=sys.stderr)
+        return 2
+    except (OSError, asyncpg.PostgresError) as error:
+        print(f"cloudwallet: cannot reach a service: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

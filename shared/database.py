@@ -1,0 +1,137 @@
+"""PostgreSQL plumbing shared by every process: the pool, the migrations, the deployment check.
+
+Migrations are the ordered plain-SQL files in `shared/migrations/`, applied once each and
+recorded in `schema_migrations`; re-running `migrate` is a no-op."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from typing import Any, TypeAlias
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import orjson
+from asyncpg.pool import PoolConnectionProxy
+
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+# A connection of our own, or one borrowed from a pool.
+Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+MIGRATION_LOCK_KEY = 0x636C6F7564  # an arbitrary constant: serializes concurrent `migrate` runs
+
+
+class DeploymentMismatch(RuntimeError):
+    """The process is configured differently from the deployment recorded in the database."""
+
+
+def database_url(settings: Settings) -> str:
+    return settings.database_url.get_secret_value()
+
+
+async def create_pool(settings: Settings, *, size_max: int | None = None) -> asyncpg.Pool:
+    """A connection pool whose sessions end a transaction left idle by a stopped process."""
+    pool_size_max = size_max or settings.database_pool_size_max
+    return await asyncpg.create_pool(
+        database_url(settings),
+        min_size=1,
+        max_size=pool_size_max,
+        init=_set_codecs,
+        server_settings={
+            "idle_in_transaction_session_timeout": str(
+                settings.database_idle_in_transaction_timeout_ms
+            ),
+            "application_name": "cloudwallet",
+        },
+    )
+
+
+async def _set_codecs(connection: asyncpg.Connection) -> None:
+    for name in ("json", "jsonb"):
+        await connection.set_type_codec(
+            name, encoder=_encode_json, decoder=orjson.loads, schema="pg_catalog"
+        )
+
+
+def _encode_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def _create_database_if_missing(url: str) -> None:
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    try:
+        connection = await asyncpg.connect(url)
+    except asyncpg.InvalidCatalogNameError:
+        admin = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
+        try:
+            await admin.execute(f'CREATE DATABASE "{name.replace(chr(34), "")}"')
+            log.info("created database %s", name)
+        except asyncpg.DuplicateDatabaseError:
+            pass
+        finally:
+            await admin.close()
+    else:
+        await connection.close()
+
+
+def _migration_files() -> list[tuple[int, str, str]]:
+    folder = resources.files("shared") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append((version, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+async def migrate(settings: Settings) -> list[str]:
+    """Apply the migrations not yet applied and record the partition count; return their names."""
+    url = database_url(settings)
+    await _create_database_if_missing(url)
+    connection = await asyncpg.connect(url)
+    applied_now = []
+    try:
+        async with connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+            await connection.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {
+                row["version"]
+                for row in await connection.fetch("SELECT version FROM schema_migrations")
+            }
+            for version, name, sql in _migration_files():
+                if version in done:
+                    continue
+                await connection.execute(sql)
+                await connection.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name
+                )
+                applied_now.append(name)
+            await connection.execute(
+                "INSERT INTO deployment (key, value) VALUES ('partition_count', $1)"
+                " ON CONFLICT (key) DO NOTHING",
+                str(settings.partition_count),
+            )
+        await check_deployment(connection, settings)
+    finally:
+        await connection.close()
+    return applied_now
+
+
+async def check_deployment(connection: Any, settings: Settings) -> None:
+    """Refuse to run with a partition count other than the one recorded for the deployment."""
+    recorded = await connection.fetchval(
+        "SELECT value FROM deployment WHERE key = 'partition_count'"
+    )
+    if recorded is None:
+        raise DeploymentMismatch("the database is not migrated: run `cloudwallet migrate` first")
+    if int(recorded) != settings.partition_count:
+        raise DeploymentMismatch(
+            f"CLOUDWALLET_PARTITION_COUNT is {settings.partition_count} but this deployment was"
+            f" created with {recorded}; a deployment's partition count is fixed"
+        )

@@ -1,0 +1,107 @@
+"""Our own error hierarchy; library errors are translated into it once, at the edge that talks
+to the library, and one gateway middleware maps it to HTTP.
+
+    CloudwalletError
+    ├── ApiError                 an expected, operating error with an HTTP status and a stable code
+    │   ├── ValidationFailed     400 ValidationError, with the offending fields in details
+    │   ├── Unauthorized         401 Unauthorized
+    │   ├── NotFound             404 <Thing>NotFound
+    │   ├── Conflict             409 DuplicateReferenceId, AssetInUse, WalletNotEmpty, ...
+    │   ├── PayloadTooLarge      413 PayloadTooLarge
+    │   └── Unavailable          503 ServiceUnavailable, with Retry-After
+    │       ├── DatabaseUnavailable
+    │       ├── BrokerUnavailable
+    │       └── CacheUnavailable
+    └── InvariantViolation       a programmer error: the work must stop, never be acknowledged
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CloudwalletError(Exception):
+    """Root of every error cloudwallet raises on purpose."""
+
+
+class ApiError(CloudwalletError):
+    """An expected error with an HTTP status, a stable code and optional details."""
+
+    status = 500
+    default_code = "InternalError"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        """The error as the API shows it."""
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            error["details"] = self.details
+        return {"error": error}
+
+
+class ValidationFailed(ApiError):
+    status = 400
+    default_code = "ValidationError"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    default_code = "Unauthorized"
+
+
+class NotFound(ApiError):
+    status = 404
+    default_code = "NotFound"
+
+
+class MethodNotAllowed(ApiError):
+    status = 405
+    default_code = "MethodNotAllowed"
+
+
+class Conflict(ApiError):
+    status = 409
+    default_code = "Conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    default_code = "PayloadTooLarge"
+
+
+class Unavailable(ApiError):
+    status = 503
+    default_code = "ServiceUnavailable"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s
+
+
+class DatabaseUnavailable(Unavailable):
+    pass
+
+
+class BrokerUnavailable(Unavailable):
+    pass
+
+
+class CacheUnavailable(Unavailable):
+    pass
+
+
+class InvariantViolation(CloudwalletError):
+    """A broken invariant: a bug, never an outcome to record."""
+
+
+def invariant(condition: bool, message: str) -> None:
+    """Raise InvariantViolation unless `condition` holds (unlike `assert`, survives `python -O`)."""
+    if not condition:
+        raise InvariantViolation(message)

@@ -1,0 +1,211 @@
+"""The wire formats: operations and transactions as clients submit them over HTTP and as
+internal services publish them to the queue (versioned JSON, validated here, never pickled)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Protocol
+
+import orjson
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
+
+from shared.ledger import AMOUNT_MAX, Operation, OperationType
+
+_DIGITS = re.compile(r"[0-9]{1,39}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+OPERATIONS_MAX_DEFAULT = 100
+REFERENCE_ID_LENGTH_MAX_DEFAULT = 128
+MESSAGE_VERSION: Literal[1] = 1
+
+
+class Row(Protocol):
+    """A database row, read by column name."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def parse_amount(value: object) -> int:
+    """Accept a string of digits or a JSON integer between 1 and 2^127-1; refuse all else."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("amount must be a string of digits or an integer")
+    if isinstance(value, str):
+        if not _DIGITS.fullmatch(value):
+            raise ValueError("amount must be a string of digits")
+        value = int(value)
+    if not 1 <= value <= AMOUNT_MAX:
+        raise ValueError("amount must be between 1 and 2^127-1")
+    return value
+
+
+Amount = Annotated[
+    int,
+    BeforeValidator(parse_amount),
+    PlainSerializer(str, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[0-9]{1,39}$",
+            "description": "integer in the asset's smallest unit, 1 to 2^127-1",
+            "examples": ["2000"],
+        }
+    ),
+]
+WalletId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+def _text_without_control(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=False)
+
+
+class TransferOperation(_Model):
+    type: Literal["Transfer"]
+    from_wallet_id: WalletId = Field(alias="from")
+    to_wallet_id: WalletId = Field(alias="to")
+    amount: Amount
+
+
+class IssueOperation(_Model):
+    type: Literal["Issue"]
+    to_wallet_id: WalletId = Field(alias="to")
+    amount: Amount
+
+
+class RedeemOperation(_Model):
+    type: Literal["Redeem"]
+    from_wallet_id: WalletId = Field(alias="from")
+    amount: Amount
+
+
+OperationModel = Annotated[
+    TransferOperation | IssueOperation | RedeemOperation, Field(discriminator="type")
+]
+
+
+def _check_reference_id(value: str, info: ValidationInfo) -> str:
+    limit = (info.context or {}).get("reference_id_length_max", REFERENCE_ID_LENGTH_MAX_DEFAULT)
+    if len(value) > limit:
+        raise ValueError(f"must be at most {limit} characters")
+    return _text_without_control(value)
+
+
+def _check_operations(value: list[Any], info: ValidationInfo) -> list[Any]:
+    limit = (info.context or {}).get("operations_per_transaction_max", OPERATIONS_MAX_DEFAULT)
+    if len(value) > limit:
+        raise ValueError(f"must hold at most {limit} operations")
+    return value
+
+
+class SubmitTransaction(_Model):
+    """The body of `POST /projects/{projectId}/transactions`."""
+
+    reference_id: str = Field(alias="referenceId", min_length=1, max_length=1024)
+    operations: list[OperationModel] = Field(min_length=1, max_length=10_000)
+
+    _reference_id = field_validator("reference_id")(_check_reference_id)
+    _operations = field_validator("operations")(_check_operations)
+
+
+class TransactionMessage(_Model):
+    """A transaction on the queue: what the gateway and internal services publish (version 1)."""
+
+    v: Literal[1] = MESSAGE_VERSION
+    id: Annotated[str, Field(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9_-]+$")]
+    project_id: str = Field(alias="projectId", min_length=1, max_length=64)
+    reference_id: str = Field(alias="referenceId", min_length=1, max_length=1024)
+    operations: list[OperationModel] = Field(min_length=1, max_length=10_000)
+    submitted_at: datetime = Field(alias="submittedAt")
+
+    _reference_id = field_validator("reference_id")(_check_reference_id)
+    _operations = field_validator("operations")(_check_operations)
+
+    def to_json(self) -> bytes:
+        """The message body as published."""
+        return orjson.dumps(self.model_dump(mode="json", by_alias=True))
+
+
+def to_core(
+    operations: list[TransferOperation | IssueOperation | RedeemOperation],
+) -> list[Operation]:
+    """The wire operations as the ledger core takes them."""
+    return [
+        Operation(
+            type=OperationType(op.type),
+            amount=op.amount,
+            from_wallet_id=getattr(op, "from_wallet_id", None),
+            to_wallet_id=getattr(op, "to_wallet_id", None),
+        )
+        for op in operations
+    ]
+
+
+def operations_json(
+    operations: list[TransferOperation | IssueOperation | RedeemOperation],
+) -> list[dict[str, Any]]:
+    """The operations as the API shows them (amounts as strings of digits)."""
+    return [op.model_dump(mode="json", by_alias=True) for op in operations]
+
+
+def request_digest(operations: list[dict[str, Any]]) -> bytes:
+    """A digest of a request's operations, to tell a retried request from a different one."""
+    return hashlib.sha256(orjson.dumps(operations, option=orjson.OPT_SORT_KEYS)).digest()
+
+
+def format_time(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds, as every response shows times."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def transaction_body(
+    *,
+    transaction_id: str,
+    reference_id: str,
+    status: str,
+    operations: list[dict[str, Any]],
+    created_at: datetime,
+    completed_at: datetime | None = None,
+    failure: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A transaction as the API, the status cache and the events show it."""
+    body: dict[str, Any] = {
+        "id": transaction_id,
+        "referenceId": reference_id,
+        "status": status,
+        "operations": operations,
+        "createdAt": format_time(created_at),
+    }
+    if completed_at is not None:
+        body["completedAt"] = format_time(completed_at)
+    if failure is not None:
+        body["failure"] = failure
+    return body
+
+
+def transaction_from_row(row: Row) -> dict[str, Any]:
+    """A stored transaction row as the API shows it."""
+    return transaction_body(
+        transaction_id=row["id"],
+        reference_id=row["reference_id"],
+        status=row["status"],
+        operations=row["operations"],
+        created_at=row["created_at"],
+        completed_at=row["completed_at"],
+        failure=row["failure"],
+    )

@@ -1,0 +1,60 @@
+"""One settings object, read once from `CLOUDWALLET_*` environment variables at start and
+passed explicitly."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every tunable of cloudwallet; names carry their units."""
+
+    model_config = SettingsConfigDict(env_prefix="CLOUDWALLET_", frozen=True, extra="ignore")
+
+    database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/cloudwallet")
+    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+
+    partition_count: int = Field(default=8, ge=1, le=1024)
+
+    request_body_bytes_max: int = Field(default=1024 * 1024, ge=1024)
+    operations_per_transaction_max: int = Field(default=100, ge=1, le=10_000)
+    reference_id_length_max: int = Field(default=128, ge=1, le=1024)
+    page_size_default: int = Field(default=50, ge=1)
+    page_size_max: int = Field(default=500, ge=1)
+
+    publish_confirm_timeout_ms: int = Field(default=5000, ge=1)
+    retry_after_s: int = Field(default=1, ge=1)
+    queue_length_max: int = Field(default=1_000_000, ge=1)
+    delivery_limit: int = Field(default=5, ge=1)
+    amqp_heartbeat_s: int = Field(default=5, ge=1)
+
+    batch_size_max: int = Field(default=500, ge=1, le=10_000)
+    batch_wait_ms: int = Field(default=0, ge=0)
+    batch_retry_max: int = Field(default=5, ge=0)
+    batch_retry_backoff_ms: int = Field(default=200, ge=1)
+
+    database_pool_size_max: int = Field(default=10, ge=1)
+    database_idle_in_transaction_timeout_ms: int = Field(default=30_000, ge=100)
+
+    reference_ttl_s: int = Field(default=7 * 24 * 3600, ge=1)
+    status_ttl_s: int = Field(default=24 * 3600, ge=1)
+    auth_cache_ttl_s: int = Field(default=30, ge=0)
+    auth_cache_entries_max: int = Field(default=10_000, ge=1)
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Self:
+        if self.page_size_default > self.page_size_max:
+            raise ValueError("page_size_default must not exceed page_size_max")
+        return self
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment; a bad value stops the caller with a clear message."""
+    return Settings()

@@ -1,0 +1,114 @@
+"""Redis as a fast path and a status cache, never as the truth: reference-ID reservations
+(SET NX) and the latest known state of each transaction. Either may vanish at any time;
+PostgreSQL decides what was applied."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from shared.errors import CacheUnavailable
+
+# Reserve the reference ID and record the Pending state in one round trip; on a duplicate,
+# return what the reference ID already points to.
+_RESERVE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])
+  return false
+end
+return redis.call('GET', KEYS[1])
+"""
+# Release a reservation only if it is still ours.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1], KEYS[2])
+end
+return 0
+"""
+
+
+def reference_key(project_id: str, reference_id: str) -> str:
+    return f"cw:ref:{project_id}:{reference_id}"
+
+
+def status_key(project_id: str, transaction_id: str) -> str:
+    return f"cw:tx:{project_id}:{transaction_id}"
+
+
+class StatusCache:
+    """Reference reservations and transaction states in Redis; Redis errors become
+    CacheUnavailable here and nowhere else."""
+
+    def __init__(self, client: redis.Redis, *, reference_ttl_s: int, status_ttl_s: int) -> None:
+        self._client = client
+        self._reference_ttl_s = reference_ttl_s
+        self._status_ttl_s = status_ttl_s
+        self._reserve = client.register_script(_RESERVE)
+        self._release = client.register_script(_RELEASE)
+
+    async def reserve(
+        self,
+        project_id: str,
+        reference_id: str,
+        transaction_id: str,
+        digest: bytes,
+        pending: dict[str, Any],
+    ) -> tuple[str, bytes] | None:
+        """Claim a reference ID for a new transaction; return the (id, digest) holding it."""
+        value = orjson.dumps({"id": transaction_id, "digest": digest.hex()})
+        keys = [reference_key(project_id, reference_id), status_key(project_id, transaction_id)]
+        arguments: list[bytes | int] = [
+            value,
+            orjson.dumps(pending),
+            self._reference_ttl_s,
+            self._status_ttl_s,
+        ]
+        try:
+            existing = await self._reserve(keys=keys, args=arguments)
+        except RedisError as error:
+            raise CacheUnavailable("the reference cache is unavailable") from error
+        if existing is None:
+            return None
+        holder = orjson.loads(existing)
+        return holder["id"], bytes.fromhex(holder["digest"])
+
+    async def release(
+        self, project_id: str, reference_id: str, transaction_id: str, digest: bytes
+    ) -> None:
+        """Undo a reservation whose publish was not confirmed."""
+        value = orjson.dumps({"id": transaction_id, "digest": digest.hex()})
+        keys = [reference_key(project_id, reference_id), status_key(project_id, transaction_id)]
+        try:
+            await self._release(keys=keys, args=[value])
+        except RedisError as error:
+            raise CacheUnavailable("the reference cache is unavailable") from error
+
+    async def get(self, project_id: str, transaction_id: str) -> dict[str, Any] | None:
+        """The cached state of a transaction, if Redis has it."""
+        try:
+            raw = await self._client.get(status_key(project_id, transaction_id))
+        except RedisError as error:
+            raise CacheUnavailable("the status cache is unavailable") from error
+        return None if raw is None else dict(orjson.loads(raw))
+
+    async def put_many(self, states: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Record final states, given as (project id, transaction id, body), in one pipeline."""
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for project_id, transaction_id, body in states:
+                    pipe.set(
+                        status_key(project_id, transaction_id),
+                        orjson.dumps(body),
+                        ex=self._status_ttl_s,
+                    )
+                await pipe.execute()
+        except RedisError as error:
+            raise CacheUnavailable("the status cache is unavailable") from error
+
+
+def create_client(url: str) -> redis.Redis:
+    """A Redis client with short timeouts: a slow cache must not hold up the money path."""
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)

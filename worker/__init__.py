@@ -1,0 +1,1 @@
+"""The worker: consumes partition queues and owns every balance change."""

@@ -1,0 +1,171 @@
+"""Plan a batch: the queue-ordered transactions of one partition, applied one after another to
+the wallets they touch, with nothing but the ledger core. Pure: the store loads the inputs and
+saves the plan inside one database transaction.
+
+Each transaction is all or nothing on its own; a failing one never fails its neighbours. A
+reference ID already taken (in the database or earlier in the batch) makes the message a replay
+of the same transaction, or an alias of the one holding the reference ID: never a second apply."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared import ledger
+from shared.errors import invariant
+from shared.messages import (
+    TransactionMessage,
+    operations_json,
+    request_digest,
+    to_core,
+    transaction_body,
+)
+
+TransactionKey = tuple[str, str]  # (project id, reference id)
+
+
+@dataclass(frozen=True, slots=True)
+class KnownTransaction:
+    """A transaction already holding a reference ID, with its body as the API shows it."""
+
+    id: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LockedWallet:
+    project_id: str
+    wallet: ledger.Wallet
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one message resolved to: the transaction state to cache, announce and reply with."""
+
+    message: TransactionMessage
+    body: dict[str, Any]
+    new: bool
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    transactions: list[tuple[Any, ...]] = field(default_factory=list)
+    entries: list[tuple[Any, ...]] = field(default_factory=list)
+    balances: dict[str, int] = field(default_factory=dict)
+    aliases: list[tuple[str, str, str]] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+def wallet_ids(messages: list[TransactionMessage]) -> list[str]:
+    """Every wallet a batch touches, sorted: the order in which they are locked."""
+    found: set[str] = set()
+    for message in messages:
+        for operation in message.operations:
+            found.update(
+                wallet_id
+                for wallet_id in (
+                    getattr(operation, "from_wallet_id", None),
+                    getattr(operation, "to_wallet_id", None),
+                )
+                if wallet_id is not None
+            )
+    return sorted(found)
+
+
+def plan_batch(
+    messages: list[TransactionMessage],
+    known: Mapping[TransactionKey, KnownTransaction],
+    wallets: Mapping[str, LockedWallet],
+    now: datetime,
+) -> BatchPlan:
+    """Apply `messages` in order to `wallets`; `known` holds the reference IDs already taken."""
+    plan = BatchPlan()
+    taken = dict(known)
+    current = dict(wallets)
+    for message in messages:
+        key = (message.project_id, message.reference_id)
+        holder = taken.get(key)
+        if holder is not None:
+            if holder.id != message.id:
+                plan.aliases.append((message.id, message.project_id, holder.id))
+            plan.outcomes.append(Outcome(message, holder.body, new=False))
+            continue
+        body = _apply_one(plan, current, message, now)
+        taken[key] = KnownTransaction(message.id, body)
+        plan.outcomes.append(Outcome(message, body, new=True))
+    return plan
+
+
+def _apply_one(
+    plan: BatchPlan, current: dict[str, LockedWallet], message: TransactionMessage, now: datetime
+) -> dict[str, Any]:
+    operations_core = to_core(message.operations)
+    visible = {}
+    for operation in operations_core:
+        for wallet_id in (operation.from_wallet_id, operation.to_wallet_id):
+            locked = current.get(wallet_id) if wallet_id is not None else None
+            if locked is not None and locked.project_id == message.project_id:
+                visible[locked.wallet.id] = locked.wallet
+    result = ledger.apply(visible, operations_core)
+    failure = None
+    if isinstance(result, ledger.Failure):
+        failure = {
+            "operationIndex": result.operation_index,
+            "code": str(result.code),
+            "message": result.message,
+        }
+    else:
+        _check_balanced(result)
+        for wallet_id, balance in result.balances.items():
+            locked = current[wallet_id]
+            current[wallet_id] = dataclasses.replace(
+                locked, wallet=dataclasses.replace(locked.wallet, balance=balance)
+            )
+            plan.balances[wallet_id] = balance
+        plan.entries.extend(
+            (
+                p.wallet_id,
+                message.id,
+                p.operation_index,
+                str(p.type),
+                p.amount,
+                p.balance_after,
+                p.counterparty_wallet_id,
+                now,
+            )
+            for p in result.postings
+        )
+    operations = operations_json(message.operations)
+    status = "Failed" if failure else "Completed"
+    plan.transactions.append(
+        (
+            message.id,
+            message.project_id,
+            message.reference_id,
+            request_digest(operations),
+            status,
+            operations,
+            failure,
+            message.submitted_at,
+            now,
+        )
+    )
+    return transaction_body(
+        transaction_id=message.id,
+        reference_id=message.reference_id,
+        status=status,
+        operations=operations,
+        created_at=message.submitted_at,
+        completed_at=now,
+        failure=failure,
+    )
+
+
+def _check_balanced(result: ledger.Applied) -> None:
+    debits = sum(p.amount for p in result.postings if p.type is ledger.EntryType.DEBIT)
+    credits = sum(p.amount for p in result.postings if p.type is ledger.EntryType.CREDIT)
+    invariant(debits == credits, "a transaction's debits must equal its credits")
+    invariant(all(balance >= 0 for balance in result.balances.values()), "negative balance")

@@ -1,0 +1,112 @@
+"""The worker's SQL: fence the partition, find reference IDs already taken, lock the touched
+wallets in id order, and save a batch plan with set-based statements. This is the one place
+where balances change."""
+
+from __future__ import annotations
+
+import orjson
+
+from shared import ledger
+from shared.database import Connection
+from shared.messages import TransactionMessage, transaction_from_row
+from worker.batch import BatchPlan, KnownTransaction, LockedWallet, TransactionKey
+
+PARTITION_LOCK_SPACE = 0x6377  # the first key of every partition's advisory lock
+
+FIND_KNOWN = """
+SELECT t.* FROM transactions t
+JOIN unnest($1::text[], $2::text[]) AS k(project_id, reference_id)
+  ON t.project_id = k.project_id AND t.reference_id = k.reference_id
+"""
+LOCK_WALLETS = """
+SELECT id, project_id, asset_id, status, balance FROM wallets
+WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
+"""
+INSERT_TRANSACTIONS = """
+INSERT INTO transactions
+  (id, project_id, reference_id, request_digest, status, operations, failure, created_at,
+   completed_at)
+SELECT id, project_id, reference_id, request_digest, status, operations::jsonb, failure::jsonb,
+       created_at, completed_at
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::text[],
+            $8::timestamptz[], $9::timestamptz[])
+  AS t(id, project_id, reference_id, request_digest, status, operations, failure, created_at,
+       completed_at)
+"""
+UPDATE_BALANCES = """
+UPDATE wallets AS w SET balance = v.balance, updated_at = now()
+FROM unnest($1::text[], $2::numeric[]) AS v(id, balance) WHERE w.id = v.id
+"""
+INSERT_ALIASES = """
+INSERT INTO transaction_aliases (id, project_id, transaction_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT (id) DO NOTHING
+"""
+ENTRY_COLUMNS = (
+    "wallet_id",
+    "transaction_id",
+    "operation_index",
+    "type",
+    "amount",
+    "balance_after",
+    "counterparty_wallet_id",
+    "created_at",
+)
+
+
+async def lock_partition(connection: Connection, partition: int) -> None:
+    """Fence: two writers that both believe they own a partition never interleave batches."""
+    await connection.execute(
+        "SELECT pg_advisory_xact_lock($1, $2)", PARTITION_LOCK_SPACE, partition
+    )
+
+
+async def find_known(
+    connection: Connection, messages: list[TransactionMessage]
+) -> dict[TransactionKey, KnownTransaction]:
+    rows = await connection.fetch(
+        FIND_KNOWN,
+        [message.project_id for message in messages],
+        [message.reference_id for message in messages],
+    )
+    return {
+        (row["project_id"], row["reference_id"]): KnownTransaction(
+            row["id"], transaction_from_row(row)
+        )
+        for row in rows
+    }
+
+
+async def lock_wallets(connection: Connection, wallet_ids: list[str]) -> dict[str, LockedWallet]:
+    rows = await connection.fetch(LOCK_WALLETS, wallet_ids)
+    return {
+        row["id"]: LockedWallet(
+            row["project_id"],
+            ledger.Wallet(
+                row["id"],
+                row["asset_id"],
+                ledger.WalletStatus(row["status"]),
+                int(row["balance"]),
+            ),
+        )
+        for row in rows
+    }
+
+
+async def save(connection: Connection, plan: BatchPlan) -> None:
+    """Write the plan: transactions, then entries, balances and aliases."""
+    if plan.transactions:
+        columns = list(zip(*plan.transactions, strict=True))
+        for json_column in (5, 6):  # operations and failure travel as JSON text
+            columns[json_column] = tuple(
+                None if value is None else orjson.dumps(value).decode()
+                for value in columns[json_column]
+            )
+        await connection.execute(INSERT_TRANSACTIONS, *columns)
+    if plan.entries:
+        await connection.copy_records_to_table(
+            "entries", records=plan.entries, columns=ENTRY_COLUMNS
+        )
+    if plan.balances:
+        await connection.execute(UPDATE_BALANCES, list(plan.balances), list(plan.balances.values()))
+    if plan.aliases:
+        await connection.execute(INSERT_ALIASES, *zip(*plan.aliases, strict=True))
