@@ -15,4 +15,4 @@ DATABASE = web.AppKey("database", Database)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 STATUS_CACHE = web.AppKey("status_cache", StatusCache)
 PUBLISHER = web.AppKey("publisher", Publisher)
-TENANT_ID = "cloudwallet.tenant_id"
+TENANT_ID = web.RequestKey("tenant_id", str)

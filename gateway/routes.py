@@ -9,9 +9,15 @@ from gateway.handlers import assets, customers, projects, transactions, wallets
 P = "/projects/{projectId}"
 
 
+async def health(request: web.Request) -> web.Response:
+    """Liveness: the process serves HTTP (its dependencies were checked at start)."""
+    return web.json_response({"status": "ok"})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_routes(
         [
+            web.get("/health", health, allow_head=False),
             web.post("/projects", projects.create_project),
             web.get("/projects", projects.list_projects, allow_head=False),
             web.get(P, projects.get_project, allow_head=False),

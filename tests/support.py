@@ -1,0 +1,222 @@
+"""What the tests share: settings for an isolated namespace, a small API client, and helpers
+that create a tenant with its own project for each test."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import asyncpg
+import orjson
+
+from shared.ids import new_api_key, new_id, secret_digest
+from shared.settings import Settings
+
+# Every database, virtual host and port the tests use is derived from this name, so that two
+# checkouts can run their suites side by side on one machine.
+NAMESPACE = os.environ.get("CLOUDWALLET_TEST_NAMESPACE", "test")
+FINAL_STATUSES = ("Completed", "Failed")
+
+
+def namespace_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"postgresql://postgres@127.0.0.1:5432/cloudwallet_{NAMESPACE}",
+        "amqp_url": f"amqp://guest:guest@127.0.0.1:5672/cloudwallet-{NAMESPACE}",
+        "redis_url": f"redis://127.0.0.1:6379/{os.environ.get('CLOUDWALLET_TEST_REDIS_DB', '15')}",
+        "partition_count": 4,
+        "http_port": 0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The settings as the `CLOUDWALLET_*` variables of a subprocess."""
+    environment = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        plain = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        environment[f"CLOUDWALLET_{name.upper()}"] = str(plain)
+    return environment
+
+
+def ensure_vhost(settings: Settings) -> None:
+    """Create the namespace's RabbitMQ virtual host if it is missing."""
+    vhost = settings.amqp_url.get_secret_value().rsplit("/", 1)[1]
+    listed = subprocess.run(
+        ["rabbitmqctl", "-q", "list_vhosts"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    if vhost not in listed:
+        subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, timeout=60)
+        subprocess.run(
+            ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+            check=True,
+            timeout=60,
+        )
+
+
+async def create_tenant_key(settings: Settings) -> str:
+    """A new tenant with a new API key."""
+    connection = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        tenant_id = new_id()
+        await connection.execute(
+            "INSERT INTO tenants (id, name) VALUES ($1, $2)", tenant_id, f"t-{uuid.uuid4()}"
+        )
+        key_id, api_key = new_api_key()
+        await connection.execute(
+            "INSERT INTO api_keys (id, tenant_id, secret_digest) VALUES ($1, $2, $3)",
+            key_id,
+            tenant_id,
+            secret_digest(api_key.split(".")[2]),
+        )
+    finally:
+        await connection.close()
+    return api_key
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+class Api:
+    """The HTTP API as one tenant sees it."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, api_key: str) -> None:
+        self.session = session
+        self.base_url = base_url
+        self.api_key = api_key
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        sent = {"Authorization": f"Bearer {self.api_key}"} | (headers or {})
+        data: Any = None if raw is None else io.BytesIO(raw)
+        if body is not None:
+            data = orjson.dumps(body)
+            sent.setdefault("Content-Type", "application/json")
+        async with self.session.request(
+            method, self.base_url + path, data=data, headers=sent
+        ) as response:
+            text = await response.read()
+            parsed = None
+            if response.content_type == "application/json" and text:
+                parsed = json.loads(text)
+            return Reply(response.status, parsed, dict(response.headers))
+
+    async def get(self, path: str) -> Reply:
+        return await self.call("GET", path)
+
+    async def post(self, path: str, body: Any = None) -> Reply:
+        return await self.call("POST", path, body)
+
+    async def put(self, path: str, body: Any = None) -> Reply:
+        return await self.call("PUT", path, body)
+
+    async def delete(self, path: str) -> Reply:
+        return await self.call("DELETE", path)
+
+    async def created(self, path: str, body: Any) -> dict[str, Any]:
+        reply = await self.post(path, body)
+        if reply.status != 201:
+            raise AssertionError(f"POST {path} answered {reply.status}: {reply.body}")
+        return dict(reply.body)
+
+    async def submit(
+        self, project_id: str, operations: list[dict[str, Any]], reference_id: str | None = None
+    ) -> dict[str, Any]:
+        reply = await self.post(
+            f"/projects/{project_id}/transactions",
+            {"referenceId": reference_id or new_id(), "operations": operations},
+        )
+        if reply.status != 202:
+            raise AssertionError(f"submit answered {reply.status}: {reply.body}")
+        return dict(reply.body)
+
+    async def final(
+        self, project_id: str, transaction_id: str, timeout_s: float = 20
+    ) -> dict[str, Any]:
+        """Poll a transaction until it is Completed or Failed."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            reply = await self.get(f"/projects/{project_id}/transactions/{transaction_id}")
+            if reply.status == 200 and reply.body["status"] in FINAL_STATUSES:
+                return dict(reply.body)
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"transaction {transaction_id} did not finish in {timeout_s} s")
+
+    async def run(
+        self, project_id: str, operations: list[dict[str, Any]], reference_id: str | None = None
+    ) -> dict[str, Any]:
+        """Submit and wait for the final state."""
+        accepted = await self.submit(project_id, operations, reference_id)
+        return await self.final(project_id, accepted["id"])
+
+    async def balance(self, project_id: str, wallet_id: str) -> int:
+        reply = await self.get(f"/projects/{project_id}/wallets/{wallet_id}")
+        return int(reply.body["balance"])
+
+
+@dataclass
+class Ledger:
+    """A tenant's fresh project with one asset, ready for wallets."""
+
+    api: Api
+    project_id: str
+    asset_id: str
+
+    async def system_wallet(self, asset_id: str | None = None) -> str:
+        wallet = await self.api.created(
+            f"/projects/{self.project_id}/system-wallets", {"assetId": asset_id or self.asset_id}
+        )
+        return str(wallet["id"])
+
+    async def customer_wallet(self, customer_id: str | None = None) -> str:
+        customer_id = customer_id or new_id()
+        await self.api.post(f"/projects/{self.project_id}/customers", {"id": customer_id})
+        wallet = await self.api.created(
+            f"/projects/{self.project_id}/wallets",
+            {"customerId": customer_id, "assetId": self.asset_id},
+        )
+        return str(wallet["id"])
+
+
+async def new_ledger(api: Api) -> Ledger:
+    project = await api.created("/projects", {"name": "test project"})
+    asset = await api.created(
+        f"/projects/{project['id']}/assets", {"name": "Points", "code": "PTS", "fractions": 100}
+    )
+    return Ledger(api, project["id"], asset["id"])
+
+
+async def assert_ledger_consistent(
+    settings: Settings, project_id: str, accepted: list[tuple[str, str]] | None = None
+) -> None:
+    """Every invariant `cloudwallet verify` checks holds for the project."""
+    from shared.verify import verify
+
+    connection = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        report = await verify(connection, project_id, accepted)
+    finally:
+        await connection.close()
+    assert report.ok, report.violations

@@ -1,0 +1,119 @@
+"""Properties of the ledger core over generated wallets and transactions: conservation per
+asset, balances never negative, all or nothing, entry chains, and order of operations."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.ledger import (
+    AMOUNT_MAX,
+    Applied,
+    EntryType,
+    Failure,
+    Operation,
+    OperationType,
+    Wallet,
+    WalletStatus,
+    apply,
+)
+
+WALLET_IDS = [f"w{index}" for index in range(6)]
+amounts = st.one_of(st.integers(1, 50), st.integers(1, AMOUNT_MAX))
+
+
+@st.composite
+def ledgers(draw: st.DrawFn) -> dict[str, Wallet]:
+    found = {}
+    for wallet_id in WALLET_IDS[: draw(st.integers(1, len(WALLET_IDS)))]:
+        found[wallet_id] = Wallet(
+            wallet_id,
+            draw(st.sampled_from(["pts", "usd"])),
+            draw(st.sampled_from(list(WalletStatus))),
+            draw(st.one_of(st.integers(0, 100), st.integers(0, AMOUNT_MAX))),
+        )
+    return found
+
+
+wallet_refs = st.sampled_from([*WALLET_IDS, "missing"])
+operations = st.one_of(
+    st.builds(Operation, st.just(OperationType.TRANSFER), amounts, wallet_refs, wallet_refs),
+    st.builds(Operation, st.just(OperationType.ISSUE), amounts, st.none(), wallet_refs),
+    st.builds(Operation, st.just(OperationType.REDEEM), amounts, wallet_refs, st.none()),
+)
+transactions = st.lists(operations, min_size=1, max_size=8)
+
+
+def totals_by_asset(wallets: dict[str, Wallet], balances: dict[str, int]) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for wallet in wallets.values():
+        totals[wallet.asset_id] += balances.get(wallet.id, wallet.balance)
+    return dict(totals)
+
+
+@settings(max_examples=500)
+@given(ledgers(), transactions)
+def test_conservation_never_negative_and_all_or_nothing(
+    wallets: dict[str, Wallet], ops: list[Operation]
+) -> None:
+    result = apply(wallets, ops)
+    if isinstance(result, Failure):
+        # All or nothing: a failure carries no posting; the index names a real operation.
+        assert 0 <= result.operation_index < len(ops)
+        return
+    assert all(0 <= balance <= AMOUNT_MAX for balance in result.balances.values())
+    issued: dict[str, int] = defaultdict(int)
+    for posting in result.postings:
+        asset = wallets[posting.wallet_id].asset_id
+        if posting.type is EntryType.ISSUE:
+            issued[asset] += posting.amount
+        elif posting.type is EntryType.REDEEM:
+            issued[asset] -= posting.amount
+    before = totals_by_asset(wallets, {})
+    after = totals_by_asset(wallets, dict(result.balances))
+    for asset, total in after.items():
+        assert total == before[asset] + issued[asset]
+    debits = sum(p.amount for p in result.postings if p.type is EntryType.DEBIT)
+    credits = sum(p.amount for p in result.postings if p.type is EntryType.CREDIT)
+    assert debits == credits
+
+
+@settings(max_examples=500)
+@given(ledgers(), transactions)
+def test_entries_chain_to_the_new_balance(wallets: dict[str, Wallet], ops: list[Operation]) -> None:
+    result = apply(wallets, ops)
+    if not isinstance(result, Applied):
+        return
+    running = {wallet_id: wallet.balance for wallet_id, wallet in wallets.items()}
+    for posting in result.postings:
+        sign = 1 if posting.type in (EntryType.ISSUE, EntryType.CREDIT) else -1
+        running[posting.wallet_id] += sign * posting.amount
+        assert posting.balance_after == running[posting.wallet_id]
+    for wallet_id, balance in result.balances.items():
+        assert running[wallet_id] == balance
+
+
+@settings(max_examples=300)
+@given(ledgers(), transactions, transactions)
+def test_failed_prefix_changes_nothing(
+    wallets: dict[str, Wallet], first: list[Operation], second: list[Operation]
+) -> None:
+    """Applying a transaction that fails and then another is the same as applying only the
+    other: a failure leaves no trace."""
+    if isinstance(apply(wallets, first), Failure):
+        assert apply(wallets, second) == apply(dict(wallets), second)
+
+
+@given(st.integers(1, 100), st.integers(0, 100), st.integers(0, 100))
+def test_order_of_operations_decides(amount: int, balance_one: int, balance_two: int) -> None:
+    """Transfer then issue needs the funds up front; issue then transfer does not."""
+    wallets = {
+        "w1": Wallet("w1", "pts", WalletStatus.OPEN, balance_one),
+        "w2": Wallet("w2", "pts", WalletStatus.OPEN, balance_two),
+    }
+    transfer = Operation(OperationType.TRANSFER, balance_one + amount, "w1", "w2")
+    top_up = Operation(OperationType.ISSUE, amount, None, "w1")
+    assert isinstance(apply(wallets, [transfer, top_up]), Failure)
+    assert isinstance(apply(wallets, [top_up, transfer]), Applied)
