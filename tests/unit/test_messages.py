@@ -56,7 +56,7 @@ def test_valid_amounts(amount: object) -> None:
         str(AMOUNT_MAX + 1),
         AMOUNT_MAX + 1,
         "NaN",
-        "１",
+        "\uff11",  # a full-width digit one
     ],
 )
 def test_invalid_amounts(amount: object) -> None:
