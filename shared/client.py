@@ -1,0 +1,114 @@
+"""The client for internal services with no HTTP access: submit a transaction over AMQP alone,
+and optionally wait for its final state on a private reply queue.
+
+    client = await TransactionClient.open(settings)
+    transaction_id = await client.publish(project_id, "order-7", operations)
+    final = await client.submit_and_wait(project_id, "order-8", operations)
+    await client.close()
+
+Messages use the same model (`TransactionMessage`) and the same partition function as the
+gateway. Reference IDs are deduplicated by the worker in PostgreSQL: submitting a reference ID
+again yields the transaction that already holds it, never a second apply."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aio_pika.abc import (
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from shared import broker
+from shared.errors import BrokerUnavailable
+from shared.ids import new_id
+from shared.messages import TransactionMessage
+from shared.publisher import Publisher
+from shared.settings import Settings
+
+WAITING_MAX = 10_000
+
+
+class TransactionClient:
+    """Publishes transactions and collects their final states by correlation id."""
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        connection: AbstractRobustConnection,
+        replies: AbstractQueue,
+    ) -> None:
+        self._publisher = publisher
+        self._connection = connection
+        self._replies = replies
+        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+    @classmethod
+    async def open(cls, settings: Settings) -> TransactionClient:
+        """Connect, and declare a private reply queue that lives as long as the client."""
+        publisher = await Publisher.open(settings, name="cloudwallet-client")
+        connection = await broker.connect(settings, name="cloudwallet-client-replies")
+        channel = await connection.channel()
+        replies = await channel.declare_queue(exclusive=True, auto_delete=True)
+        client = cls(publisher, connection, replies)
+        await replies.consume(client._on_reply, no_ack=True)
+        return client
+
+    async def close(self) -> None:
+        for future in self._waiting.values():
+            future.cancel()
+        await self._connection.close()
+        await self._publisher.close()
+
+    async def publish(
+        self, project_id: str, reference_id: str, operations: list[dict[str, Any]]
+    ) -> str:
+        """Publish a transaction and return its id once the broker has confirmed it."""
+        message = _message(project_id, reference_id, operations)
+        await self._publisher.publish(message)
+        return message.id
+
+    async def submit_and_wait(
+        self,
+        project_id: str,
+        reference_id: str,
+        operations: list[dict[str, Any]],
+        *,
+        timeout_s: float = 30,
+    ) -> dict[str, Any]:
+        """Publish a transaction and return its final state as the API shows it."""
+        if len(self._waiting) >= WAITING_MAX:
+            raise BrokerUnavailable(f"more than {WAITING_MAX} transactions are awaited")
+        message = _message(project_id, reference_id, operations)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[message.id] = future
+        try:
+            await self._publisher.publish(
+                message, reply_to=self._replies.name, correlation_id=message.id
+            )
+            return await asyncio.wait_for(future, timeout=timeout_s)
+        finally:
+            self._waiting.pop(message.id, None)
+
+    async def _on_reply(self, delivery: AbstractIncomingMessage) -> None:
+        future = self._waiting.get(delivery.correlation_id or "")
+        if future is not None and not future.done():
+            future.set_result(dict(orjson.loads(delivery.body)))
+
+
+def _message(
+    project_id: str, reference_id: str, operations: list[dict[str, Any]]
+) -> TransactionMessage:
+    return TransactionMessage.model_validate(
+        {
+            "id": new_id(),
+            "projectId": project_id,
+            "referenceId": reference_id,
+            "operations": operations,
+            "submittedAt": datetime.now(UTC).isoformat(),
+        }
+    )
