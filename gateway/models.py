@@ -134,9 +134,8 @@ class UpsertCustomer(_Body):
 
 
 class PutCustomer(_Body):
-    """The body of a PUT on a customer; the id comes from the path (and must match if sent)."""
+    """The body of a PUT on a customer; the id comes from the path."""
 
-    id: CustomerId | None = None
     name: OptionalName | None = None
     description: Description | None = None
 

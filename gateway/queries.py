@@ -27,8 +27,9 @@ def _digits(value: Any) -> Any:
 
 
 QueryInt = Annotated[int, BeforeValidator(_digits)]
-PageSize = Annotated[int, BeforeValidator(_digits), Field(ge=1)]
-EpochMs = Annotated[int, BeforeValidator(_digits), Field(ge=0, le=EPOCH_MS_MAX)]
+# Constraints before the validator, so that they also appear in the JSON schema.
+PageSize = Annotated[int, Field(ge=1), BeforeValidator(_digits)]
+EpochMs = Annotated[int, Field(ge=0, le=EPOCH_MS_MAX), BeforeValidator(_digits)]
 Cursor = Annotated[
     str, Field(min_length=1, max_length=CURSOR_LENGTH_MAX, pattern=r"^[A-Za-z0-9_-]+$")
 ]

@@ -59,7 +59,7 @@ Amount = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "pattern": "^[0-9]{1,39}$"},
+                {"type": "string", "pattern": "^0*[1-9][0-9]{0,38}$"},
                 {"type": "integer", "minimum": 1, "maximum": AMOUNT_MAX},
             ],
             "description": "integer in the asset's smallest unit, 1 to 2^127-1",

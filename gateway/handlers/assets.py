@@ -134,6 +134,8 @@ CREATE_ASSET = Operation(
         Link("GetCurrency", "getCurrency", _ASSET),
         Link("RenameAsset", "renameAsset", _ASSET),
         Link("DeleteAsset", "deleteAsset", _ASSET),
+        Link("RenameCurrency", "renameCurrency", _ASSET),
+        Link("DeleteCurrency", "deleteCurrency", _ASSET),
         Link(
             "OpenSystemWallet",
             "openSystemWallet",

@@ -18,7 +18,7 @@ from gateway.models import PutCustomer, UpsertCustomer
 from gateway.operation import Link, Operation
 from gateway.queries import PageQuery
 from gateway.views import customer_view, page_items, wallet_view
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import Conflict, NotFound
 
 TAG = "Customers"
 
@@ -50,13 +50,7 @@ async def upsert_customer(request: web.Request) -> web.Response:
 
 async def put_customer(request: web.Request) -> web.Response:
     body = await read_model(request, PutCustomer)
-    customer_id = request.match_info["customerId"]
-    if body.id is not None and body.id != customer_id:
-        raise ValidationFailed(
-            "the id in the body differs from the id in the path",
-            details={"fields": [{"field": "id", "message": "must equal the path's customerId"}]},
-        )
-    return await _upsert(request, customer_id, body.name, body.description)
+    return await _upsert(request, request.match_info["customerId"], body.name, body.description)
 
 
 async def _upsert(
