@@ -101,8 +101,8 @@ async def test_a_close_waits_for_a_batch_holding_the_wallet(
         await batch.start()
         await connection.execute("SELECT 1 FROM wallets WHERE id = $1 FOR UPDATE", wallet)
         close = asyncio.create_task(api.put(f"{base}/{wallet}/status", {"status": "Closed"}))
-        await asyncio.sleep(0.3)
-        assert not close.done(), "the close did not wait for the wallet's lock"
+        await _until_a_backend_waits_for_a_lock(connection)
+        assert not close.done()
         await connection.execute("UPDATE wallets SET balance = 5 WHERE id = $1", wallet)
         await batch.commit()
     finally:
@@ -110,6 +110,18 @@ async def test_a_close_waits_for_a_batch_holding_the_wallet(
     reply = await close
     assert (reply.status, reply.body["error"]["code"]) == (409, "WalletNotEmpty")
     await fetch_rows(migrated, "UPDATE wallets SET balance = 0 WHERE id = $1", wallet)
+
+
+async def _until_a_backend_waits_for_a_lock(connection: asyncpg.Connection) -> None:
+    for _ in range(200):
+        waiting = await connection.fetchval(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE NOT l.granted AND a.datname = current_database()"
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("no request came to wait for the wallet's lock")
 
 
 async def test_a_wallet_never_ends_closed_with_a_balance(

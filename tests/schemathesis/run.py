@@ -180,7 +180,8 @@ def make_fixture(url: str, api_key: str) -> dict[str, list[str]]:
 
 
 def write_config(path: Path, fixture: dict[str, list[str]]) -> None:
-    lines = []
+    # No crash cache between runs: each run is the seeded sequence and nothing else.
+    lines = ["[cache]", "enabled = false", ""]
     for name, values in fixture.items():
         lines += [f"[dictionaries.{name}]", f"values = {json.dumps(values)}", ""]
     lines += ["[generation]", f"max-examples = {MAX_EXAMPLES}", ""]
