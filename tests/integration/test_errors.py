@@ -128,3 +128,18 @@ async def test_the_document_and_the_page_are_public(
     )
     async with http_session.get(gateway_url + "/health") as response:
         assert (response.status, await response.json()) == (200, {"status": "ok"})
+
+
+async def test_every_route_but_the_public_ones_needs_a_key(ledger: Ledger) -> None:
+    api = ledger.api
+    wrong = api.api_key[:-2] + ("AA" if not api.api_key.endswith("AA") else "BB")
+    for route in ROUTES:
+        path = fill(route, ledger)
+        for headers in ({}, {"Authorization": f"Bearer {wrong}"}, {"X-Api-Key": wrong}):
+            url = api.base_url + path
+            async with api.session.request(route.method, url, headers=headers) as response:
+                if route.operation.public:
+                    assert response.status == 200, route.path
+                    continue
+                body = await response.json()
+            assert (response.status, body["error"]["code"]) == (401, "Unauthorized"), path
