@@ -1,10 +1,11 @@
-# The two commands of the quickstart (`make run`, `make test`) and what CI adds (`make lint`).
+# The two commands of the quickstart (`make run`, `make test`) and what CI adds (`make lint`,
+# `make schemathesis`).
 # Each creates the virtual environment and installs the project first when needed.
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 PYTHON ?= python3
 
-.PHONY: run test lint bench
+.PHONY: run test lint schemathesis bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +18,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/pytest
+
+# Schemathesis against a live gateway and worker it starts itself (tests/schemathesis/run.py).
+schemathesis: $(STAMP)
+	$(VENV)/bin/python -m tests.schemathesis.run
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

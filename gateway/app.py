@@ -61,7 +61,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_database, _status_cache, _publisher])
-    add_routes(app)
+    add_routes(app, settings)
     return app
 
 

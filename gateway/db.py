@@ -1,5 +1,6 @@
-"""The gateway's edge to PostgreSQL: connection-level failures become DatabaseUnavailable here,
-and constraint violations the handlers expect come back as asyncpg's own classes."""
+"""The gateway's edge to PostgreSQL: connection-level failures, and the rare deadlock or
+serialization failure a retry resolves, become DatabaseUnavailable (503 with Retry-After)
+here; constraint violations the handlers expect come back as asyncpg's own classes."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ CONNECTION_ERRORS = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
 )
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from shared.errors import ValidationFailed
+from gateway.keys import OPERATION
+from gateway.queries import single_values
+from gateway.schemas import Out
+from shared.errors import ValidationFailed, invariant
 
 Model = TypeVar("Model", bound=BaseModel)
-_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 def _refuse_constant(name: str) -> Any:
@@ -58,23 +59,50 @@ def _has_float(value: Any) -> bool:
 async def read_model(
     request: web.Request, model: type[Model], context: dict[str, Any] | None = None
 ) -> Model:
-    """Read, parse and validate the body as `model`; any failure is a 400 naming the fields."""
+    """Read, parse and validate the body as `model`, the body the route's operation declares;
+    any failure is a 400 naming the fields. An optional body may be empty."""
+    operation = request[OPERATION]
+    invariant(operation.body is model, f"{operation.operation_id} does not declare {model}")
     raw = await request.read()
-    data = decode_json(raw) if raw else None
-    return validate(model, data, context)
+    if not raw:
+        return validate(model, None if operation.body_required else {}, context)
+    _check_content_type(request)
+    return validate(model, decode_json(raw), context)
 
 
-def validate(model: type[Model], data: Any, context: dict[str, Any] | None = None) -> Model:
+def read_query(
+    request: web.Request, model: type[Model], context: dict[str, Any] | None = None
+) -> Model:
+    """Validate the query string as `model`, the query the route's operation declares."""
+    operation = request[OPERATION]
+    invariant(operation.query is model, f"{operation.operation_id} does not declare {model}")
+    return validate(model, single_values(request), context, root="query")
+
+
+def _check_content_type(request: web.Request) -> None:
+    if "Content-Type" not in request.headers:
+        return
+    media_type = request.content_type
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise ValidationFailed(
+            "the body must be JSON",
+            details={"fields": [{"field": "Content-Type", "message": "must be application/json"}]},
+        )
+
+
+def validate(
+    model: type[Model], data: Any, context: dict[str, Any] | None = None, *, root: str = "body"
+) -> Model:
     """Validate `data` as `model`; any failure is a 400 naming the fields."""
     try:
         return model.model_validate(data, context=context)
     except ValidationError as error:
         raise ValidationFailed(
-            "the request is not valid", details={"fields": field_errors(error)}
+            "the request is not valid", details={"fields": field_errors(error, root)}
         ) from None
 
 
-def field_errors(error: ValidationError) -> list[dict[str, str]]:
+def field_errors(error: ValidationError, root: str = "body") -> list[dict[str, str]]:
     """Pydantic's errors as `[{field, message}]`, fields written as `operations[0].amount`."""
     fields = []
     for item in error.errors(include_url=False):
@@ -84,34 +112,15 @@ def field_errors(error: ValidationError) -> list[dict[str, str]]:
                 path += f"[{part}]"
             elif part not in ("Transfer", "Issue", "Redeem"):
                 path += f".{part}" if path else str(part)
-        fields.append({"field": path or "body", "message": item["msg"]})
+        fields.append({"field": path or root, "message": item["msg"]})
     return fields
 
 
 def json_response(
-    body: Any, *, status: int = 200, headers: dict[str, str] | None = None
+    body: Out | Any, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
+    """A JSON answer: a response model serialized by itself, or plain data."""
+    payload = body.to_json() if isinstance(body, Out) else orjson.dumps(body)
     return web.Response(
-        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
+        body=payload, status=status, content_type="application/json", headers=headers
     )
-
-
-def page_params(
-    request: web.Request, *, page_size_default: int, page_size_max: int
-) -> tuple[int, int]:
-    """`page` (from 1) and `pageSize` (1 to the maximum) from the query string."""
-    page = _int_param(request, "page", 1, 1, 10**9)
-    page_size = _int_param(request, "pageSize", page_size_default, 1, page_size_max)
-    return page, page_size
-
-
-def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
-        raise ValidationFailed(
-            f"{name} must be an integer from {low} to {high}",
-            details={"fields": [{"field": name, "message": f"integer from {low} to {high}"}]},
-        )
-    return int(raw)

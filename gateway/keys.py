@@ -6,6 +6,7 @@ from aiohttp import web
 
 from gateway.auth import Authenticator
 from gateway.db import Database
+from gateway.operation import Operation
 from shared.publisher import Publisher
 from shared.settings import Settings
 from shared.status_cache import StatusCache
@@ -15,4 +16,8 @@ DATABASE = web.AppKey("database", Database)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 STATUS_CACHE = web.AppKey("status_cache", StatusCache)
 PUBLISHER = web.AppKey("publisher", Publisher)
+OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
+DOCS_PAGE = web.AppKey("docs_page", bytes)
+OPERATIONS = web.AppKey("operations", dict[tuple[str, str], Operation])
 TENANT_ID = web.RequestKey("tenant_id", str)
+OPERATION = web.RequestKey("operation", Operation)

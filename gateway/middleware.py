@@ -4,16 +4,25 @@ anything unexpected all leave as the design's JSON error shape, never as a stack
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from pydantic import ValidationError
 
 from gateway.http import json_response
-from gateway.keys import AUTHENTICATOR, TENANT_ID
-from shared.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, Unavailable
+from gateway.keys import AUTHENTICATOR, OPERATION, OPERATIONS, TENANT_ID
+from gateway.models import PATH_PARAMETERS
+from shared.errors import (
+    ApiError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+    ValidationFailed,
+)
 
 log = logging.getLogger(__name__)
-PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", "/health"})
 
 
 def _from_http_exception(error: web.HTTPException) -> ApiError:
@@ -53,17 +62,36 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Resolve the route first (unknown routes answer 404/405), then require a valid key and,
-    for project routes, a project of the key's tenant."""
+    """Resolve the route first (unknown routes answer 404/405), then require a valid key, ids
+    of the right shape in the path and, for project routes, a project of the key's tenant."""
     route_error = request.match_info.http_exception
     if route_error is not None:
         raise route_error
-    if request.path in PUBLIC_PATHS:
+    route = request.match_info.route
+    operation = request.app[OPERATIONS][(route.method, route.resource.canonical)]  # type: ignore[union-attr]
+    request[OPERATION] = operation
+    if operation.public:
         return await handler(request)
     authenticator = request.app[AUTHENTICATOR]
     tenant_id = await authenticator.tenant_of(request)
     request[TENANT_ID] = tenant_id
+    check_path_ids(request.match_info)
     project_id = request.match_info.get("projectId")
     if project_id is not None:
         await authenticator.check_project(tenant_id, project_id)
     return await handler(request)
+
+
+def check_path_ids(match_info: Mapping[str, str]) -> None:
+    """400 naming every id in the path that is not of the right shape (before any of them
+    reaches the database)."""
+    fields: list[dict[str, str]] = []
+    for name, value in match_info.items():
+        try:
+            PATH_PARAMETERS[name].validate_python(value)
+        except ValidationError as error:
+            fields.extend(
+                {"field": name, "message": item["msg"]} for item in error.errors(include_url=False)
+            )
+    if fields:
+        raise ValidationFailed("the path is not valid", details={"fields": fields})

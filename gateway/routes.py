@@ -1,40 +1,80 @@
-"""The flat table of every route the gateway serves."""
+"""The flat table of every route the gateway serves; the OpenAPI document is generated from
+the same table."""
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
-from gateway.handlers import assets, customers, projects, transactions, wallets
+from gateway.docs_page import render_docs
+from gateway.handlers import (
+    assets,
+    customer_status,
+    customers,
+    entries,
+    meta,
+    projects,
+    transaction_list,
+    transactions,
+    wallet_status,
+    wallets,
+)
+from gateway.keys import DOCS_PAGE, OPENAPI_DOCUMENT, OPERATIONS
+from gateway.openapi import build_openapi
+from gateway.operation import Route
+from shared.settings import Settings
 
 P = "/projects/{projectId}"
+C = P + "/customers/{customerId}"
+W = P + "/wallets/{walletId}"
+
+ROUTES = (
+    Route("GET", "/health", meta.HEALTH),
+    Route("GET", "/openapi.json", meta.OPENAPI),
+    Route("GET", "/docs", meta.DOCS),
+    Route("POST", "/projects", projects.CREATE_PROJECT),
+    Route("GET", "/projects", projects.LIST_PROJECTS),
+    Route("GET", P, projects.GET_PROJECT),
+    Route("PUT", P + "/name", projects.RENAME_PROJECT),
+    Route("POST", P + "/assets", assets.CREATE_ASSET),
+    Route("GET", P + "/assets", assets.LIST_ASSETS),
+    Route("GET", P + "/assets/{assetId}", assets.GET_ASSET),
+    Route("DELETE", P + "/assets/{assetId}", assets.DELETE_ASSET),
+    Route("PUT", P + "/assets/{assetId}/name", assets.RENAME_ASSET),
+    Route("GET", P + "/currencies/{assetId}", assets.GET_CURRENCY),
+    Route("DELETE", P + "/currencies/{assetId}", assets.DELETE_CURRENCY),
+    Route("PUT", P + "/currencies/{assetId}/name", assets.RENAME_CURRENCY),
+    Route("POST", P + "/customers", customers.UPSERT_CUSTOMER),
+    Route("GET", P + "/customers", customers.LIST_CUSTOMERS),
+    Route("GET", C, customers.GET_CUSTOMER),
+    Route("PUT", C, customers.PUT_CUSTOMER),
+    Route("DELETE", C, customers.DELETE_CUSTOMER),
+    Route("PUT", C + "/suspend", customer_status.SUSPEND_CUSTOMER),
+    Route("PUT", C + "/resume", customer_status.RESUME_CUSTOMER),
+    Route("GET", C + "/wallets", customers.LIST_CUSTOMER_WALLETS),
+    Route("POST", P + "/wallets", wallets.OPEN_WALLET),
+    Route("POST", P + "/system-wallets", wallets.OPEN_SYSTEM_WALLET),
+    Route("GET", P + "/system-wallets", wallets.LIST_SYSTEM_WALLETS),
+    Route("GET", W, wallets.GET_WALLET),
+    Route("PUT", W + "/name", wallets.RENAME_WALLET),
+    Route("PUT", W + "/description", wallets.DESCRIBE_WALLET),
+    Route("PUT", W + "/status", wallet_status.CHANGE_WALLET_STATUS),
+    Route("GET", W + "/entries", entries.LIST_ENTRIES),
+    Route("POST", P + "/transactions", transactions.SUBMIT_TRANSACTION),
+    Route("GET", P + "/transactions", transaction_list.LIST_TRANSACTIONS),
+    Route("GET", P + "/transactions/{transactionId}", transactions.GET_TRANSACTION),
+)
 
 
-async def health(request: web.Request) -> web.Response:
-    """Liveness: the process serves HTTP (its dependencies were checked at start)."""
-    return web.json_response({"status": "ok"})
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_routes(
-        [
-            web.get("/health", health, allow_head=False),
-            web.post("/projects", projects.create_project),
-            web.get("/projects", projects.list_projects, allow_head=False),
-            web.get(P, projects.get_project, allow_head=False),
-            web.put(P + "/name", projects.rename_project),
-            web.post(P + "/assets", assets.create_asset),
-            web.get(P + "/assets", assets.list_assets, allow_head=False),
-            web.get(P + "/assets/{assetId}", assets.get_asset, allow_head=False),
-            web.get(P + "/currencies/{assetId}", assets.get_asset, allow_head=False),
-            web.post(P + "/customers", customers.upsert_customer),
-            web.get(P + "/customers/{customerId}", customers.get_customer, allow_head=False),
-            web.post(P + "/wallets", wallets.open_wallet),
-            web.get(P + "/wallets/{walletId}", wallets.get_wallet, allow_head=False),
-            web.post(P + "/system-wallets", wallets.open_system_wallet),
-            web.get(P + "/system-wallets", wallets.list_system_wallets, allow_head=False),
-            web.post(P + "/transactions", transactions.submit_transaction),
-            web.get(
-                P + "/transactions/{transactionId}", transactions.get_transaction, allow_head=False
-            ),
-        ]
-    )
+def add_routes(app: web.Application, settings: Settings) -> None:
+    """Serve every route of the table, and the document and page generated from it."""
+    operations = {}
+    for route in ROUTES:
+        resource_route = app.router.add_route(route.method, route.path, route.operation.handler)
+        operations[(route.method, resource_route.resource.canonical)] = route.operation  # type: ignore[union-attr]
+    app[OPERATIONS] = operations
+    document = build_openapi(ROUTES, settings)
+    # The standard encoder: the document holds integers wider than 64 bits (amount limits).
+    app[OPENAPI_DOCUMENT] = json.dumps(document).encode()
+    app[DOCS_PAGE] = render_docs(document).encode()

@@ -1,65 +1,80 @@
-"""Database rows as the API shows them."""
+"""Database rows as the API shows them: each view builds the response model of its resource."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
-from shared.messages import format_time
+from gateway import schemas
 
 
-def asset_view(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "code": row["code"],
-        "fractions": row["fractions"],
-        "createdAt": format_time(row["created_at"]),
-    }
+def asset_view(row: asyncpg.Record) -> schemas.Asset:
+    return schemas.Asset(
+        id=row["id"],
+        name=row["name"],
+        code=row["code"],
+        fractions=row["fractions"],
+        created_at=row["created_at"],
+    )
 
 
-def project_view(row: asyncpg.Record, assets: list[asyncpg.Record]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "assets": [asset_view(asset) for asset in assets],
-        "createdAt": format_time(row["created_at"]),
-    }
+def project_view(row: asyncpg.Record, assets: Sequence[asyncpg.Record]) -> schemas.Project:
+    return schemas.Project(
+        id=row["id"],
+        name=row["name"],
+        assets=[asset_view(asset) for asset in assets],
+        created_at=row["created_at"],
+    )
 
 
-def customer_view(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "description": row["description"],
-        "status": row["status"],
-        "createdAt": format_time(row["created_at"]),
-        "updatedAt": format_time(row["updated_at"]),
-    }
+def customer_view(row: asyncpg.Record) -> schemas.Customer:
+    return schemas.Customer(
+        id=row["id"],
+        name=row["name"],
+        description=row["description"],
+        status=row["status"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
 
 
-def wallet_view(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "projectId": row["project_id"],
-        "assetId": row["asset_id"],
-        "customerId": row["customer_id"],
-        "type": row["type"],
-        "name": row["name"],
-        "description": row["description"],
-        "status": row["status"],
-        "balance": str(int(row["balance"])),
-        "createdAt": format_time(row["created_at"]),
-        "updatedAt": format_time(row["updated_at"]),
-    }
+def wallet_view(row: asyncpg.Record) -> schemas.Wallet:
+    return schemas.Wallet(
+        id=row["id"],
+        project_id=row["project_id"],
+        asset_id=row["asset_id"],
+        customer_id=row["customer_id"],
+        type=row["type"],
+        name=row["name"],
+        description=row["description"],
+        status=row["status"],
+        balance=int(row["balance"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
 
 
-def page_view(items: list[dict[str, Any]], page: int, page_size: int) -> dict[str, Any]:
-    """A page of a list; the query fetched one row more than the page to tell `hasMore`."""
-    return {
-        "items": items[:page_size],
-        "page": page,
-        "pageSize": page_size,
-        "hasMore": len(items) > page_size,
-    }
+def entry_view(row: asyncpg.Record) -> schemas.Entry:
+    return schemas.Entry(
+        id=row["id"],
+        wallet_id=row["wallet_id"],
+        transaction_id=row["transaction_id"],
+        operation_index=row["operation_index"],
+        type=row["type"],
+        amount=int(row["amount"]),
+        balance_after=int(row["balance_after"]),
+        counterparty_wallet_id=row["counterparty_wallet_id"],
+        created_at=row["created_at"],
+    )
+
+
+def transaction_view(body: dict[str, Any]) -> schemas.Transaction:
+    """A transaction as the status cache, the events and `transaction_from_row` write it."""
+    return schemas.Transaction.model_validate(body)
+
+
+def page_items(rows: Sequence[Any], page_size: int) -> tuple[list[Any], bool]:
+    """The page and whether there is more: the queries fetch one row more than the page."""
+    return list(rows[:page_size]), len(rows) > page_size

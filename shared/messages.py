@@ -24,6 +24,8 @@ from shared.ledger import AMOUNT_MAX, Operation, OperationType
 
 _DIGITS = re.compile(r"[0-9]{1,39}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# The JSON-schema spelling of "no control characters", for the OpenAPI document.
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 OPERATIONS_MAX_DEFAULT = 100
 REFERENCE_ID_LENGTH_MAX_DEFAULT = 128
 MESSAGE_VERSION: Literal[1] = 1
@@ -52,13 +54,27 @@ Amount = Annotated[
     int,
     BeforeValidator(parse_amount),
     PlainSerializer(str, return_type=str, when_used="json"),
+    # Requests may send the amount as a string of digits or as a JSON integer; responses
+    # always write a string.
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": "^0*[1-9][0-9]{0,38}$"},
+                {"type": "integer", "minimum": 1, "maximum": AMOUNT_MAX},
+            ],
+            "description": "integer in the asset's smallest unit, 1 to 2^127-1",
+            "examples": ["2000"],
+        },
+        mode="validation",
+    ),
     WithJsonSchema(
         {
             "type": "string",
             "pattern": "^[0-9]{1,39}$",
             "description": "integer in the asset's smallest unit, 1 to 2^127-1",
             "examples": ["2000"],
-        }
+        },
+        mode="serialization",
     ),
 ]
 WalletId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -67,6 +83,11 @@ WalletId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0
 def _text_without_control(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode (no lone surrogates)") from None
     return value
 
 
@@ -115,7 +136,13 @@ def _check_operations(value: list[Any], info: ValidationInfo) -> list[Any]:
 class SubmitTransaction(_Model):
     """The body of `POST /projects/{projectId}/transactions`."""
 
-    reference_id: str = Field(alias="referenceId", min_length=1, max_length=1024)
+    reference_id: str = Field(
+        alias="referenceId",
+        min_length=1,
+        max_length=1024,
+        json_schema_extra={"pattern": TEXT_PATTERN},
+        description="the caller's idempotency key, unique per project",
+    )
     operations: list[OperationModel] = Field(min_length=1, max_length=10_000)
 
     _reference_id = field_validator("reference_id")(_check_reference_id)

@@ -18,6 +18,7 @@ import orjson
 
 from shared.ids import new_api_key, new_id, secret_digest
 from shared.settings import Settings
+from tests.conformance import check_reply
 
 # Every database, virtual host and port the tests use is derived from this name, so that two
 # checkouts can run their suites side by side on one machine.
@@ -93,7 +94,8 @@ class Reply:
 
 
 class Api:
-    """The HTTP API as one tenant sees it."""
+    """The HTTP API as one tenant sees it; every reply is checked against the OpenAPI
+    document's description of its route (tests/conformance.py)."""
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, api_key: str) -> None:
         self.session = session
@@ -121,6 +123,7 @@ class Api:
             parsed = None
             if response.content_type == "application/json" and text:
                 parsed = json.loads(text)
+            check_reply(method, path, response.status, parsed)
             return Reply(response.status, parsed, dict(response.headers))
 
     async def get(self, path: str) -> Reply:
@@ -220,3 +223,24 @@ async def assert_ledger_consistent(
     finally:
         await connection.close()
     assert report.ok, report.violations
+
+
+def issue(to: str, amount: int) -> dict[str, object]:
+    return {"type": "Issue", "to": to, "amount": str(amount)}
+
+
+def transfer(source: str, target: str, amount: int) -> dict[str, object]:
+    return {"type": "Transfer", "from": source, "to": target, "amount": str(amount)}
+
+
+def redeem(source: str, amount: int) -> dict[str, object]:
+    return {"type": "Redeem", "from": source, "amount": str(amount)}
+
+
+async def fetch_rows(settings: Settings, query: str, *arguments: Any) -> list[asyncpg.Record]:
+    """Read PostgreSQL directly, to check what a request stored (or did not)."""
+    connection = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        return list(await connection.fetch(query, *arguments))
+    finally:
+        await connection.close()

@@ -1,27 +1,35 @@
-"""Assets of a project: create (code unique in the project), list, details."""
+"""Assets of a project: create (code unique in the project), list, details, rename, and
+delete while no wallet of the asset exists. Also served under `/currencies/{assetId}`."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import asyncpg
 from aiohttp import web
 
-from gateway.http import json_response, page_params, read_model
-from gateway.keys import DATABASE, SETTINGS
-from gateway.models import CreateAsset
-from gateway.views import asset_view, page_view
+from gateway import examples, schemas
+from gateway.http import json_response, read_model
+from gateway.keys import DATABASE
+from gateway.listing import read_page
+from gateway.models import CreateAsset, Rename
+from gateway.operation import Link, Operation
+from gateway.queries import PageQuery
+from gateway.views import asset_view, page_items
 from shared.errors import Conflict, NotFound
 from shared.ids import new_id
+
+TAG = "Assets"
 
 
 async def create_asset(request: web.Request) -> web.Response:
     body = await read_model(request, CreateAsset)
-    project_id = request.match_info["projectId"]
     try:
         row = await request.app[DATABASE].fetchone(
             "INSERT INTO assets (id, project_id, name, code, fractions)"
             " VALUES ($1, $2, $3, $4, $5) RETURNING *",
             new_id(),
-            project_id,
+            request.match_info["projectId"],
             body.name,
             body.code,
             body.fractions,
@@ -36,26 +44,145 @@ async def create_asset(request: web.Request) -> web.Response:
 
 
 async def list_assets(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
-    page, page_size = page_params(
-        request, page_size_default=settings.page_size_default, page_size_max=settings.page_size_max
-    )
+    page, page_size = read_page(request)
     rows = await request.app[DATABASE].fetch(
         "SELECT * FROM assets WHERE project_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
         request.match_info["projectId"],
         page_size + 1,
         (page - 1) * page_size,
     )
-    return json_response(page_view([asset_view(row) for row in rows], page, page_size))
+    rows, has_more = page_items(rows, page_size)
+    items = [asset_view(row) for row in rows]
+    return json_response(
+        schemas.AssetPage(items=items, page=page, page_size=page_size, has_more=has_more)
+    )
 
 
 async def get_asset(request: web.Request) -> web.Response:
-    asset_id = request.match_info["assetId"]
     row = await request.app[DATABASE].fetchrow(
         "SELECT * FROM assets WHERE id = $1 AND project_id = $2",
-        asset_id,
+        request.match_info["assetId"],
         request.match_info["projectId"],
     )
+    return json_response(asset_view(_found(request, row)))
+
+
+async def rename_asset(request: web.Request) -> web.Response:
+    body = await read_model(request, Rename)
+    row = await request.app[DATABASE].fetchrow(
+        "UPDATE assets SET name = $3 WHERE id = $1 AND project_id = $2 RETURNING *",
+        request.match_info["assetId"],
+        request.match_info["projectId"],
+        body.name,
+    )
+    return json_response(asset_view(_found(request, row)))
+
+
+async def delete_asset(request: web.Request) -> web.Response:
+    """The asset row is locked before wallets are counted; opening a wallet takes a share
+    lock on the same row (the foreign key), so the two cannot interleave. The foreign key
+    would refuse the delete anyway."""
+    asset_id, project_id = request.match_info["assetId"], request.match_info["projectId"]
+    async with request.app[DATABASE].transaction() as connection:
+        row = await connection.fetchrow(
+            "SELECT id FROM assets WHERE id = $1 AND project_id = $2 FOR UPDATE",
+            asset_id,
+            project_id,
+        )
+        _found(request, row)
+        wallet_count = await connection.fetchval(
+            "SELECT count(*) FROM wallets WHERE asset_id = $1", asset_id
+        )
+        if wallet_count:
+            raise _in_use(asset_id, wallet_count)
+        try:
+            await connection.execute("DELETE FROM assets WHERE id = $1", asset_id)
+        except asyncpg.ForeignKeyViolationError:
+            raise _in_use(asset_id, 1) from None
+    return web.Response(status=204)
+
+
+def _in_use(asset_id: str, wallet_count: int) -> Conflict:
+    return Conflict(
+        f"asset {asset_id} has wallets and cannot be deleted",
+        code="AssetInUse",
+        details={"walletCount": wallet_count},
+    )
+
+
+def _found(request: web.Request, row: asyncpg.Record | None) -> asyncpg.Record:
     if row is None:
+        asset_id = request.match_info["assetId"]
         raise NotFound(f"asset {asset_id} not found", code="AssetNotFound")
-    return json_response(asset_view(row))
+    return row
+
+
+_ASSET = {"projectId": "$request.path.projectId", "assetId": "$response.body#/id"}
+CREATE_ASSET = Operation(
+    "createAsset",
+    create_asset,
+    "Create an asset",
+    TAG,
+    status=201,
+    response=schemas.Asset,
+    response_example=examples.dump(examples.ASSET),
+    body=CreateAsset,
+    body_example={"name": "Points", "code": "PTS", "fractions": 100},
+    errors=("AssetCodeTaken",),
+    links=(
+        Link("GetAsset", "getAsset", _ASSET),
+        Link("GetCurrency", "getCurrency", _ASSET),
+        Link("RenameAsset", "renameAsset", _ASSET),
+        Link("DeleteAsset", "deleteAsset", _ASSET),
+        Link("RenameCurrency", "renameCurrency", _ASSET),
+        Link("DeleteCurrency", "deleteCurrency", _ASSET),
+        Link(
+            "OpenSystemWallet",
+            "openSystemWallet",
+            {"projectId": "$request.path.projectId"},
+            {"assetId": "$response.body#/id"},
+        ),
+    ),
+)
+LIST_ASSETS = Operation(
+    "listAssets",
+    list_assets,
+    "List a project's assets",
+    TAG,
+    response=schemas.AssetPage,
+    response_example=examples.page([examples.ASSET]),
+    query=PageQuery,
+)
+GET_ASSET = Operation(
+    "getAsset",
+    get_asset,
+    "An asset",
+    TAG,
+    response=schemas.Asset,
+    response_example=examples.dump(examples.ASSET),
+    errors=("AssetNotFound",),
+)
+RENAME_ASSET = Operation(
+    "renameAsset",
+    rename_asset,
+    "Rename an asset",
+    TAG,
+    response=schemas.Asset,
+    response_example=examples.dump(examples.ASSET),
+    body=Rename,
+    body_example={"name": "Reward points"},
+    errors=("AssetNotFound",),
+)
+DELETE_ASSET = Operation(
+    "deleteAsset",
+    delete_asset,
+    "Delete an asset no wallet uses",
+    TAG,
+    status=204,
+    errors=("AssetNotFound", "AssetInUse"),
+    description="Refused with 409 AssetInUse once a wallet of the asset exists (even a Closed"
+    " one). The code of a deleted asset can be used again.",
+)
+GET_CURRENCY = dataclasses.replace(GET_ASSET, operation_id="getCurrency", tag="Currencies")
+RENAME_CURRENCY = dataclasses.replace(RENAME_ASSET, operation_id="renameCurrency", tag="Currencies")
+DELETE_CURRENCY = dataclasses.replace(DELETE_ASSET, operation_id="deleteCurrency", tag="Currencies")

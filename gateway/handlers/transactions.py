@@ -1,4 +1,5 @@
-"""Transactions: submit (dedup in Redis, publish with confirm, 202) and read the current state.
+"""Transactions: submit (dedup in Redis, publish with confirm, 202), read the current state,
+and list the applied ones.
 
 The submit path makes no database query: the tenant and project checks are cached, the
 reference ID is reserved in Redis, and the worker decides in PostgreSQL what was applied."""
@@ -10,8 +11,12 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway import examples
 from gateway.http import json_response, read_model
 from gateway.keys import DATABASE, PUBLISHER, SETTINGS, STATUS_CACHE
+from gateway.operation import Link, Operation
+from gateway.schemas import Transaction, TransactionAccepted
+from gateway.views import transaction_view
 from shared.errors import CacheUnavailable, Conflict, NotFound
 from shared.ids import new_id
 from shared.messages import (
@@ -23,6 +28,7 @@ from shared.messages import (
     transaction_from_row,
 )
 
+TAG = "Transactions"
 SELECT_TRANSACTION = """
 SELECT t.* FROM transactions t WHERE t.id = $1 AND t.project_id = $2
 UNION ALL
@@ -72,7 +78,7 @@ async def submit_transaction(request: web.Request) -> web.Response:
         await cache.release(project_id, body.reference_id, transaction_id, digest)
         raise
     return json_response(
-        {"id": transaction_id, "referenceId": body.reference_id, "status": "Pending"},
+        TransactionAccepted(id=transaction_id, reference_id=body.reference_id, status="Pending"),
         status=202,
         headers={"Location": f"/projects/{project_id}/transactions/{transaction_id}"},
     )
@@ -84,7 +90,7 @@ async def get_transaction(request: web.Request) -> web.Response:
     found = await _current_state(request, project_id, transaction_id)
     if found is None:
         raise NotFound(f"transaction {transaction_id} not found", code="TransactionNotFound")
-    return json_response(found)
+    return json_response(transaction_view(found))
 
 
 async def _current_state(
@@ -120,3 +126,33 @@ async def _duplicate(
         code="DuplicateReferenceId",
         details={"requestMatches": holder_digest == digest, "transaction": current},
     )
+
+
+_TRANSACTION = {"projectId": "$request.path.projectId", "transactionId": "$response.body#/id"}
+SUBMIT_TRANSACTION = Operation(
+    "submitTransaction",
+    submit_transaction,
+    "Submit a transaction",
+    TAG,
+    status=202,
+    response=TransactionAccepted,
+    response_example=examples.dump(examples.ACCEPTED),
+    response_headers={"Location": "the transaction's URL, to poll for its final state"},
+    body=SubmitTransaction,
+    body_example=examples.SUBMIT,
+    errors=("DuplicateReferenceId",),
+    description="Accepted once the broker confirmed it (202, Pending); poll the Location until"
+    " the status is Completed or Failed. The operations apply in order, all or nothing. A"
+    " referenceId already used in the project answers 409 DuplicateReferenceId with the"
+    " existing transaction in details.transaction and details.requestMatches.",
+    links=(Link("GetTransaction", "getTransaction", _TRANSACTION),),
+)
+GET_TRANSACTION = Operation(
+    "getTransaction",
+    get_transaction,
+    "A transaction's current state",
+    TAG,
+    response=Transaction,
+    response_example=examples.dump(examples.TRANSACTION),
+    errors=("TransactionNotFound",),
+)

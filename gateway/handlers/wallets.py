@@ -1,18 +1,24 @@
-"""Wallets: open a customer wallet or a system wallet, read a wallet with its balance."""
+"""Wallets: open a customer wallet or a system wallet, list system wallets, read a wallet with
+its balance, rename it and change its description."""
 
 from __future__ import annotations
 
 import asyncpg
 from aiohttp import web
 
-from gateway.http import json_response, page_params, read_model
-from gateway.keys import DATABASE, SETTINGS
-from gateway.models import OpenSystemWallet, OpenWallet
-from gateway.views import page_view, wallet_view
+from gateway import examples, schemas
+from gateway.http import json_response, read_model
+from gateway.keys import DATABASE
+from gateway.listing import read_page
+from gateway.models import DescribeWallet, OpenSystemWallet, OpenWallet, RenameWallet
+from gateway.operation import Link, Operation
+from gateway.queries import PageQuery
+from gateway.views import page_items, wallet_view
 from shared.database import Connection
 from shared.errors import Conflict, NotFound
 from shared.ids import new_id
 
+TAG = "Wallets"
 INSERT_WALLET = """
 INSERT INTO wallets (id, project_id, asset_id, customer_id, type, name, description)
 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *
@@ -34,38 +40,19 @@ async def open_wallet(request: web.Request) -> web.Response:
             raise NotFound(f"customer {body.customer_id} not found", code="CustomerNotFound")
         if status != "Active":
             raise Conflict(f"customer {body.customer_id} is suspended", code="CustomerSuspended")
-        row = await _insert(
-            connection,
-            project_id,
-            body.asset_id,
-            body.customer_id,
-            "customer",
-            body.name,
-            body.description,
-        )
+        row = await _insert(connection, project_id, body.customer_id, body)
     return json_response(wallet_view(row), status=201)
 
 
 async def open_system_wallet(request: web.Request) -> web.Response:
     body = await read_model(request, OpenSystemWallet)
     async with request.app[DATABASE].transaction() as connection:
-        row = await _insert(
-            connection,
-            request.match_info["projectId"],
-            body.asset_id,
-            None,
-            "system",
-            body.name,
-            body.description,
-        )
+        row = await _insert(connection, request.match_info["projectId"], None, body)
     return json_response(wallet_view(row), status=201)
 
 
 async def list_system_wallets(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
-    page, page_size = page_params(
-        request, page_size_default=settings.page_size_default, page_size_max=settings.page_size_max
-    )
+    page, page_size = read_page(request)
     rows = await request.app[DATABASE].fetch(
         "SELECT * FROM wallets WHERE project_id = $1 AND type = 'system'"
         " ORDER BY id LIMIT $2 OFFSET $3",
@@ -73,43 +60,148 @@ async def list_system_wallets(request: web.Request) -> web.Response:
         page_size + 1,
         (page - 1) * page_size,
     )
-    return json_response(page_view([wallet_view(row) for row in rows], page, page_size))
+    rows, has_more = page_items(rows, page_size)
+    items = [wallet_view(row) for row in rows]
+    return json_response(
+        schemas.WalletPage(items=items, page=page, page_size=page_size, has_more=has_more)
+    )
 
 
 async def get_wallet(request: web.Request) -> web.Response:
-    wallet_id = request.match_info["walletId"]
     row = await request.app[DATABASE].fetchrow(
         "SELECT * FROM wallets WHERE id = $1 AND project_id = $2",
-        wallet_id,
+        request.match_info["walletId"],
         request.match_info["projectId"],
     )
+    return json_response(wallet_view(found_wallet(request, row)))
+
+
+async def rename_wallet(request: web.Request) -> web.Response:
+    body = await read_model(request, RenameWallet)
+    return await _update(request, "name", body.name)
+
+
+async def describe_wallet(request: web.Request) -> web.Response:
+    body = await read_model(request, DescribeWallet)
+    return await _update(request, "description", body.description)
+
+
+async def _update(request: web.Request, column: str, value: str) -> web.Response:
+    statement = {
+        "name": "UPDATE wallets SET name = $3, updated_at = now()"
+        " WHERE id = $1 AND project_id = $2 RETURNING *",
+        "description": "UPDATE wallets SET description = $3, updated_at = now()"
+        " WHERE id = $1 AND project_id = $2 RETURNING *",
+    }[column]
+    row = await request.app[DATABASE].fetchrow(
+        statement, request.match_info["walletId"], request.match_info["projectId"], value
+    )
+    return json_response(wallet_view(found_wallet(request, row)))
+
+
+def found_wallet(request: web.Request, row: asyncpg.Record | None) -> asyncpg.Record:
     if row is None:
+        wallet_id = request.match_info["walletId"]
         raise NotFound(f"wallet {wallet_id} not found", code="WalletNotFound")
-    return json_response(wallet_view(row))
+    return row
 
 
 async def _insert(
     connection: Connection,
     project_id: str,
-    asset_id: str,
     customer_id: str | None,
-    wallet_type: str,
-    name: str,
-    description: str,
+    body: OpenWallet | OpenSystemWallet,
 ) -> asyncpg.Record:
     try:
         row = await connection.fetchrow(
             INSERT_WALLET,
             new_id(),
             project_id,
-            asset_id,
+            body.asset_id,
             customer_id,
-            wallet_type,
-            name,
-            description,
+            "system" if customer_id is None else "customer",
+            body.name,
+            body.description,
         )
     except asyncpg.ForeignKeyViolationError:
-        raise NotFound(f"asset {asset_id} not found", code="AssetNotFound") from None
+        raise NotFound(f"asset {body.asset_id} not found", code="AssetNotFound") from None
     if row is None:
-        raise NotFound(f"asset {asset_id} not found", code="AssetNotFound")
+        raise NotFound(f"asset {body.asset_id} not found", code="AssetNotFound")
     return row
+
+
+_WALLET = {"projectId": "$request.path.projectId", "walletId": "$response.body#/id"}
+WALLET_LINKS = (
+    Link("GetWallet", "getWallet", _WALLET),
+    Link("RenameWallet", "renameWallet", _WALLET),
+    Link("DescribeWallet", "describeWallet", _WALLET),
+    Link("ChangeWalletStatus", "changeWalletStatus", _WALLET),
+    Link("ListEntries", "listEntries", _WALLET),
+)
+OPEN_WALLET = Operation(
+    "openWallet",
+    open_wallet,
+    "Open a wallet for a customer",
+    TAG,
+    status=201,
+    response=schemas.Wallet,
+    response_example=examples.dump(examples.WALLET.model_copy(update={"balance": 0})),
+    body=OpenWallet,
+    body_example={"customerId": "customer-42", "assetId": examples.ASSET_ID, "name": "main"},
+    errors=("CustomerNotFound", "CustomerSuspended", "AssetNotFound"),
+    links=WALLET_LINKS,
+)
+OPEN_SYSTEM_WALLET = Operation(
+    "openSystemWallet",
+    open_system_wallet,
+    "Open a system wallet",
+    TAG,
+    status=201,
+    response=schemas.Wallet,
+    response_example=examples.dump(examples.SYSTEM_WALLET.model_copy(update={"balance": 0})),
+    body=OpenSystemWallet,
+    body_example={"assetId": examples.ASSET_ID, "name": "treasury"},
+    errors=("AssetNotFound",),
+    description="A wallet of the project itself (a treasury, fees, a sink), with no customer.",
+    links=WALLET_LINKS,
+)
+LIST_SYSTEM_WALLETS = Operation(
+    "listSystemWallets",
+    list_system_wallets,
+    "List a project's system wallets",
+    TAG,
+    response=schemas.WalletPage,
+    response_example=examples.page([examples.SYSTEM_WALLET]),
+    query=PageQuery,
+)
+GET_WALLET = Operation(
+    "getWallet",
+    get_wallet,
+    "A wallet with its balance",
+    TAG,
+    response=schemas.Wallet,
+    response_example=examples.dump(examples.WALLET),
+    errors=("WalletNotFound",),
+)
+RENAME_WALLET = Operation(
+    "renameWallet",
+    rename_wallet,
+    "Rename a wallet",
+    TAG,
+    response=schemas.Wallet,
+    response_example=examples.dump(examples.WALLET),
+    body=RenameWallet,
+    body_example={"name": "main"},
+    errors=("WalletNotFound",),
+)
+DESCRIBE_WALLET = Operation(
+    "describeWallet",
+    describe_wallet,
+    "Change a wallet's description",
+    TAG,
+    response=schemas.Wallet,
+    response_example=examples.dump(examples.WALLET),
+    body=DescribeWallet,
+    body_example={"description": "points earned in store"},
+    errors=("WalletNotFound",),
+)

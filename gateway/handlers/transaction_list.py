@@ -1,0 +1,94 @@
+"""The list of a project's applied transactions (Completed or Failed), newest first (or
+oldest first), by page or by cursor.
+
+Transactions are ordered by the time the gateway accepted them, then by id; the cursor is that
+pair for the last transaction of a page, a bound on the `transactions_project_created
+(project_id, created_at, id)` index, as are `from` and `to`. A transaction still Pending is
+not in the list yet; read it by its id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+
+from gateway import examples, schemas
+from gateway.http import json_response
+from gateway.keys import DATABASE
+from gateway.listing import (
+    ID_KEY,
+    NUMBER_KEY,
+    decode_cursor,
+    encode_cursor,
+    key_moment,
+    moment_key,
+    read_ledger_query,
+)
+from gateway.operation import Operation
+from gateway.queries import LedgerQuery
+from gateway.views import page_items, transaction_view
+from shared.messages import transaction_from_row
+
+_WINDOW = """
+SELECT * FROM transactions
+WHERE project_id = $1
+  AND created_at >= coalesce($2::timestamptz, '-infinity')
+  AND created_at < coalesce($3::timestamptz, 'infinity')
+"""
+NEWEST_FIRST = (
+    _WINDOW + "AND (created_at, id) < (coalesce($4::timestamptz, 'infinity'), $5::text)"
+    " ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7"
+)
+OLDEST_FIRST = (
+    _WINDOW + "AND (created_at, id) > (coalesce($4::timestamptz, '-infinity'), $5::text)"
+    " ORDER BY created_at ASC, id ASC LIMIT $6 OFFSET $7"
+)
+
+
+async def list_transactions(request: web.Request) -> web.Response:
+    query, page_size = read_ledger_query(request)
+    newest_first = query.order == "desc"
+    after_moment, after_id = _after(query)
+    rows = await request.app[DATABASE].fetch(
+        NEWEST_FIRST if newest_first else OLDEST_FIRST,
+        request.match_info["projectId"],
+        *query.window(),
+        after_moment,
+        after_id,
+        page_size + 1,
+        (query.page - 1) * page_size,
+    )
+    rows, has_more = page_items(rows, page_size)
+    next_cursor = None
+    if has_more:
+        next_cursor = encode_cursor("t", moment_key(rows[-1]["created_at"]), rows[-1]["id"])
+    page = schemas.TransactionPage(
+        items=[transaction_view(transaction_from_row(row)) for row in rows],
+        page=query.page,
+        page_size=page_size,
+        has_more=has_more,
+        next_cursor=next_cursor,
+    )
+    return json_response(page)
+
+
+def _after(query: LedgerQuery) -> tuple[datetime | None, str]:
+    """The (time, id) the page starts after; no time means the end the order starts from."""
+    if query.cursor is None:
+        return None, ""
+    moment, transaction_id = decode_cursor(query.cursor, "t", NUMBER_KEY, ID_KEY)
+    return key_moment(moment), transaction_id
+
+
+LIST_TRANSACTIONS = Operation(
+    "listTransactions",
+    list_transactions,
+    "List a project's transactions",
+    "Transactions",
+    response=schemas.TransactionPage,
+    response_example=examples.page([examples.TRANSACTION], cursor=True),
+    query=LedgerQuery,
+    description="The transactions the ledger has applied (Completed or Failed), newest first"
+    " unless order=asc, filtered by the time they were submitted. For deep pages pass the"
+    " nextCursor of the previous page as cursor (with the same order, from and to).",
+)

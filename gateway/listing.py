@@ -1,0 +1,81 @@
+"""Pages of lists: page numbers with the configured sizes, and opaque cursors for the
+time-ordered lists (entries and transactions), which stay fast however deep the page.
+
+A cursor is base64url (unpadded) of `<kind>.<key>...`: the sort key of the last item of the
+page it came from. It is opaque to clients; a cursor of another list, or one that does not
+decode, is a 400."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import datetime, timedelta
+
+from aiohttp import web
+
+from gateway.http import read_query
+from gateway.keys import SETTINGS
+from gateway.queries import EPOCH, EPOCH_MS_MAX, LedgerQuery, PageQuery
+from shared.errors import ValidationFailed
+
+NUMBER_KEY = re.compile(r"[0-9]{1,18}")
+ID_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MOMENT_KEY_MAX = EPOCH_MS_MAX * 1000 + 999
+
+
+def read_page(request: web.Request) -> tuple[int, int]:
+    """`page` and `pageSize` of a plain list, with the configured default and maximum."""
+    settings = request.app[SETTINGS]
+    query = read_query(request, PageQuery, {"page_size_max": settings.page_size_max})
+    return query.page, query.size(settings.page_size_default)
+
+
+def read_ledger_query(request: web.Request) -> tuple[LedgerQuery, int]:
+    """The query of a time-ordered list and its page size."""
+    settings = request.app[SETTINGS]
+    query = read_query(request, LedgerQuery, {"page_size_max": settings.page_size_max})
+    return query, query.size(settings.page_size_default)
+
+
+def encode_cursor(kind: str, *keys: str) -> str:
+    text = ".".join((kind, *keys)).encode()
+    return base64.urlsafe_b64encode(text).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str, kind: str, *shapes: re.Pattern[str]) -> list[str]:
+    """The keys of a cursor of this kind of list, each of its shape; a 400 if it is not one."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        parts = base64.urlsafe_b64decode(padded).decode().split(".")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        parts = []
+    keys = parts[1:]
+    if (
+        parts[:1] != [kind]
+        or len(keys) != len(shapes)
+        or not all(shape.fullmatch(key) for shape, key in zip(shapes, keys, strict=True))
+    ):
+        raise _not_a_cursor()
+    return keys
+
+
+def _not_a_cursor() -> ValidationFailed:
+    return ValidationFailed(
+        "the cursor is not a cursor of this list",
+        details={"fields": [{"field": "cursor", "message": "not a cursor of this list"}]},
+    )
+
+
+def moment_key(moment: datetime) -> str:
+    """A moment as whole microseconds since the epoch, exact."""
+    delta = moment - EPOCH
+    return str((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
+
+
+def key_moment(key: str) -> datetime:
+    """The moment of a `moment_key`; a 400 if it lies outside the years 1970-9999."""
+    microseconds = int(key)
+    if microseconds > MOMENT_KEY_MAX:
+        raise _not_a_cursor()
+    return EPOCH + timedelta(microseconds=microseconds)

@@ -1,0 +1,204 @@
+"""The OpenAPI 3.1 document, generated from the route table: the paths and methods the router
+serves, and the JSON schemas of the very pydantic models that validate the requests and
+serialize the responses. Limits come from the settings the gateway runs with."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from gateway import schemas
+from gateway.models import PATH_PARAMETERS
+from gateway.operation import ERROR_STATUS, Route
+from shared.settings import Settings
+
+REF = "#/components/schemas/{model}"
+SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKeyAuth": []}]
+SECURITY_SCHEMES = {
+    "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Bearer <API key>"},
+    "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+}
+STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No content",
+    400: "The request is not valid (details.fields names the offending fields)",
+    401: "A valid API key is required",
+    404: "Not found (another tenant's resources answer exactly like missing ones)",
+    409: "The request conflicts with the current state",
+    413: "The request body is too large",
+    503: "A dependency is unavailable; retry after Retry-After seconds",
+}
+
+
+def build_openapi(routes: Iterable[Route], settings: Settings) -> dict[str, Any]:
+    """The document for `routes`, as the gateway with `settings` serves them."""
+    routes = list(routes)
+    refs, definitions = models_json_schema(
+        _models(routes), by_alias=True, ref_template=REF, title="cloudwallet"
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        operation = _operation(route, refs, settings)
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "cloudwallet",
+            "version": "1",
+            "description": "Wallets and a double-entry ledger: the Cloud Wallet API.",
+        },
+        "servers": [{"url": "/"}],
+        "security": SECURITY,
+        "paths": paths,
+        "components": {
+            "schemas": _with_limits(definitions.get("$defs", {}), settings),
+            "securitySchemes": SECURITY_SCHEMES,
+        },
+    }
+
+
+def _models(routes: list[Route]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
+    found: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {
+        (schemas.ErrorBody, "serialization"): None
+    }
+    for route in routes:
+        operation = route.operation
+        for model, mode in ((operation.body, "validation"), (operation.response, "serialization")):
+            if model is not None:
+                found[(model, mode)] = None  # type: ignore[index]
+    return list(found)
+
+
+def _operation(route: Route, refs: dict[Any, dict[str, Any]], settings: Settings) -> dict[str, Any]:
+    operation = route.operation
+    spec: dict[str, Any] = {
+        "operationId": operation.operation_id,
+        "summary": operation.summary,
+        "tags": [operation.tag],
+        "parameters": _path_parameters(route) + _query_parameters(route, settings),
+        "responses": _success(route, refs) | _errors(route),
+    }
+    if operation.description:
+        spec["description"] = operation.description
+    if operation.public:
+        spec["security"] = []
+    if operation.body is not None:
+        spec["requestBody"] = {
+            "required": operation.body_required,
+            "content": {
+                "application/json": {
+                    "schema": refs[(operation.body, "validation")],
+                    "example": operation.body_example,
+                }
+            },
+        }
+    return spec
+
+
+def _path_parameters(route: Route) -> list[dict[str, Any]]:
+    parameters = []
+    for name in route.path_parameters():
+        schema = PATH_PARAMETERS[name].json_schema()
+        parameters.append(
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": schema,
+                "example": schema["examples"][0],
+            }
+        )
+    return parameters
+
+
+def _query_parameters(route: Route, settings: Settings) -> list[dict[str, Any]]:
+    if route.operation.query is None:
+        return []
+    schema = route.operation.query.model_json_schema(by_alias=True)
+    parameters = []
+    for name, property_schema in schema["properties"].items():
+        plain = _without_null(property_schema)
+        plain.pop("title", None)
+        if name == "pageSize":
+            plain |= {"maximum": settings.page_size_max, "default": settings.page_size_default}
+        description = plain.pop("description", "")
+        parameters.append(
+            {"name": name, "in": "query", "required": False, "schema": plain}
+            | ({"description": description} if description else {})
+        )
+    return parameters
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional query parameter is absent, never null: drop the null branch."""
+    branches = [item for item in schema.get("anyOf", []) if item != {"type": "null"}]
+    if len(branches) == 1 and "anyOf" in schema:
+        rest = {key: value for key, value in schema.items() if key not in ("anyOf", "default")}
+        return dict(branches[0]) | rest
+    return dict(schema)
+
+
+def _success(route: Route, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    operation = route.operation
+    response: dict[str, Any] = {"description": STATUS_TEXT.get(operation.status, "OK")}
+    if operation.status != 204:
+        schema = {"type": "object" if "json" in operation.media_type else "string"}
+        if operation.response is not None:
+            schema = refs[(operation.response, "serialization")]
+        content = {"schema": schema}
+        if operation.response_example is not None:
+            content["example"] = operation.response_example
+        response["content"] = {operation.media_type: content}
+    if operation.response_headers:
+        response["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in operation.response_headers.items()
+        }
+    if operation.links:
+        response["links"] = {
+            link.name: {"operationId": link.operation_id, "parameters": dict(link.parameters)}
+            | ({"requestBody": dict(link.request_body)} if link.request_body else {})
+            for link in operation.links
+        }
+    responses = {str(operation.status): response}
+    if operation.also_status is not None:
+        updated = {key: value for key, value in response.items() if key != "links"}
+        responses[str(operation.also_status)] = updated | {"description": "Updated"}
+    return responses
+
+
+def _errors(route: Route) -> dict[str, Any]:
+    """One response per error status, its code restricted to the codes the route gives."""
+    by_status: dict[int, list[str]] = {}
+    for code in route.error_codes():
+        by_status.setdefault(ERROR_STATUS[code], []).append(code)
+    responses = {}
+    for status, codes in sorted(by_status.items()):
+        schema = {
+            "allOf": [
+                {"$ref": REF.format(model="ErrorBody")},
+                {"properties": {"error": {"properties": {"code": {"enum": codes}}}}},
+            ]
+        }
+        example = {"error": {"code": codes[0], "message": STATUS_TEXT[status]}}
+        content = {"application/json": {"schema": schema, "example": example}}
+        response: dict[str, Any] = {"description": STATUS_TEXT[status], "content": content}
+        if status == 503:
+            response["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+        responses[str(status)] = response
+    return responses
+
+
+def _with_limits(definitions: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The limits the settings put on a submitted transaction."""
+    for name, definition in definitions.items():
+        if name.startswith("SubmitTransaction"):
+            properties = definition["properties"]
+            properties["referenceId"]["maxLength"] = settings.reference_id_length_max
+            properties["operations"]["maxItems"] = settings.operations_per_transaction_max
+    return definitions

@@ -1,0 +1,99 @@
+"""An operation of the API as one value: its handler, what it reads and answers, the error
+codes it may give, its examples and links. The router serves it, the request readers check
+against it, and the OpenAPI document is generated from it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Every error code the API answers, with its HTTP status.
+ERROR_STATUS: dict[str, int] = {
+    "ValidationError": 400,
+    "Unauthorized": 401,
+    "RouteNotFound": 404,
+    "ProjectNotFound": 404,
+    "AssetNotFound": 404,
+    "CustomerNotFound": 404,
+    "WalletNotFound": 404,
+    "TransactionNotFound": 404,
+    "AssetCodeTaken": 409,
+    "AssetInUse": 409,
+    "CustomerSuspended": 409,
+    "CustomerHasActiveWallets": 409,
+    "InvalidStatusTransition": 409,
+    "WalletNotEmpty": 409,
+    "DuplicateReferenceId": 409,
+    "PayloadTooLarge": 413,
+    "ServiceUnavailable": 503,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """An OpenAPI link: how a value of this operation's answer feeds another operation."""
+
+    name: str
+    operation_id: str
+    parameters: Mapping[str, str]
+    request_body: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One operation; `response` None means an empty answer (204). `also_status` is a second
+    success status with the same body (an upsert answers 201 or 200)."""
+
+    operation_id: str
+    handler: Handler
+    summary: str
+    tag: str
+    status: int = 200
+    also_status: int | None = None
+    response: type[BaseModel] | None = None
+    response_example: Any = None
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    body_example: Any = None
+    query: type[BaseModel] | None = None
+    errors: tuple[str, ...] = ()
+    description: str = ""
+    links: tuple[Link, ...] = ()
+    response_headers: Mapping[str, str] = field(default_factory=dict)
+    public: bool = False
+    media_type: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    operation: Operation
+
+    def path_parameters(self) -> list[str]:
+        """The names of the ids in the path template, in order."""
+        return [part[1:-1] for part in self.path.split("/") if part.startswith("{")]
+
+    def error_codes(self) -> list[str]:
+        """Every code the route may answer: its own and those every route of its kind has."""
+        codes = []
+        if not self.operation.public:
+            codes.append("Unauthorized")
+        if self.path_parameters() or self.operation.body or self.operation.query:
+            codes.append("ValidationError")
+        if self.path_parameters():
+            codes.append("RouteNotFound")
+        if "projectId" in self.path_parameters():
+            codes.append("ProjectNotFound")
+        if self.operation.body is not None:
+            codes.append("PayloadTooLarge")
+        if not self.operation.public:
+            codes.append("ServiceUnavailable")
+        codes.extend(code for code in self.operation.errors if code not in codes)
+        return codes

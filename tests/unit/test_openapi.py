@@ -1,0 +1,134 @@
+"""The OpenAPI document and the docs page, generated from the route table: every route is in
+it with its parameters, an example on every operation that validates against the models that
+serve it, error codes per status, security, links that resolve, and limits from the settings."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from gateway.docs_page import render_docs
+from gateway.openapi import build_openapi
+from gateway.operation import ERROR_STATUS, Route
+from gateway.routes import ROUTES
+from shared.settings import Settings
+
+SETTINGS = Settings(page_size_max=200, page_size_default=20, reference_id_length_max=64)
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return build_openapi(ROUTES, SETTINGS)
+
+
+def spec_of(document: dict[str, Any], route: Route) -> dict[str, Any]:
+    return dict(document["paths"][route.path][route.method.lower()])
+
+
+def test_every_route_is_documented_once_and_nothing_else(document: dict[str, Any]) -> None:
+    documented = {
+        (method.upper(), path) for path, methods in document["paths"].items() for method in methods
+    }
+    assert documented == {(route.method, route.path) for route in ROUTES}
+    assert len(documented) == len(ROUTES)
+    ids = [spec_of(document, route)["operationId"] for route in ROUTES]
+    assert len(ids) == len(set(ids))
+    assert document["openapi"] == "3.1.0"
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.operation.operation_id)
+def test_each_operation_has_examples_that_the_models_accept(
+    document: dict[str, Any], route: Route
+) -> None:
+    spec = spec_of(document, route)
+    operation = route.operation
+    success = spec["responses"][str(operation.status)]
+    if operation.status != 204:
+        media = next(iter(success["content"].values()))
+        assert media.get("example") is not None
+        if operation.response is not None:
+            operation.response.model_validate(media["example"])
+    if operation.body is not None:
+        example = spec["requestBody"]["content"]["application/json"]["example"]
+        operation.body.model_validate(example)
+    assert [p["name"] for p in spec["parameters"] if p["in"] == "path"] == (route.path_parameters())
+    assert all("example" in p for p in spec["parameters"] if p["in"] == "path")
+    assert operation.summary and operation.tag
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.operation.operation_id)
+def test_error_responses_list_their_codes(document: dict[str, Any], route: Route) -> None:
+    spec = spec_of(document, route)
+    for code in route.error_codes():
+        response = spec["responses"][str(ERROR_STATUS[code])]
+        schema = response["content"]["application/json"]["schema"]
+        assert code in schema["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"]
+    if not route.operation.public:
+        assert {"400", "401", "503"} <= set(spec["responses"]) or not route.path_parameters()
+        assert "Retry-After" in spec["responses"]["503"]["headers"]
+
+
+def test_security_schemes_and_public_routes(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Bearer <API key>",
+    }
+    assert schemes["apiKeyAuth"] == {"type": "apiKey", "in": "header", "name": "X-Api-Key"}
+    assert document["security"] == [{"bearerAuth": []}, {"apiKeyAuth": []}]
+    public = {route.path for route in ROUTES if route.operation.public}
+    assert public == {"/health", "/openapi.json", "/docs"}
+    for route in ROUTES:
+        assert ("security" in spec_of(document, route)) == route.operation.public
+
+
+def test_links_name_existing_operations_and_parameters(document: dict[str, Any]) -> None:
+    by_id = {spec_of(document, route)["operationId"]: route for route in ROUTES}
+    link_count = 0
+    for route in ROUTES:
+        for response in spec_of(document, route)["responses"].values():
+            for link in response.get("links", {}).values():
+                link_count += 1
+                target = by_id[link["operationId"]]
+                assert set(link["parameters"]) == set(target.path_parameters())
+                for expression in link["parameters"].values():
+                    assert re.fullmatch(r"\$(response\.body#/id|request\.path\.\w+)", expression)
+                if "requestBody" in link:
+                    assert target.operation.body is not None
+                    assert set(link["requestBody"]) <= set(
+                        target.operation.body.model_json_schema(by_alias=True)["properties"]
+                    )
+    assert link_count >= 20
+
+
+def test_limits_come_from_the_settings(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    assert schemas["SubmitTransaction"]["properties"]["referenceId"]["maxLength"] == 64
+    assert schemas["SubmitTransaction"]["properties"]["operations"]["maxItems"] == 100
+    listing = document["paths"]["/projects"]["get"]["parameters"]
+    page_size = next(p for p in listing if p["name"] == "pageSize")["schema"]
+    assert (page_size["maximum"], page_size["default"], page_size["minimum"]) == (200, 20, 1)
+
+
+def test_amounts_read_strings_or_integers_and_write_strings(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    written = schemas["Wallet"]["properties"]["balance"]
+    assert written["type"] == "string"
+    read = schemas["IssueOperation-Input"]["properties"]["amount"]["anyOf"]
+    assert {branch["type"] for branch in read} == {"string", "integer"}
+    assert schemas["IssueOperation-Output"]["properties"]["amount"]["type"] == "string"
+
+
+def test_the_docs_page_shows_every_operation_and_needs_nothing_from_outside(
+    document: dict[str, Any],
+) -> None:
+    page = render_docs(document)
+    for route in ROUTES:
+        assert f'id="{route.operation.operation_id}"' in page
+        assert route.path in page
+    assert "<script" not in page
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+    assert "AssetInUse" in page and "InvalidStatusTransition" in page
