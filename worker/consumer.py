@@ -161,6 +161,7 @@ class PartitionWriter:
                     wallets = await store.lock_wallets(connection, wallet_ids(messages))
                     plan = plan_batch(messages, known, wallets, datetime.now(UTC))
                     await store.save(connection, plan)
+                    await self._failpoint.before_commit(self.partition)
                 return plan
             except TRANSIENT_DATABASE_ERRORS as error:
                 if stop.is_set():

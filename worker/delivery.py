@@ -5,6 +5,7 @@ broker, and the writer then finds its reference ID already applied."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 SETTLE_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError)
 FAILPOINT_ENV = "CLOUDWALLET_FAILPOINT"
 FAILPOINT_EXIT_CODE = 137
+FAILPOINT_HOLD_S = 0.3
 
 
 def is_live(delivery: AbstractIncomingMessage) -> bool:
@@ -105,15 +107,22 @@ def report_replays(
 
 @dataclass
 class FailPoint:
-    """A crash on purpose, for the fault tests only: `CLOUDWALLET_FAILPOINT=
-    after-commit-before-ack` ends the process right after a batch commits and before its ack.
-    Production never sets the variable."""
+    """Faults on purpose, for the fault tests only; production never sets the variable.
+    `CLOUDWALLET_FAILPOINT=after-commit-before-ack` ends the process right after a batch
+    commits and before its ack; `hold-transaction` keeps each batch's transaction (and its
+    partition lock) open a moment before the commit, so that a test can pause the process
+    while it holds them."""
 
     name: str
 
     @classmethod
     def from_environment(cls) -> FailPoint:
         return cls(os.environ.get(FAILPOINT_ENV, ""))
+
+    async def before_commit(self, partition: int) -> None:
+        if self.name == "hold-transaction":
+            log.warning("fail point: holding the transaction of partition %s open", partition)
+            await asyncio.sleep(FAILPOINT_HOLD_S)
 
     def after_commit(self, partition: int, batch_size: int) -> None:
         if self.name == "after-commit-before-ack":

@@ -37,19 +37,22 @@ class Scenario:
         gateway_settings: Settings | None = None,
         worker_settings: Settings | None = None,
         resubmit_fraction: float = 0.0,
+        **worker_env: str,
     ) -> None:
         """A gateway and one worker, a funded project, and the load running."""
         self.gateway, url = await self.processes.gateway(self.session, settings=gateway_settings)
-        self.workers.append(await self.processes.worker("worker-1", worker_settings))
+        self.workers.append(await self.processes.worker("worker-1", worker_settings, **worker_env))
         api = Api(self.session, url, await create_tenant_key(self.settings))
         self.workload = Workload(await new_ledger(api), resubmit_fraction=resubmit_fraction)
         await self.workload.prepare()
         self.summary.started_s = asyncio.get_running_loop().time()
         self.workload.start()
 
-    async def add_worker(self, settings: Settings | None = None, **env: str) -> Process:
+    async def add_worker(
+        self, settings: Settings | None = None, *, ready: bool = True, **env: str
+    ) -> Process:
         worker = await self.processes.worker(
-            f"worker-{len(self.workers) + 1}", settings, ready=not env, **env
+            f"worker-{len(self.workers) + 1}", settings, ready=ready, **env
         )
         self.workers.append(worker)
         return worker

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from shared.settings import Settings
 from tests.faults.conftest import LOAD_SCALE, ROUNDS, SOAK
-from tests.faults.processes import REPLAY_LINE, Processes
+from tests.faults.processes import REPLAY_LINE, Process, Processes
 from tests.faults.proxy import TcpProxy, via
 from tests.faults.scenario import Scenario
 from tests.faults.workload import wait_final
@@ -25,6 +25,7 @@ from tests.support import vhost_of
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900 if SOAK else 150)]
 LOAD_S = 1.5 * LOAD_SCALE  # load before the first fault, and between faults
 FAILPOINT_EXIT_CODE = 137
+HOLD_LINE = "fail point: holding the transaction"
 
 
 async def rabbitmqctl(*arguments: str) -> None:
@@ -59,7 +60,9 @@ async def test_crash_after_commit_before_ack(
         await scenario.workers[-1].stop()  # let a backlog build up for a large first batch
         await asyncio.sleep(LOAD_S)
         crashing = await scenario.add_worker(
-            CLOUDWALLET_FAILPOINT="after-commit-before-ack", CLOUDWALLET_BATCH_WAIT_MS="300"
+            ready=False,
+            CLOUDWALLET_FAILPOINT="after-commit-before-ack",
+            CLOUDWALLET_BATCH_WAIT_MS="300",
         )
         assert await crashing.wait_exit() == FAILPOINT_EXIT_CODE
         fault_at = scenario.now()
@@ -154,15 +157,20 @@ async def test_broker_connections_closed_under_load(
 async def test_paused_worker_replaced_by_standby(
     processes: Processes, session: aiohttp.ClientSession
 ) -> None:
-    """SIGSTOP the active worker: the broker notices the missed heartbeats and hands the queues
-    to the standby. SIGCONT: the old worker still holds deliveries and may be mid-batch; the
-    partition lock and the UNIQUE reference ID keep it from applying anything twice."""
+    """SIGSTOP the active worker while it holds a batch's transaction and its partition lock
+    open (a fail point widens that moment): the standby waits on the lock until PostgreSQL ends
+    the paused session (idle_in_transaction_session_timeout), and takes over the queues once
+    the broker has noticed the missed heartbeats. SIGCONT: the old worker still believes it
+    owns the partition and retries its batch; under the partition lock it finds every message
+    of it already applied, and applies nothing twice."""
     scenario = Scenario("SIGSTOP active worker, standby takes over, SIGCONT", processes, session)
-    await scenario.start()
-    await scenario.add_worker()  # the standby: single active consumer keeps it waiting
-    for _ in range(ROUNDS):
+    hold = {"CLOUDWALLET_FAILPOINT": "hold-transaction"}
+    await scenario.start(**hold)
+    await scenario.add_worker(**hold)  # the standby: single active consumer keeps it waiting
+    for round_number in range(ROUNDS):
         await asyncio.sleep(LOAD_S)
-        active = scenario.workers[0] if _ % 2 == 0 else scenario.workers[1]
+        active = scenario.workers[round_number % 2]
+        await _wait_for_new_line(active, HOLD_LINE)
         fault_at = scenario.now()
         active.signal(signal.SIGSTOP)
         try:
@@ -170,8 +178,8 @@ async def test_paused_worker_replaced_by_standby(
         finally:
             active.signal(signal.SIGCONT)
         await asyncio.sleep(LOAD_S)
-    # A batch the resumed worker applied after the standby had: none of it redelivered to it,
-    # all of it already applied. Whether a pause lands mid-batch is up to timing.
+    # A batch the resumed worker retried after the standby had applied it: none of it
+    # redelivered to it, all of it already applied.
     fenced = sum(
         1
         for worker in scenario.workers
@@ -180,7 +188,17 @@ async def test_paused_worker_replaced_by_standby(
     )
     scenario.note(f"stale batches re-checked under the partition lock={fenced}")
     await scenario.finish()
+    assert fenced >= ROUNDS
     assert all(worker.popen.poll() is None for worker in scenario.workers)
+
+
+async def _wait_for_new_line(process: Process, text: str) -> None:
+    seen = process.log().count(text)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while process.log().count(text) == seen:
+        assert loop.time() < deadline, f"{process.label} never logged {text!r}"
+        await asyncio.sleep(0.02)
 
 
 async def test_worker_database_outage(
