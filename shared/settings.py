@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     publish_confirm_timeout_ms: int = Field(default=5000, ge=1)
     retry_after_s: int = Field(default=1, ge=1)
     queue_length_max: int = Field(default=1_000_000, ge=1)
-    # RabbitMQ 3.x counts a message as delivered again whenever the channel holding it closes
+    # RabbitMQ 3.10 counts a message as delivered again whenever the channel holding it closes
     # (a worker crash, a broker connection lost, a failover), so the limit must absorb many
     # outages; the worker dead-letters what can never succeed itself. See docs/guarantees.md.
     delivery_limit: int = Field(default=50, ge=1)

@@ -8,10 +8,13 @@ import asyncio
 import aiohttp
 
 from shared.settings import Settings
+from tests.faults.conftest import LOAD_SCALE
 from tests.faults.outcome import Summary, settle_and_check
 from tests.faults.processes import Process, Processes
 from tests.faults.workload import Workload
 from tests.support import Api, create_tenant_key, new_ledger
+
+REQUESTS_PER_CLIENT_MAX = 5000  # a bound on the load, far above what a scenario's time allows
 
 
 class Scenario:
@@ -43,7 +46,11 @@ class Scenario:
         self.gateway, url = await self.processes.gateway(self.session, settings=gateway_settings)
         self.workers.append(await self.processes.worker("worker-1", worker_settings, **worker_env))
         api = Api(self.session, url, await create_tenant_key(self.settings))
-        self.workload = Workload(await new_ledger(api), resubmit_fraction=resubmit_fraction)
+        self.workload = Workload(
+            await new_ledger(api),
+            resubmit_fraction=resubmit_fraction,
+            requests_per_client_max=REQUESTS_PER_CLIENT_MAX * LOAD_SCALE,
+        )
         await self.workload.prepare()
         self.summary.started_s = asyncio.get_running_loop().time()
         self.workload.start()

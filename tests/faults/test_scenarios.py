@@ -130,7 +130,8 @@ async def test_worker_database_backends_terminated(
     finally:
         await admin.close()
     await asyncio.sleep(LOAD_S)
-    scenario.note(f"backends terminated={terminated}")
+    interrupted = sum(worker.log().count("database unavailable") for worker in scenario.workers)
+    scenario.note(f"backends terminated={terminated}, batch attempts interrupted={interrupted}")
     await scenario.finish()
     assert terminated > 0
 
