@@ -6,6 +6,7 @@ a summary that the test run prints at its end."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aio_pika
@@ -55,7 +56,7 @@ async def dead_lettered(settings: Settings) -> int:
 
 
 async def settle_and_check(
-    settings: Settings, workload: Workload, summary: Summary, replays: Replays
+    settings: Settings, workload: Workload, summary: Summary, replays_of: Callable[[], Replays]
 ) -> None:
     database = await asyncpg.connect(settings.database_url.get_secret_value())
     try:
@@ -84,6 +85,7 @@ async def settle_and_check(
     _check_client_order(workload, first_entries)
     dead = await dead_lettered(settings)
     assert dead == 0, f"{dead} messages were dead-lettered"
+    replays = replays_of()  # read once every worker has logged its last batch
     elapsed_s = asyncio.get_running_loop().time() - summary.started_s
     counts = workload.counts
     recoveries = ", ".join(f"{value:.2f}" for value in summary.recoveries_s) or "-"

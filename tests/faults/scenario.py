@@ -80,4 +80,4 @@ class Scenario:
     async def finish(self) -> None:
         """Stop the load, wait for every accepted transaction, check, and summarize."""
         await self.load.stop()
-        await settle_and_check(self.settings, self.load, self.summary, self.processes.replays())
+        await settle_and_check(self.settings, self.load, self.summary, self.processes.replays)
