@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    pool = await create_pool(settings)
+    pool = await create_pool(settings, application_name="cloudwallet-gateway")
     async with pool.acquire() as connection:
         await check_deployment(connection, settings)
     database = Database(pool)
@@ -40,7 +40,10 @@ async def _status_cache(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     client = create_client(settings.redis_url.get_secret_value())
     app[STATUS_CACHE] = StatusCache(
-        client, reference_ttl_s=settings.reference_ttl_s, status_ttl_s=settings.status_ttl_s
+        client,
+        reference_ttl_s=settings.reference_ttl_s,
+        status_ttl_s=settings.status_ttl_s,
+        reference_pending_ttl_s=settings.reference_pending_ttl_s,
     )
     yield
     await client.aclose()
@@ -66,8 +69,11 @@ def create_app(settings: Settings) -> web.Application:
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Serve until `stop` is set, then stop accepting and finish in-flight requests."""
-    runner = web.AppRunner(create_app(settings), access_log=None, shutdown_timeout=10)
+    """Serve until `stop` is set, then stop accepting and finish in-flight requests (for up
+    to `http_shutdown_timeout_s`) before closing the connections to the services."""
+    runner = web.AppRunner(
+        create_app(settings), access_log=None, shutdown_timeout=settings.http_shutdown_timeout_s
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     await site.start()

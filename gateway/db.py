@@ -22,6 +22,7 @@ CONNECTION_ERRORS = (
     asyncpg.TooManyConnectionsError,
     asyncpg.DeadlockDetectedError,
     asyncpg.SerializationError,
+    asyncpg.InternalClientError,  # the connection broke mid-statement (backend terminated)
 )
 
 

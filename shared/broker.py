@@ -14,7 +14,9 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aiormq.exceptions import ChannelPreconditionFailed
 
+from shared.database import DeploymentMismatch
 from shared.partition import queue_name, routing_key
 from shared.settings import Settings
 
@@ -25,10 +27,12 @@ EVENTS_EXCHANGE = "cloudwallet.events"
 
 
 async def connect(settings: Settings, *, name: str) -> AbstractRobustConnection:
-    """A robust connection whose heartbeat notices a dead peer within seconds."""
+    """A robust connection whose heartbeat notices a dead peer within seconds, and which
+    reconnects (restoring its channels, queues and consumers) soon after the broker is back."""
     return await aio_pika.connect_robust(
         settings.amqp_url.get_secret_value(),
         heartbeat=settings.amqp_heartbeat_s,
+        reconnect_interval=settings.amqp_reconnect_interval_ms / 1000,
         client_properties={"connection_name": name},
     )
 
@@ -59,8 +63,16 @@ async def declare_topology(channel: AbstractChannel, settings: Settings) -> Abst
     )
     arguments = partition_queue_arguments(settings)
     for partition in range(settings.partition_count):
-        queue = await channel.declare_queue(
-            queue_name(partition), durable=True, arguments=arguments
-        )
+        try:
+            queue = await channel.declare_queue(
+                queue_name(partition), durable=True, arguments=arguments
+            )
+        except ChannelPreconditionFailed as error:
+            raise DeploymentMismatch(
+                f"queue {queue_name(partition)} exists with other arguments than {arguments}"
+                " (a quorum queue's delivery limit and maximum length are fixed when it is"
+                " declared): drain it and delete it, then start again; see"
+                f" docs/guarantees.md ({error})"
+            ) from None
         await queue.bind(transactions, routing_key(partition))
     return transactions

@@ -1,4 +1,4 @@
-"""The `cloudwallet` command: migrate, gateway, worker, run, keys create."""
+"""The `cloudwallet` command: migrate, gateway, worker, run, keys create, verify."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -18,6 +19,16 @@ from shared.ids import new_api_key, new_id, secret_digest
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger("cloudwallet")
+EXIT_VIOLATIONS = 1
+EXIT_USAGE = 2
+
+
+class VerifyFailed(Exception):
+    """`cloudwallet verify` found violations (already printed)."""
+
+
+class UsageError(Exception):
+    """A command's input cannot be used; the message says why."""
 
 
 async def _migrate(settings: Settings) -> None:
@@ -77,6 +88,34 @@ async def _create_key(settings: Settings, tenant: str) -> None:
     print(api_key)
 
 
+async def _verify(settings: Settings, project_id: str | None, accepted_path: Path | None) -> None:
+    """Check the ledger's invariants and print each violation; raise VerifyFailed if any."""
+    from shared.verify import read_accepted, verify
+
+    try:
+        accepted = read_accepted(accepted_path) if accepted_path is not None else None
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot read the accepted log: {error}") from None
+    connection = await asyncpg.connect(database_url(settings))
+    try:
+        async with connection.transaction(isolation="repeatable_read", readonly=True):
+            report = await verify(connection, project_id, accepted)
+    finally:
+        await connection.close()
+    scope = f"project {project_id}" if project_id else "all projects"
+    for violation in report.violations:
+        print(f"violation: {violation}")
+    if accepted is not None:
+        print(
+            f"accepted: {report.checked_accepted} checked, {report.completed} completed,"
+            f" {report.failed} failed"
+        )
+    if report.violations:
+        print(f"verify: {len(report.violations)} violations in {scope}")
+        raise VerifyFailed
+    print(f"verify: ok ({scope})")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cloudwallet", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -88,6 +127,16 @@ def _parser() -> argparse.ArgumentParser:
     key_commands = keys.add_subparsers(dest="key_command", required=True)
     create = key_commands.add_parser("create", help="create a tenant's API key and print it once")
     create.add_argument("--tenant", required=True, help="the tenant's name (created if new)")
+    verify = commands.add_parser(
+        "verify", help="check the ledger's invariants; exit 1 naming each violation"
+    )
+    verify.add_argument("--project", help="check only this project (default: all)")
+    verify.add_argument(
+        "--accepted",
+        type=Path,
+        help="a client log of accepted transactions, one JSON object per line with id and"
+        " referenceId: each must have exactly one final status",
+    )
     return parser
 
 
@@ -103,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if arguments.command == "keys":
         command: Coroutine[Any, Any, None] = _create_key(settings, arguments.tenant)
+    elif arguments.command == "verify":
+        command = _verify(settings, arguments.project, arguments.accepted)
     else:
         command = {
             "migrate": _migrate,
@@ -112,9 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         }[arguments.command](settings)
     try:
         uvloop.run(command)
-    except DeploymentMismatch as error:
+    except VerifyFailed:
+        return EXIT_VIOLATIONS
+    except (DeploymentMismatch, UsageError) as error:
         print(f"cloudwallet: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except (OSError, asyncpg.PostgresError) as error:
         print(f"cloudwallet: cannot reach a service: {error}", file=sys.stderr)
         return 1

@@ -30,20 +30,32 @@ def database_url(settings: Settings) -> str:
     return settings.database_url.get_secret_value()
 
 
-async def create_pool(settings: Settings, *, size_max: int | None = None) -> asyncpg.Pool:
-    """A connection pool whose sessions end a transaction left idle by a stopped process."""
+async def create_pool(
+    settings: Settings,
+    *,
+    size_max: int | None = None,
+    application_name: str = "cloudwallet",
+    lock_timeout_ms: int | None = None,
+) -> asyncpg.Pool:
+    """A connection pool whose sessions end a transaction left idle by a stopped (paused,
+    partitioned) process, so that its locks are freed; every statement is bounded in time,
+    and with `lock_timeout_ms` so is every wait for a lock."""
     pool_size_max = size_max or settings.database_pool_size_max
+    server_settings = {
+        "idle_in_transaction_session_timeout": str(
+            settings.database_idle_in_transaction_timeout_ms
+        ),
+        "application_name": application_name,
+    }
+    if lock_timeout_ms is not None:
+        server_settings["lock_timeout"] = str(lock_timeout_ms)
     return await asyncpg.create_pool(
         database_url(settings),
         min_size=1,
         max_size=pool_size_max,
         init=_set_codecs,
-        server_settings={
-            "idle_in_transaction_session_timeout": str(
-                settings.database_idle_in_transaction_timeout_ms
-            ),
-            "application_name": "cloudwallet",
-        },
+        command_timeout=settings.database_command_timeout_ms / 1000,
+        server_settings=server_settings,
     )
 
 

@@ -4,6 +4,8 @@ confirmed it; broker errors become BrokerUnavailable here and nowhere else."""
 
 from __future__ import annotations
 
+import asyncio
+
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, DeliveryError, PublishError
@@ -53,7 +55,13 @@ class Publisher:
         reply_to: str | None = None,
         correlation_id: str | None = None,
     ) -> None:
-        """Publish `message` to its project's partition and wait for the broker's confirm."""
+        """Publish `message` to its project's partition and wait for the broker's confirm.
+
+        The whole publish is bounded by `publish_confirm_timeout_ms`, including the wait for a
+        reconnecting channel. The message is mandatory: one the broker cannot route to a queue
+        is returned and becomes BrokerUnavailable, never silently dropped. A timeout does not
+        mean the message was lost; a retry is safe because the worker applies a reference ID
+        once."""
         partition = partition_of(message.project_id, self._settings.partition_count)
         amqp_message = aio_pika.Message(
             message.to_json(),
@@ -65,24 +73,23 @@ class Publisher:
         )
         retry_after_s = self._settings.retry_after_s
         try:
-            await self._exchange.publish(
-                amqp_message,
-                routing_key(partition),
-                mandatory=True,
-                timeout=self._confirm_timeout_s,
-            )
+            async with asyncio.timeout(self._confirm_timeout_s):
+                await self._exchange.publish(amqp_message, routing_key(partition), mandatory=True)
         except TimeoutError:
             raise BrokerUnavailable(
                 "the broker did not confirm the transaction in time", retry_after_s=retry_after_s
             ) from None
-        except DeliveryError:
-            raise BrokerUnavailable(
-                "the partition queue is full", retry_after_s=retry_after_s, code="QueueFull"
-            ) from None
-        except PublishError:
+        except PublishError:  # a subclass of DeliveryError: a return, not a nack
             raise BrokerUnavailable(
                 "the transaction could not be routed to its partition queue",
                 retry_after_s=retry_after_s,
+                code="QueueUnroutable",
+            ) from None
+        except DeliveryError:
+            raise BrokerUnavailable(
+                "the partition queue is full or unavailable",
+                retry_after_s=retry_after_s,
+                code="QueueFull",
             ) from None
         except (AMQPError, ChannelInvalidStateError, ConnectionError, RuntimeError) as error:
             raise BrokerUnavailable(

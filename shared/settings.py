@@ -32,17 +32,27 @@ class Settings(BaseSettings):
     publish_confirm_timeout_ms: int = Field(default=5000, ge=1)
     retry_after_s: int = Field(default=1, ge=1)
     queue_length_max: int = Field(default=1_000_000, ge=1)
-    delivery_limit: int = Field(default=5, ge=1)
+    # RabbitMQ 3.10 counts a message as delivered again whenever the channel holding it closes
+    # (a worker crash, a broker connection lost, a failover), so the limit must absorb many
+    # outages; the worker dead-letters what can never succeed itself. See docs/guarantees.md.
+    delivery_limit: int = Field(default=50, ge=1)
     amqp_heartbeat_s: int = Field(default=5, ge=1)
+    amqp_reconnect_interval_ms: int = Field(default=1000, ge=1)
 
     batch_size_max: int = Field(default=500, ge=1, le=10_000)
     batch_wait_ms: int = Field(default=0, ge=0)
     batch_retry_max: int = Field(default=5, ge=0)
     batch_retry_backoff_ms: int = Field(default=200, ge=1)
+    batch_retry_backoff_max_ms: int = Field(default=5000, ge=1)
 
     database_pool_size_max: int = Field(default=10, ge=1)
-    database_idle_in_transaction_timeout_ms: int = Field(default=30_000, ge=100)
+    database_idle_in_transaction_timeout_ms: int = Field(default=10_000, ge=100)
+    database_lock_timeout_ms: int = Field(default=5_000, ge=10)
+    database_command_timeout_ms: int = Field(default=30_000, ge=100)
 
+    http_shutdown_timeout_s: float = Field(default=10, ge=0)
+
+    reference_pending_ttl_s: int = Field(default=15, ge=1)
     reference_ttl_s: int = Field(default=7 * 24 * 3600, ge=1)
     status_ttl_s: int = Field(default=24 * 3600, ge=1)
     auth_cache_ttl_s: int = Field(default=30, ge=0)
@@ -52,6 +62,10 @@ class Settings(BaseSettings):
     def _check_consistency(self) -> Self:
         if self.page_size_default > self.page_size_max:
             raise ValueError("page_size_default must not exceed page_size_max")
+        if self.reference_pending_ttl_s * 1000 <= self.publish_confirm_timeout_ms:
+            raise ValueError("reference_pending_ttl_s must outlast publish_confirm_timeout_ms")
+        if self.reference_pending_ttl_s > self.reference_ttl_s:
+            raise ValueError("reference_pending_ttl_s must not exceed reference_ttl_s")
         return self
 
 

@@ -7,12 +7,20 @@ invariant of the design, for one project or all.
    equals the wallet's balance.
 4. Each Completed transaction's debits equal its credits and it has entries; a Failed one has
    none.
-5. Given a client log of accepted (id, referenceId) pairs: each has exactly one final status,
-   and no reference ID was applied twice (the UNIQUE constraint, checked again)."""
+5. Each Completed transaction's entries are exactly its operations' postings, once: an Issue
+   on its `to`, a Redeem on its `from`, a Debit and a Credit per Transfer, with its amount. An
+   operation applied twice is caught here (it keeps balances, chains and conservation whole).
+6. One transaction per (project, referenceId) (the UNIQUE constraint, checked again), and an
+   alias never shadows a transaction id nor crosses projects.
+7. Given a client log of accepted (id, referenceId) pairs: each has exactly one final status,
+   the one of the transaction holding its reference ID."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
 
 from shared.database import Connection
 
@@ -63,12 +71,64 @@ HAVING sum(CASE WHEN e.type = 'Debit' THEN e.amount ELSE 0 END)
     OR (t.status = 'Completed' AND count(e.id) = 0)
     OR (t.status = 'Failed' AND count(e.id) > 0)
 """
+POSTINGS = """
+WITH scope AS (
+    SELECT id, status, operations FROM transactions
+    WHERE ($1::text IS NULL OR project_id = $1)
+), operations AS (
+    SELECT s.id AS transaction_id, (o.position - 1)::integer AS operation_index, o.operation
+    FROM scope s
+    CROSS JOIN LATERAL jsonb_array_elements(s.operations) WITH ORDINALITY AS o(operation, position)
+    WHERE s.status = 'Completed'
+), expected AS (
+    SELECT transaction_id, operation_index, posting.type, posting.wallet_id,
+           (operation->>'amount')::numeric AS amount
+    FROM operations
+    CROSS JOIN LATERAL (VALUES
+        ('Issue', operation->>'to', operation->>'type' = 'Issue'),
+        ('Redeem', operation->>'from', operation->>'type' = 'Redeem'),
+        ('Debit', operation->>'from', operation->>'type' = 'Transfer'),
+        ('Credit', operation->>'to', operation->>'type' = 'Transfer')
+    ) AS posting(type, wallet_id, applies)
+    WHERE posting.applies
+), actual AS (
+    SELECT e.transaction_id, e.operation_index, e.type, e.wallet_id, e.amount
+    FROM entries e JOIN scope s ON s.id = e.transaction_id
+), missing AS (
+    SELECT * FROM expected EXCEPT ALL SELECT * FROM actual
+), extra AS (
+    SELECT * FROM actual EXCEPT ALL SELECT * FROM expected
+)
+SELECT 'missing' AS kind, transaction_id, operation_index, type, wallet_id FROM missing
+UNION ALL
+SELECT 'extra', transaction_id, operation_index, type, wallet_id FROM extra
+ORDER BY 2, 3
+"""
+DUPLICATES = """
+SELECT project_id, reference_id, count(*) AS copies FROM transactions
+WHERE ($1::text IS NULL OR project_id = $1)
+GROUP BY project_id, reference_id HAVING count(*) > 1
+"""
+BAD_ALIASES = """
+SELECT a.id, CASE WHEN t.id IS NOT NULL THEN 'shadows a transaction id'
+                  ELSE 'points to another project' END AS problem
+FROM transaction_aliases a
+LEFT JOIN transactions t ON t.id = a.id
+JOIN transactions target ON target.id = a.transaction_id
+WHERE ($1::text IS NULL OR a.project_id = $1)
+  AND (t.id IS NOT NULL OR target.project_id <> a.project_id)
+"""
 RESOLVE = """
-SELECT k.id, coalesce(t.id, a.transaction_id) AS resolved, t2.reference_id, t2.status
+SELECT k.id, count(DISTINCT r.transaction_id) AS finals,
+       min(t.reference_id) AS reference_id, min(t.status) AS status
 FROM unnest($1::text[]) AS k(id)
-LEFT JOIN transactions t ON t.id = k.id
-LEFT JOIN transaction_aliases a ON a.id = k.id
-LEFT JOIN transactions t2 ON t2.id = coalesce(t.id, a.transaction_id)
+LEFT JOIN (
+    SELECT id, id AS transaction_id FROM transactions
+    UNION ALL
+    SELECT id, transaction_id FROM transaction_aliases
+) r ON r.id = k.id
+LEFT JOIN transactions t ON t.id = r.transaction_id
+GROUP BY k.id
 """
 
 
@@ -78,6 +138,8 @@ class Report:
 
     violations: list[str] = field(default_factory=list)
     checked_accepted: int = 0
+    completed: int = 0
+    failed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -103,6 +165,18 @@ async def verify(
         report.violations.append(f"entry chain broken: wallet {row['wallet_id']} entry {row['id']}")
     for row in await connection.fetch(UNBALANCED, project_id):
         report.violations.append(f"unbalanced {row['status']} transaction {row['id']}")
+    for row in await connection.fetch(POSTINGS, project_id):
+        report.violations.append(
+            f"{row['kind']} posting: transaction {row['transaction_id']} operation"
+            f" {row['operation_index']} {row['type']} on wallet {row['wallet_id']}"
+        )
+    for row in await connection.fetch(DUPLICATES, project_id):
+        report.violations.append(
+            f"reference ID applied {row['copies']} times: project {row['project_id']}"
+            f" referenceId {row['reference_id']!r}"
+        )
+    for row in await connection.fetch(BAD_ALIASES, project_id):
+        report.violations.append(f"alias {row['id']} {row['problem']}")
     if accepted is not None:
         await _check_accepted(connection, accepted, report)
     return report
@@ -111,13 +185,44 @@ async def verify(
 async def _check_accepted(
     connection: Connection, accepted: list[tuple[str, str]], report: Report
 ) -> None:
-    references = dict(accepted)
+    references: dict[str, str] = {}
+    for transaction_id, reference_id in accepted:
+        if references.setdefault(transaction_id, reference_id) != reference_id:
+            report.violations.append(
+                f"accepted transaction {transaction_id} was logged with two reference IDs"
+            )
     rows = await connection.fetch(RESOLVE, list(references))
     report.checked_accepted = len(rows)
     for row in rows:
-        if row["resolved"] is None:
+        if row["finals"] == 0:
             report.violations.append(f"accepted transaction {row['id']} has no final status")
+        elif row["finals"] > 1:
+            report.violations.append(
+                f"accepted transaction {row['id']} has {row['finals']} final statuses"
+            )
         elif row["reference_id"] != references[row["id"]]:
             report.violations.append(
                 f"accepted transaction {row['id']} resolved to another reference ID"
             )
+        elif row["status"] == "Completed":
+            report.completed += 1
+        else:
+            report.failed += 1
+
+
+def read_accepted(path: Path) -> list[tuple[str, str]]:
+    """A client log of accepted transactions: one JSON object per line with `id` and
+    `referenceId` (the 202 body, as the gateway answered it). Blank lines are skipped."""
+    accepted = []
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = orjson.loads(line)
+                accepted.append((str(entry["id"]), str(entry["referenceId"])))
+            except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+                raise ValueError(
+                    f"{path}:{number}: expected a JSON object with id and referenceId ({error})"
+                ) from None
+    return accepted

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from shared.settings import Settings
-from tests.support import ensure_vhost, namespace_settings
+from tests.support import ensure_topology, ensure_vhost, namespace_settings
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +22,7 @@ async def migrated(settings: Settings) -> Settings:
     from shared.database import migrate
 
     ensure_vhost(settings)
+    await ensure_topology(settings)
     await migrate(settings)
     return settings
 

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import aio_pika
 import aiohttp
 import asyncpg
 import orjson
@@ -47,9 +48,13 @@ def settings_environment(settings: Settings) -> dict[str, str]:
     return environment
 
 
+def vhost_of(settings: Settings) -> str:
+    return settings.amqp_url.get_secret_value().rsplit("/", 1)[1]
+
+
 def ensure_vhost(settings: Settings) -> None:
     """Create the namespace's RabbitMQ virtual host if it is missing."""
-    vhost = settings.amqp_url.get_secret_value().rsplit("/", 1)[1]
+    vhost = vhost_of(settings)
     listed = subprocess.run(
         ["rabbitmqctl", "-q", "list_vhosts"],
         capture_output=True,
@@ -64,6 +69,32 @@ def ensure_vhost(settings: Settings) -> None:
             check=True,
             timeout=60,
         )
+
+
+async def ensure_topology(settings: Settings) -> None:
+    """Declare the namespace's broker topology. A test virtual host whose queues were declared
+    with other fixed arguments (an older delivery limit, say) holds nothing worth keeping: it
+    is deleted and made again."""
+    from shared.broker import declare_topology
+    from shared.database import DeploymentMismatch
+
+    for attempt in range(2):
+        connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+        try:
+            await declare_topology(await connection.channel(), settings)
+            return
+        except DeploymentMismatch:
+            if attempt:
+                raise
+        finally:
+            await connection.close()
+        await asyncio.to_thread(
+            subprocess.run,
+            ["rabbitmqctl", "-q", "delete_vhost", vhost_of(settings)],
+            check=True,
+            timeout=60,
+        )
+        await asyncio.to_thread(ensure_vhost, settings)
 
 
 async def create_tenant_key(settings: Settings) -> str:

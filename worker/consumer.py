@@ -2,17 +2,17 @@
 apply it in one PostgreSQL transaction, then cache the states, announce them, and ack.
 
 The ack comes only after the commit. A message that can never be parsed is rejected to the
-dead-letter exchange at once. While PostgreSQL is unreachable the batch is retried with a
-capped backoff and nothing is acked, so the prefetch window stays full and the broker sends
-no more: the partition pauses, nothing is requeued or dead-lettered, and it resumes by itself."""
+dead-letter exchange at once, and so is one the database refuses (an unknown project, say):
+a refused batch is applied again one message per transaction to find it. While PostgreSQL is
+unreachable the batch is retried with a capped backoff and nothing is acked, so the prefetch
+window stays full and the broker sends no more: the partition pauses, nothing is requeued or
+dead-lettered, and it resumes by itself."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import os
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import aio_pika
@@ -20,14 +20,13 @@ import asyncpg
 import orjson
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
-from pydantic import ValidationError
 
 from shared.errors import CacheUnavailable
 from shared.messages import TransactionMessage
 from shared.partition import queue_name
 from shared.settings import Settings
 from shared.status_cache import StatusCache
-from worker import store
+from worker import delivery, store
 from worker.batch import BatchPlan, Outcome, plan_batch, wallet_ids
 
 log = logging.getLogger(__name__)
@@ -41,10 +40,15 @@ TRANSIENT_DATABASE_ERRORS = (
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
     asyncpg.IdleInTransactionSessionTimeoutError,
+    asyncpg.LockNotAvailableError,
+    # What asyncpg raises when its connection broke mid-transaction (the backend terminated):
+    # the outcome is unknown, and the retry finds out under the partition lock.
+    asyncpg.InternalClientError,
 )
-RETRY_BACKOFF_CAP_MS = 5000
+# The database refuses the message itself (a constraint or a value it cannot store): applying it
+# again can never succeed.
+REFUSED_BY_DATABASE = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
 INBOX_POLL_S = 0.2
-FAILPOINT_ENV = "CLOUDWALLET_FAILPOINT"
 
 
 class PartitionWriter:
@@ -71,24 +75,28 @@ class PartitionWriter:
             "operations_per_transaction_max": settings.operations_per_transaction_max,
             "reference_id_length_max": settings.reference_id_length_max,
         }
-        self._failpoint = os.environ.get(FAILPOINT_ENV, "")
+        self._failpoint = delivery.FailPoint.from_environment()
         self.batch_sizes: list[int] = []
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; the batch in hand is committed and acked first."""
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=self._settings.batch_size_max * 2)
-        queue = await channel.get_queue(queue_name(self.partition), ensure=False)
+        # A queue declared (passively) on the robust channel, unlike one merely named, gets its
+        # consumer back when the connection is restored after a broker outage.
+        queue = await channel.get_queue(queue_name(self.partition))
         inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-        consumer_tag = await queue.consume(inbox.put, no_ack=False)
+        await queue.consume(inbox.put, no_ack=False)
         try:
             while not stop.is_set():
                 batch = await self._collect(inbox)
                 if batch:
                     await self._process(batch, stop)
         finally:
+            # No basic.cancel first: closing the channel returns the unacknowledged messages
+            # and hands the queue to the next consumer in one step, so that it starts from them,
+            # in queue order. A cancel would activate it while this writer still held them.
             with contextlib.suppress(AMQPError, ChannelInvalidStateError, ConnectionError):
-                await queue.cancel(consumer_tag)
                 await channel.close()
 
     async def _collect(
@@ -107,32 +115,37 @@ class PartitionWriter:
         return batch
 
     async def _process(self, batch: list[AbstractIncomingMessage], stop: asyncio.Event) -> None:
-        parsed: list[tuple[AbstractIncomingMessage, TransactionMessage]] = []
-        for delivery in batch:
-            try:
-                message = TransactionMessage.model_validate_json(
-                    delivery.body, context=self._context
+        live = [received for received in batch if delivery.is_live(received)]
+        parsed = await delivery.parse(live, self.partition, self._context)
+        if parsed:
+            await self._settle(parsed, stop)
+
+    async def _settle(
+        self, parsed: list[tuple[AbstractIncomingMessage, TransactionMessage]], stop: asyncio.Event
+    ) -> None:
+        """Apply, commit, cache, announce, ack; or find and dead-letter what PostgreSQL refuses."""
+        deliveries = [received for received, _ in parsed]
+        try:
+            plan = await self._apply([message for _, message in parsed], stop)
+        except REFUSED_BY_DATABASE as error:
+            if len(parsed) == 1:
+                await delivery.dead_letter(
+                    deliveries[0], self.partition, f"refused by the database: {error!r}"
                 )
-            except ValidationError as error:
-                log.error(
-                    "partition %s: dead-lettering an invalid message: %s",
-                    self.partition,
-                    error.errors(include_url=False)[:3],
-                )
-                await delivery.reject(requeue=False)
-                continue
-            parsed.append((delivery, message))
-        if not parsed:
+                return
+            for one in parsed:
+                await self._settle([one], stop)
             return
-        plan = await self._apply([message for _, message in parsed], stop)
         if plan is None:
             return
         self.batch_sizes.append(len(parsed))
-        if self._failpoint == "after-commit-before-ack":
-            os._exit(137)
+        self._failpoint.after_commit(self.partition, len(parsed))
+        delivery.report_replays(
+            self.partition, deliveries, sum(1 for outcome in plan.outcomes if not outcome.new)
+        )
         await self._cache_states(plan)
-        await self._announce(plan.outcomes, [delivery for delivery, _ in parsed])
-        await _ack(delivery for delivery, _ in parsed)
+        await self._announce(plan.outcomes, deliveries)
+        await delivery.ack(deliveries)
 
     async def _apply(
         self, messages: list[TransactionMessage], stop: asyncio.Event
@@ -148,6 +161,7 @@ class PartitionWriter:
                     wallets = await store.lock_wallets(connection, wallet_ids(messages))
                     plan = plan_batch(messages, known, wallets, datetime.now(UTC))
                     await store.save(connection, plan)
+                    await self._failpoint.before_commit(self.partition)
                 return plan
             except TRANSIENT_DATABASE_ERRORS as error:
                 if stop.is_set():
@@ -155,7 +169,7 @@ class PartitionWriter:
                 attempt += 1
                 delay_ms = min(
                     self._settings.batch_retry_backoff_ms * 2 ** min(attempt, 10),
-                    RETRY_BACKOFF_CAP_MS,
+                    self._settings.batch_retry_backoff_max_ms,
                 )
                 log.warning(
                     "partition %s: database unavailable (%s), attempt %s, retry in %s ms",
@@ -183,20 +197,24 @@ class PartitionWriter:
         """Publish each final state to the events exchange, and to the publisher's reply queue
         where it asked for one."""
         publishes = []
-        for outcome, delivery in zip(outcomes, deliveries, strict=True):
+        for outcome, received in zip(outcomes, deliveries, strict=True):
             payload = aio_pika.Message(
                 orjson.dumps(outcome.body),
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                correlation_id=delivery.correlation_id,
+                correlation_id=received.correlation_id,
             )
             if outcome.body["id"] == outcome.message.id:
                 status = str(outcome.body["status"]).lower()
                 key = f"transaction.{status}.{outcome.message.project_id}"
                 publishes.append(self._events.publish(payload, key))
-            if delivery.reply_to:
-                publishes.append(self._replies.publish(payload, delivery.reply_to))
-        results = await asyncio.gather(*publishes, return_exceptions=True)
+            if received.reply_to:
+                publishes.append(self._replies.publish(payload, received.reply_to))
+        try:
+            async with asyncio.timeout(self._settings.publish_confirm_timeout_ms / 1000):
+                results = await asyncio.gather(*publishes, return_exceptions=True)
+        except TimeoutError as error:
+            results = [error]
         failed = [result for result in results if isinstance(result, BaseException)]
         if failed:
             log.warning(
@@ -204,20 +222,4 @@ class PartitionWriter:
                 self.partition,
                 len(failed),
                 failed[0],
-            )
-
-
-async def _ack(deliveries: Iterable[AbstractIncomingMessage]) -> None:
-    """Acknowledge a batch: one multiple-ack per channel, on its last delivery."""
-    last_by_channel: dict[int, AbstractIncomingMessage] = {}
-    for delivery in deliveries:
-        last_by_channel[id(delivery.channel)] = delivery
-    for delivery in last_by_channel.values():
-        try:
-            await delivery.ack(multiple=True)
-        except (AMQPError, ChannelInvalidStateError, ConnectionError) as error:
-            log.warning(
-                "ack failed (%s); the broker will redeliver and the writer will find the"
-                " reference IDs already applied",
-                type(error).__name__,
             )

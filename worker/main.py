@@ -18,7 +18,12 @@ log = logging.getLogger(__name__)
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Consume every partition until `stop` is set; a writer's programmer error stops them all
     (their unacknowledged messages return to the queues)."""
-    pool = await create_pool(settings, size_max=settings.partition_count + 1)
+    pool = await create_pool(
+        settings,
+        size_max=settings.partition_count + 1,
+        application_name="cloudwallet-worker",
+        lock_timeout_ms=settings.database_lock_timeout_ms,
+    )
     redis_client = create_client(settings.redis_url.get_secret_value())
     connection = await broker.connect(settings, name="cloudwallet-worker")
     try:

@@ -6,6 +6,7 @@ reference ID is reserved in Redis, and the worker decides in PostgreSQL what was
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from gateway.keys import DATABASE, PUBLISHER, SETTINGS, STATUS_CACHE
 from gateway.operation import Link, Operation
 from gateway.schemas import Transaction, TransactionAccepted
 from gateway.views import transaction_view
-from shared.errors import CacheUnavailable, Conflict, NotFound
+from shared.errors import ApiError, CacheUnavailable, Conflict, NotFound, Unavailable
 from shared.ids import new_id
 from shared.messages import (
     SubmitTransaction,
@@ -27,6 +28,7 @@ from shared.messages import (
     transaction_body,
     transaction_from_row,
 )
+from shared.status_cache import Holder
 
 TAG = "Transactions"
 SELECT_TRANSACTION = """
@@ -75,8 +77,12 @@ async def submit_transaction(request: web.Request) -> web.Response:
     try:
         await request.app[PUBLISHER].publish(message)
     except BaseException:
-        await cache.release(project_id, body.reference_id, transaction_id, digest)
+        # Best effort: a reservation that cannot be released expires after its pending TTL.
+        with contextlib.suppress(CacheUnavailable):
+            await cache.release(project_id, body.reference_id, transaction_id, digest)
         raise
+    with contextlib.suppress(CacheUnavailable):
+        await cache.confirm(project_id, body.reference_id, transaction_id, digest)
     return json_response(
         TransactionAccepted(id=transaction_id, reference_id=body.reference_id, status="Pending"),
         status=202,
@@ -97,34 +103,41 @@ async def _current_state(
     request: web.Request, project_id: str, transaction_id: str
 ) -> dict[str, Any] | None:
     """Redis first; PostgreSQL when Redis has nothing final (it may have been flushed, or a
-    worker may have committed without reaching Redis)."""
+    worker may have committed without reaching Redis). With Redis unreachable, a transaction
+    PostgreSQL does not know may still be waiting in its queue: that is a 503, not a 404."""
+    cache_error: CacheUnavailable | None = None
     try:
         cached = await request.app[STATUS_CACHE].get(project_id, transaction_id)
-    except CacheUnavailable:
-        cached = None
+    except CacheUnavailable as error:
+        cached, cache_error = None, error
     if cached is not None and cached.get("status") != "Pending":
         return cached
     row = await request.app[DATABASE].fetchrow(SELECT_TRANSACTION, transaction_id, project_id)
     if row is not None:
         return transaction_from_row(row)
+    if cache_error is not None:
+        raise cache_error
     return cached
 
 
 async def _duplicate(
-    request: web.Request,
-    project_id: str,
-    reference_id: str,
-    holder: tuple[str, bytes],
-    digest: bytes,
-) -> Conflict:
-    holder_id, holder_digest = holder
-    current = await _current_state(request, project_id, holder_id)
+    request: web.Request, project_id: str, reference_id: str, holder: Holder, digest: bytes
+) -> ApiError:
+    """409 with the transaction holding the reference ID; 503 while the holder's publish is
+    unconfirmed and it has no final state, because it may never exist."""
+    current = await _current_state(request, project_id, holder.transaction_id)
+    if not holder.confirmed and (current is None or current.get("status") == "Pending"):
+        return Unavailable(
+            f"a request with referenceId {reference_id} is still being submitted",
+            code="ReferenceIdInProgress",
+            retry_after_s=request.app[SETTINGS].retry_after_s,
+        )
     if current is None:
-        current = {"id": holder_id, "referenceId": reference_id, "status": "Pending"}
+        current = {"id": holder.transaction_id, "referenceId": reference_id, "status": "Pending"}
     return Conflict(
         f"referenceId {reference_id} is already used in this project",
         code="DuplicateReferenceId",
-        details={"requestMatches": holder_digest == digest, "transaction": current},
+        details={"requestMatches": holder.digest == digest, "transaction": current},
     )
 
 

@@ -1,0 +1,214 @@
+"""`verify` and `cloudwallet verify` catch a corrupted ledger: a clean project passes, and each
+kind of corruption, made in the test's own project's rows (inside a transaction rolled back
+afterwards, or undone at once for the command line), is reported by name."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import orjson
+import pytest
+
+from shared.ids import new_id
+from shared.settings import Settings
+from shared.verify import verify
+from tests.support import Ledger, settings_environment
+
+
+@dataclass
+class Books:
+    """A small ledger with one transaction of each kind, and its client log."""
+
+    ledger: Ledger
+    treasury: str
+    alice: str
+    bob: str
+    issue_id: str
+    transfer_id: str
+    accepted: list[tuple[str, str]]
+
+
+@pytest.fixture
+async def books(ledger: Ledger) -> Books:
+    api, project = ledger.api, ledger.project_id
+    treasury, alice, bob = (
+        await ledger.system_wallet(),
+        await ledger.customer_wallet(),
+        await ledger.customer_wallet(),
+    )
+    steps = [
+        [{"type": "Issue", "to": treasury, "amount": "1000"}],
+        [{"type": "Transfer", "from": treasury, "to": alice, "amount": "300"}],
+        [{"type": "Transfer", "from": alice, "to": bob, "amount": "100"}],
+        [{"type": "Redeem", "from": bob, "amount": "50"}],
+        [{"type": "Transfer", "from": bob, "to": alice, "amount": "999"}],  # InsufficientFunds
+    ]
+    finals = [await api.run(project, operations) for operations in steps]
+    assert [final["status"] for final in finals] == ["Completed"] * 4 + ["Failed"]
+    accepted = [(final["id"], final["referenceId"]) for final in finals]
+    return Books(ledger, treasury, alice, bob, finals[0]["id"], finals[1]["id"], accepted)
+
+
+@pytest.fixture
+async def database(migrated: Settings) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(migrated.database_url.get_secret_value())
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+async def test_a_clean_ledger_passes_and_its_finals_are_counted(
+    books: Books, database: asyncpg.Connection
+) -> None:
+    report = await verify(database, books.ledger.project_id, books.accepted)
+    assert report.violations == []
+    assert (report.checked_accepted, report.completed, report.failed) == (5, 4, 1)
+
+
+Corruption = Callable[[asyncpg.Connection, Books], Awaitable[None]]
+
+
+async def change_a_balance(database: asyncpg.Connection, books: Books) -> None:
+    await database.execute("UPDATE wallets SET balance = balance + 5 WHERE id = $1", books.alice)
+
+
+async def apply_an_issue_twice(database: asyncpg.Connection, books: Books) -> None:
+    """A second, consistent copy of the Issue's posting: balances, chains and conservation
+    all still add up; only the postings check can tell."""
+    balance = await database.fetchval("SELECT balance FROM wallets WHERE id = $1", books.treasury)
+    await database.execute(
+        "INSERT INTO entries (wallet_id, transaction_id, operation_index, type, amount,"
+        " balance_after, created_at) VALUES ($1, $2, 0, 'Issue', 1000, $3, now())",
+        books.treasury,
+        books.issue_id,
+        balance + 1000,
+    )
+    await database.execute(
+        "UPDATE wallets SET balance = balance + 1000 WHERE id = $1", books.treasury
+    )
+
+
+async def make_a_balance_negative(database: asyncpg.Connection, books: Books) -> None:
+    await database.execute("ALTER TABLE wallets DROP CONSTRAINT wallets_balance_check")
+    await database.execute("UPDATE wallets SET balance = -1 WHERE id = $1", books.bob)
+
+
+async def unbalance_a_transfer(database: asyncpg.Connection, books: Books) -> None:
+    await database.execute(
+        "UPDATE entries SET amount = amount + 1 WHERE transaction_id = $1 AND type = 'Credit'",
+        books.transfer_id,
+    )
+
+
+async def apply_a_reference_twice(database: asyncpg.Connection, books: Books) -> None:
+    await database.execute(
+        "ALTER TABLE transactions DROP CONSTRAINT transactions_project_id_reference_id_key"
+    )
+    await database.execute(
+        "INSERT INTO transactions SELECT $2, project_id, reference_id, request_digest, 'Failed',"
+        " operations, '{}'::jsonb, created_at, completed_at FROM transactions WHERE id = $1",
+        books.issue_id,
+        new_id(),
+    )
+
+
+async def shadow_a_transaction_with_an_alias(database: asyncpg.Connection, books: Books) -> None:
+    await database.execute(
+        "INSERT INTO transaction_aliases (id, project_id, transaction_id) VALUES ($1, $2, $3)",
+        books.issue_id,
+        books.ledger.project_id,
+        books.transfer_id,
+    )
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "named"),
+    [
+        (change_a_balance, ["conservation: asset", "entry chain broken: wallet"]),
+        (apply_an_issue_twice, ["extra posting: transaction"]),
+        (make_a_balance_negative, ["negative balance: wallet"]),
+        (unbalance_a_transfer, ["unbalanced Completed transaction", "missing posting"]),
+        (apply_a_reference_twice, ["reference ID applied 2 times"]),
+        (shadow_a_transaction_with_an_alias, ["shadows a transaction id", "2 final statuses"]),
+    ],
+)
+async def test_each_corruption_is_named(
+    books: Books, database: asyncpg.Connection, corrupt: Corruption, named: list[str]
+) -> None:
+    transaction = database.transaction()
+    await transaction.start()
+    try:
+        await corrupt(database, books)
+        report = await verify(database, books.ledger.project_id, books.accepted)
+    finally:
+        await transaction.rollback()
+    for name in named:
+        assert any(name in violation for violation in report.violations), report.violations
+    clean = await verify(database, books.ledger.project_id, books.accepted)
+    assert clean.violations == []
+
+
+async def test_the_client_log_is_checked(books: Books, database: asyncpg.Connection) -> None:
+    lost = (new_id(), "never-applied")
+    misfiled = (books.issue_id, "another-reference")
+    report = await verify(database, books.ledger.project_id, [*books.accepted, lost, misfiled])
+    assert f"accepted transaction {lost[0]} has no final status" in report.violations
+    assert (
+        f"accepted transaction {books.issue_id} was logged with two reference IDs"
+        in report.violations
+    )
+    wrong = await verify(database, books.ledger.project_id, [misfiled])
+    assert wrong.violations == [
+        f"accepted transaction {books.issue_id} resolved to another reference ID"
+    ]
+
+
+def run_cli(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
+    executable = str(Path(sys.executable).with_name("cloudwallet"))
+    return subprocess.run(
+        [executable, "verify", *arguments],
+        env=settings_environment(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_the_command_exits_non_zero_naming_each_violation(
+    books: Books, database: asyncpg.Connection, migrated: Settings, tmp_path: Path
+) -> None:
+    log = tmp_path / "accepted.jsonl"
+    log.write_bytes(
+        b"\n".join(orjson.dumps({"id": i, "referenceId": r}) for i, r in books.accepted) + b"\n"
+    )
+    project = books.ledger.project_id
+    arguments = ("--project", project, "--accepted", str(log))
+    clean = await asyncio.to_thread(run_cli, migrated, *arguments)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "accepted: 5 checked, 4 completed, 1 failed" in clean.stdout
+    assert f"verify: ok (project {project})" in clean.stdout
+
+    await change_a_balance(database, books)
+    try:
+        corrupted = await asyncio.to_thread(run_cli, migrated, *arguments)
+    finally:
+        await database.execute(
+            "UPDATE wallets SET balance = balance - 5 WHERE id = $1", books.alice
+        )
+    assert corrupted.returncode == 1
+    assert "violation: conservation: asset" in corrupted.stdout
+    assert f"violation: entry chain broken: wallet {books.alice}" in corrupted.stdout
+    assert f"violations in project {project}" in corrupted.stdout
+
+    log.write_text("not json\n")
+    unusable = await asyncio.to_thread(run_cli, migrated, *arguments)
+    assert unusable.returncode == 2
+    assert "cannot read the accepted log" in unusable.stderr

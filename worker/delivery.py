@@ -1,0 +1,137 @@
+"""What a partition writer does with broker deliveries besides applying them: keep only those
+it can still settle, tell messages from poison, dead-letter, acknowledge, and report
+redeliveries. Settling never raises: a delivery whose channel is gone is redelivered by the
+broker, and the writer then finds its reference ID already applied."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
+from pydantic import ValidationError
+
+from shared.messages import TransactionMessage
+
+log = logging.getLogger(__name__)
+SETTLE_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError)
+FAILPOINT_ENV = "CLOUDWALLET_FAILPOINT"
+FAILPOINT_EXIT_CODE = 137
+FAILPOINT_HOLD_S = 0.3
+
+
+def is_live(delivery: AbstractIncomingMessage) -> bool:
+    """Whether the delivery's channel is still open: a copy received on a channel that has
+    since closed is back in the queue, so applying it here would only duplicate work."""
+    try:
+        return not delivery.channel.is_closed
+    except ChannelInvalidStateError:
+        return False
+
+
+def delivery_count(delivery: AbstractIncomingMessage) -> int:
+    """How many times the broker delivered the message before (quorum queues count it)."""
+    count: Any = (delivery.headers or {}).get("x-delivery-count", 0)
+    return int(count) if isinstance(count, int) else 0
+
+
+async def parse(
+    deliveries: list[AbstractIncomingMessage], partition: int, context: dict[str, Any]
+) -> list[tuple[AbstractIncomingMessage, TransactionMessage]]:
+    """The valid messages of a batch; a body that cannot be parsed or fails the schema can
+    never succeed, so it goes to the dead-letter exchange at once."""
+    parsed = []
+    for delivery in deliveries:
+        try:
+            message = TransactionMessage.model_validate_json(delivery.body, context=context)
+        except ValidationError as error:
+            await dead_letter(
+                delivery, partition, f"invalid message: {error.errors(include_url=False)[:3]}"
+            )
+            continue
+        parsed.append((delivery, message))
+    return parsed
+
+
+async def dead_letter(delivery: AbstractIncomingMessage, partition: int, reason: str) -> None:
+    """Reject the delivery without requeue: the queue dead-letters it to `cloudwallet.dead`."""
+    log.error("partition %s: dead-lettering message %s: %s", partition, delivery.message_id, reason)
+    try:
+        await delivery.reject(requeue=False)
+    except SETTLE_ERRORS as error:
+        log.warning("reject failed (%s); the broker will redeliver", type(error).__name__)
+
+
+async def ack(deliveries: Iterable[AbstractIncomingMessage]) -> None:
+    """Acknowledge a committed batch: one multiple-ack per channel, on its last delivery."""
+    last_by_channel: dict[int, AbstractIncomingMessage] = {}
+    for delivery in deliveries:
+        try:
+            last_by_channel[id(delivery.channel)] = delivery
+        except ChannelInvalidStateError:
+            continue  # its channel closed: the broker redelivers it
+    for delivery in last_by_channel.values():
+        try:
+            await delivery.ack(multiple=True)
+        except SETTLE_ERRORS as error:
+            log.warning(
+                "ack failed (%s); the broker will redeliver and the writer will find the"
+                " reference IDs already applied",
+                type(error).__name__,
+            )
+
+
+def report_replays(
+    partition: int, deliveries: list[AbstractIncomingMessage], already_applied: int
+) -> None:
+    """Log a batch that held redelivered messages or reference IDs applied before; the fault
+    tests read these lines, and an operator sees a recovery in progress."""
+    redelivered = [delivery for delivery in deliveries if delivery.redelivered]
+    if not redelivered and not already_applied:
+        return
+    log.info(
+        "partition %s: batch of %s: %s redelivered (delivery count up to %s), %s already applied",
+        partition,
+        len(deliveries),
+        len(redelivered),
+        max((delivery_count(delivery) for delivery in redelivered), default=0),
+        already_applied,
+    )
+
+
+@dataclass
+class FailPoint:
+    """Faults on purpose, for the fault tests only; production never sets the variable.
+    `CLOUDWALLET_FAILPOINT=after-commit-before-ack` ends the process right after a batch
+    commits and before its ack; `hold-transaction` keeps each batch's transaction (and its
+    partition lock) open a moment before the commit, so that a test can pause the process
+    while it holds them."""
+
+    name: str
+
+    @classmethod
+    def from_environment(cls) -> FailPoint:
+        return cls(os.environ.get(FAILPOINT_ENV, ""))
+
+    async def before_commit(self, partition: int) -> None:
+        if self.name == "hold-transaction":
+            log.warning("fail point: holding the transaction of partition %s open", partition)
+            await asyncio.sleep(FAILPOINT_HOLD_S)
+
+    def after_commit(self, partition: int, batch_size: int) -> None:
+        if self.name == "after-commit-before-ack":
+            log.warning(
+                "fail point: exiting after committing a batch of %s on partition %s, before"
+                " its ack",
+                batch_size,
+                partition,
+            )
+            logging.shutdown()
+            sys.stdout.flush()
+            os._exit(FAILPOINT_EXIT_CODE)
