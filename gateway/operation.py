@@ -32,6 +32,9 @@ ERROR_STATUS: dict[str, int] = {
     "DuplicateReferenceId": 409,
     "PayloadTooLarge": 413,
     "ServiceUnavailable": 503,
+    "QueueFull": 503,
+    "QueueUnroutable": 503,
+    "ReferenceIdInProgress": 503,
 }
 
 

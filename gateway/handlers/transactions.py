@@ -153,7 +153,7 @@ SUBMIT_TRANSACTION = Operation(
     response_headers={"Location": "the transaction's URL, to poll for its final state"},
     body=SubmitTransaction,
     body_example=examples.SUBMIT,
-    errors=("DuplicateReferenceId",),
+    errors=("DuplicateReferenceId", "QueueFull", "QueueUnroutable", "ReferenceIdInProgress"),
     description="Accepted once the broker confirmed it (202, Pending); poll the Location until"
     " the status is Completed or Failed. The operations apply in order, all or nothing. A"
     " referenceId already used in the project answers 409 DuplicateReferenceId with the"
