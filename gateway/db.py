@@ -10,19 +10,15 @@ from typing import Any
 
 import asyncpg
 
+from shared.database import CONNECTION_ERRORS as DATABASE_CONNECTION_ERRORS
 from shared.database import Connection
 from shared.errors import DatabaseUnavailable, InvariantViolation
 
+# Deadlocks and serialization failures are transient too: the caller may simply try again.
 CONNECTION_ERRORS = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.TooManyConnectionsError,
+    *DATABASE_CONNECTION_ERRORS,
     asyncpg.DeadlockDetectedError,
     asyncpg.SerializationError,
-    asyncpg.InternalClientError,  # the connection broke mid-statement (backend terminated)
 )
 
 

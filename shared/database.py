@@ -30,17 +30,27 @@ def database_url(settings: Settings) -> str:
     return settings.database_url.get_secret_value()
 
 
-async def create_pool(
+# What a lost or unreachable database looks like through asyncpg.
+CONNECTION_ERRORS = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InternalClientError,  # the connection broke mid-statement (backend terminated)
+)
+
+
+def _server_settings(
     settings: Settings,
-    *,
-    size_max: int | None = None,
-    application_name: str = "cloudwallet",
-    lock_timeout_ms: int | None = None,
-) -> asyncpg.Pool:
-    """A connection pool whose sessions end a transaction left idle by a stopped (paused,
-    partitioned) process, so that its locks are freed; every statement is bounded in time,
-    and with `lock_timeout_ms` so is every wait for a lock."""
-    pool_size_max = size_max or settings.database_pool_size_max
+    application_name: str,
+    lock_timeout_ms: int | None,
+    idle_session_timeout_ms: int | None = None,
+) -> dict[str, str]:
+    """Sessions end a transaction left idle by a stopped (paused, partitioned) process, so
+    that its locks are freed; with `lock_timeout_ms` every wait for a lock is bounded, and with
+    `idle_session_timeout_ms` so is the life of a session nobody uses."""
     server_settings = {
         "idle_in_transaction_session_timeout": str(
             settings.database_idle_in_transaction_timeout_ms
@@ -49,6 +59,36 @@ async def create_pool(
     }
     if lock_timeout_ms is not None:
         server_settings["lock_timeout"] = str(lock_timeout_ms)
+    if idle_session_timeout_ms is not None:
+        server_settings["idle_session_timeout"] = str(idle_session_timeout_ms)
+    return server_settings
+
+
+async def connect(
+    settings: Settings, *, application_name: str, idle_session_timeout_ms: int
+) -> asyncpg.Connection:
+    """One connection of its own (a partition's lease), configured like the pools'."""
+    connection = await asyncpg.connect(
+        database_url(settings),
+        command_timeout=settings.database_command_timeout_ms / 1000,
+        server_settings=_server_settings(
+            settings, application_name, settings.database_lock_timeout_ms, idle_session_timeout_ms
+        ),
+    )
+    await _set_codecs(connection)
+    return connection
+
+
+async def create_pool(
+    settings: Settings,
+    *,
+    size_max: int | None = None,
+    application_name: str = "cloudwallet",
+    lock_timeout_ms: int | None = None,
+) -> asyncpg.Pool:
+    """A connection pool; every statement is bounded in time (see `_server_settings`)."""
+    pool_size_max = size_max or settings.database_pool_size_max
+    server_settings = _server_settings(settings, application_name, lock_timeout_ms)
     return await asyncpg.create_pool(
         database_url(settings),
         min_size=1,

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     database_pool_size_max: int = Field(default=10, ge=1)
     database_idle_in_transaction_timeout_ms: int = Field(default=10_000, ge=100)
     database_lock_timeout_ms: int = Field(default=5_000, ge=10)
+    # Partition ownership across worker processes (worker/ownership.py, worker/lease.py).
+    worker_heartbeat_ms: int = Field(default=1_000, ge=50)
+    worker_timeout_ms: int = Field(default=5_000, ge=100)
+    lease_idle_session_timeout_ms: int = Field(default=10_000, ge=100)
+    lease_retry_ms: int = Field(default=200, ge=10)
     database_command_timeout_ms: int = Field(default=30_000, ge=100)
 
     http_shutdown_timeout_s: float = Field(default=10, ge=0)
@@ -66,6 +71,10 @@ class Settings(BaseSettings):
             raise ValueError("reference_pending_ttl_s must outlast publish_confirm_timeout_ms")
         if self.reference_pending_ttl_s > self.reference_ttl_s:
             raise ValueError("reference_pending_ttl_s must not exceed reference_ttl_s")
+        if self.worker_heartbeat_ms * 3 > self.worker_timeout_ms:
+            raise ValueError("worker_timeout_ms must be at least three worker_heartbeat_ms")
+        if self.worker_heartbeat_ms * 3 > self.lease_idle_session_timeout_ms:
+            raise ValueError("lease_idle_session_timeout_ms must be at least three heartbeats")
         return self
 
 

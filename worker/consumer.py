@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
+from typing import Protocol
 
 import aio_pika
 import asyncpg
@@ -21,6 +23,7 @@ import orjson
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 
+from shared.database import Connection
 from shared.errors import CacheUnavailable
 from shared.messages import TransactionMessage
 from shared.partition import queue_name
@@ -28,6 +31,7 @@ from shared.settings import Settings
 from shared.status_cache import StatusCache
 from worker import delivery, store
 from worker.batch import BatchPlan, Outcome, plan_batch, wallet_ids
+from worker.lease import LeaseUnavailable
 
 log = logging.getLogger(__name__)
 TRANSIENT_DATABASE_ERRORS = (
@@ -44,11 +48,18 @@ TRANSIENT_DATABASE_ERRORS = (
     # What asyncpg raises when its connection broke mid-transaction (the backend terminated):
     # the outcome is unknown, and the retry finds out under the partition lock.
     asyncpg.InternalClientError,
+    LeaseUnavailable,
 )
 # The database refuses the message itself (a constraint or a value it cannot store): applying it
 # again can never succeed.
 REFUSED_BY_DATABASE = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
 INBOX_POLL_S = 0.2
+
+
+class Lease(Protocol):
+    """Where the writer gets the connection it writes with (`worker/lease.py`)."""
+
+    def acquire(self) -> AbstractAsyncContextManager[Connection]: ...
 
 
 class PartitionWriter:
@@ -58,7 +69,7 @@ class PartitionWriter:
         self,
         partition: int,
         settings: Settings,
-        pool: asyncpg.Pool,
+        lease: Lease,
         cache: StatusCache,
         connection: AbstractRobustConnection,
         events: AbstractExchange,
@@ -66,7 +77,7 @@ class PartitionWriter:
     ) -> None:
         self.partition = partition
         self._settings = settings
-        self._pool = pool
+        self._lease = lease
         self._cache = cache
         self._connection = connection
         self._events = events
@@ -155,7 +166,7 @@ class PartitionWriter:
         attempt = 0
         while True:
             try:
-                async with self._pool.acquire() as connection, connection.transaction():
+                async with self._lease.acquire() as connection, connection.transaction():
                     await store.lock_partition(connection, self.partition)
                     known = await store.find_known(connection, messages)
                     wallets = await store.lock_wallets(connection, wallet_ids(messages))

@@ -1,31 +1,61 @@
-"""The worker process: one writer task per partition, sharing a database pool, a Redis
-client and one broker connection."""
+"""The worker process: a supervisor that keeps this process's fair share of the partitions.
+
+Every `worker_heartbeat_ms` it records its heartbeat, reads the live workers, and computes
+the assignment (`worker/ownership.py`). For each partition it gains it starts a writer that
+first takes the partition's lease (`worker/lease.py`: waiting while the previous owner still
+holds it) and only then consumes. For each partition it loses it stops the writer, which
+commits and acknowledges its batch, closes its channel (the broker returns what it held, in
+order, to the next consumer) and only then releases the lease."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from dataclasses import dataclass
+
+import asyncpg
+from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 
 from shared import broker
-from shared.database import check_deployment, create_pool
+from shared.database import CONNECTION_ERRORS, check_deployment, create_pool
+from shared.ids import new_id
 from shared.settings import Settings
 from shared.status_cache import StatusCache, create_client
+from worker import ownership
 from worker.consumer import PartitionWriter
+from worker.lease import PartitionLease
 
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Shared:
+    """What every writer of this process uses."""
+
+    settings: Settings
+    worker_id: str
+    cache: StatusCache
+    connection: AbstractRobustConnection
+    events: AbstractExchange
+    replies: AbstractExchange
+
+
+@dataclass
+class Running:
+    """A writer task of this process and the event that asks it to let go."""
+
+    task: asyncio.Task[None]
+    stop: asyncio.Event
+
+
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """Consume every partition until `stop` is set; a writer's programmer error stops them all
-    (their unacknowledged messages return to the queues)."""
-    pool = await create_pool(
-        settings,
-        size_max=settings.partition_count + 1,
-        application_name="cloudwallet-worker",
-        lock_timeout_ms=settings.database_lock_timeout_ms,
-    )
+    """Write this process's share of the partitions until `stop` is set; a writer's programmer
+    error stops the process (its unacknowledged messages return to the queues)."""
+    pool = await create_pool(settings, size_max=2, application_name="cloudwallet-worker")
     redis_client = create_client(settings.redis_url.get_secret_value())
     connection = await broker.connect(settings, name="cloudwallet-worker")
+    worker_id = new_id()
     try:
         async with pool.acquire() as database_connection:
             await check_deployment(database_connection, settings)
@@ -39,17 +69,81 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             reference_ttl_s=settings.reference_ttl_s,
             status_ttl_s=settings.status_ttl_s,
         )
-        writers = [
-            PartitionWriter(
-                partition, settings, pool, cache, connection, events, announce.default_exchange
-            )
-            for partition in range(settings.partition_count)
-        ]
-        log.info("worker consuming %s partitions", len(writers))
-        async with asyncio.TaskGroup() as group:
-            for writer in writers:
-                group.create_task(writer.run(stop))
+        shared = Shared(settings, worker_id, cache, connection, events, announce.default_exchange)
+        log.info("worker %s started", worker_id)
+        await _supervise(shared, pool, stop)
     finally:
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            async with pool.acquire() as database_connection:
+                await ownership.leave(database_connection, worker_id)
         await connection.close()
         await redis_client.aclose()
         await pool.close()
+
+
+async def _supervise(shared: Shared, pool: asyncpg.Pool, stop: asyncio.Event) -> None:
+    running: dict[int, Running] = {}
+    leases: dict[int, PartitionLease] = {}
+    settings = shared.settings
+    try:
+        while not stop.is_set():
+            wanted = await _wanted(shared, pool)
+            if wanted is not None and wanted != running.keys():
+                log.info("worker consuming %s partitions: %s", len(wanted), sorted(wanted))
+            if wanted is not None:
+                for partition in sorted(wanted - running.keys()):
+                    lease = PartitionLease(settings, partition, shared.worker_id)
+                    leases[partition] = lease
+                    running[partition] = _start(shared, lease)
+                for partition in sorted(running.keys() - wanted):
+                    running[partition].stop.set()
+            for partition, writer in list(running.items()):
+                if writer.task.done():
+                    del running[partition], leases[partition]
+                    writer.task.result()  # a programmer error stops the process here
+            await asyncio.gather(*(lease.keep_alive() for lease in leases.values()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=settings.worker_heartbeat_ms / 1000)
+    finally:
+        for writer in running.values():
+            writer.stop.set()
+        await asyncio.gather(*(writer.task for writer in running.values()), return_exceptions=True)
+
+
+async def _wanted(shared: Shared, pool: asyncpg.Pool) -> frozenset[int] | None:
+    """This process's share, or None while the database cannot say (keep what is held: the
+    leases fence the writers whatever the assignment)."""
+    try:
+        async with pool.acquire() as connection:
+            live = await ownership.heartbeat(
+                connection, shared.worker_id, shared.settings.worker_timeout_ms
+            )
+    except CONNECTION_ERRORS as error:
+        log.warning("worker %s: heartbeat failed (%s)", shared.worker_id, type(error).__name__)
+        return None
+    shares = ownership.assign(shared.settings.partition_count, live)
+    return shares.get(shared.worker_id, frozenset())
+
+
+def _start(shared: Shared, lease: PartitionLease) -> Running:
+    writer_stop = asyncio.Event()
+
+    async def write() -> None:
+        try:
+            if not await lease.take(writer_stop):
+                return
+            writer = PartitionWriter(
+                lease.partition,
+                shared.settings,
+                lease,
+                shared.cache,
+                shared.connection,
+                shared.events,
+                shared.replies,
+            )
+            log.info("partition %s: writing", lease.partition)
+            await writer.run(writer_stop)
+        finally:
+            await lease.release()
+
+    return Running(asyncio.create_task(write()), writer_stop)
