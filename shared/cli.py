@@ -1,4 +1,4 @@
-"""The `cloudwallet` command: migrate, gateway, worker, run, keys create, verify."""
+"""The `cloudwallet` command: migrate, gateway, worker, run, status, keys create, verify."""
 
 from __future__ import annotations
 
@@ -116,6 +116,18 @@ async def _verify(settings: Settings, project_id: str | None, accepted_path: Pat
     print(f"verify: ok ({scope})")
 
 
+async def _status(settings: Settings) -> None:
+    """Print the live workers and each partition's owner, queue depth, consumers and rate."""
+    from shared.status_report import partition_statuses, render
+
+    connection = await asyncpg.connect(database_url(settings))
+    try:
+        workers, statuses = await partition_statuses(settings, connection)
+    finally:
+        await connection.close()
+    print(render(workers, statuses))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cloudwallet", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +135,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("gateway", help="serve the HTTP API")
     commands.add_parser("worker", help="apply transactions from the partition queues")
     commands.add_parser("run", help="migrate, then run one gateway and one worker together")
+    commands.add_parser(
+        "status", help="live workers; each partition's owner, queue depth, consumers, rate"
+    )
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(dest="key_command", required=True)
     create = key_commands.add_parser("create", help="create a tenant's API key and print it once")
@@ -160,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             "gateway": _gateway,
             "worker": _worker,
             "run": _run,
+            "status": _status,
         }[arguments.command](settings)
     try:
         uvloop.run(command)

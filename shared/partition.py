@@ -18,3 +18,7 @@ def routing_key(partition: int) -> str:
 def queue_name(partition: int) -> str:
     """The quorum queue of a partition."""
     return f"cloudwallet.transactions.{partition}"
+
+
+# The first key of every partition's advisory lock in PostgreSQL; the partition is the second.
+PARTITION_LOCK_SPACE = 0x6377

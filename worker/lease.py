@@ -19,8 +19,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 
 from shared.database import CONNECTION_ERRORS, connect
+from shared.partition import PARTITION_LOCK_SPACE
 from shared.settings import Settings
-from worker.store import PARTITION_LOCK_SPACE
 
 log = logging.getLogger(__name__)
 

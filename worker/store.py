@@ -9,9 +9,8 @@ import orjson
 from shared import ledger
 from shared.database import Connection
 from shared.messages import TransactionMessage, transaction_from_row
+from shared.partition import PARTITION_LOCK_SPACE
 from worker.batch import BatchPlan, KnownTransaction, LockedWallet, TransactionKey
-
-PARTITION_LOCK_SPACE = 0x6377  # the first key of every partition's advisory lock
 
 FIND_KNOWN = """
 SELECT t.* FROM transactions t

@@ -1,0 +1,92 @@
+"""What `cloudwallet status` shows an operator: the live workers, and for each partition its
+owner (the holder of the partition's lock), queue depth, consumers and applied rate."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import aio_pika
+
+from shared.database import Connection
+from shared.partition import PARTITION_LOCK_SPACE, partition_of, queue_name
+from shared.settings import Settings
+
+APPLIED_WINDOW_S = 60
+OWNERS = """
+SELECT DISTINCT l.objid::int AS partition, a.application_name, a.pid
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objsubid = 2
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+LIVE_WORKERS = """
+SELECT id, started_at, heartbeat_at FROM workers
+WHERE heartbeat_at > now() - make_interval(secs => $1) ORDER BY id
+"""
+APPLIED = """
+SELECT project_id, count(*) AS applied FROM transactions
+WHERE completed_at > now() - make_interval(secs => $1) GROUP BY project_id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionStatus:
+    partition: int
+    owner: str
+    depth: int
+    consumers: int
+    applied_per_s: float
+
+
+async def partition_statuses(
+    settings: Settings, connection: Connection
+) -> tuple[list[str], list[PartitionStatus]]:
+    """The live workers, and one status line per partition."""
+    workers = [
+        f"{row['id']} (up since {row['started_at']:%H:%M:%S}, seen {row['heartbeat_at']:%H:%M:%S})"
+        for row in await connection.fetch(LIVE_WORKERS, settings.worker_timeout_ms / 1000)
+    ]
+    owners = {
+        row["partition"]: f"{row['application_name'].removeprefix('cloudwallet-writer:')}"
+        f" (backend {row['pid']})"
+        for row in await connection.fetch(OWNERS, PARTITION_LOCK_SPACE)
+    }
+    applied: Counter[int] = Counter()
+    for row in await connection.fetch(APPLIED, APPLIED_WINDOW_S):
+        applied[partition_of(row["project_id"], settings.partition_count)] += row["applied"]
+    depths = await _queue_depths(settings)
+    statuses = [
+        PartitionStatus(
+            partition,
+            owners.get(partition, "-"),
+            depths[partition][0],
+            depths[partition][1],
+            applied[partition] / APPLIED_WINDOW_S,
+        )
+        for partition in range(settings.partition_count)
+    ]
+    return workers, statuses
+
+
+async def _queue_depths(settings: Settings) -> dict[int, tuple[int, int]]:
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    try:
+        channel = await connection.channel()
+        depths = {}
+        for partition in range(settings.partition_count):
+            queue = await channel.declare_queue(queue_name(partition), passive=True)
+            result = queue.declaration_result
+            depths[partition] = (int(result.message_count or 0), int(result.consumer_count or 0))
+        return depths
+    finally:
+        await connection.close()
+
+
+def render(workers: list[str], statuses: list[PartitionStatus]) -> str:
+    lines = [f"live workers: {len(workers)}", *(f"  {worker}" for worker in workers), ""]
+    lines.append(f"{'partition':>9}  {'queued':>8}  {'consumers':>9}  {'applied/s':>9}  owner")
+    lines.extend(
+        f"{s.partition:>9}  {s.depth:>8}  {s.consumers:>9}  {s.applied_per_s:>9.1f}  {s.owner}"
+        for s in statuses
+    )
+    return "\n".join(lines)
