@@ -4,6 +4,8 @@ confirmed it; broker errors become BrokerUnavailable here and nowhere else."""
 
 from __future__ import annotations
 
+import asyncio
+
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, DeliveryError, PublishError
@@ -88,3 +90,19 @@ class Publisher:
             raise BrokerUnavailable(
                 "the broker is unavailable", retry_after_s=retry_after_s
             ) from error
+
+    async def publish_many(
+        self, messages: list[TransactionMessage]
+    ) -> list[BrokerUnavailable | None]:
+        """Publish `messages` in order on one channel, waiting for all the confirms together;
+        for each message, None once confirmed or the error that stopped it."""
+        results = await asyncio.gather(
+            *(self.publish(message) for message in messages), return_exceptions=True
+        )
+        outcomes: list[BrokerUnavailable | None] = []
+        for result in results:
+            if isinstance(result, BrokerUnavailable) or result is None:
+                outcomes.append(result)
+            else:
+                raise result
+        return outcomes

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     request_body_bytes_max: int = Field(default=1024 * 1024, ge=1024)
     operations_per_transaction_max: int = Field(default=100, ge=1, le=10_000)
     reference_id_length_max: int = Field(default=128, ge=1, le=1024)
+    transactions_per_batch_max: int = Field(default=1000, ge=1, le=10_000)
     page_size_default: int = Field(default=50, ge=1)
     page_size_max: int = Field(default=500, ge=1)
 

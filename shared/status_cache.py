@@ -4,6 +4,7 @@ PostgreSQL decides what was applied."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -28,6 +29,27 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A reference ID a new transaction wants, with the Pending state to record if it gets it."""
+
+    reference_id: str
+    transaction_id: str
+    digest: bytes
+    pending: dict[str, Any]
+
+
+def _claim_keys(project_id: str, claim: Claim) -> list[str]:
+    return [
+        reference_key(project_id, claim.reference_id),
+        status_key(project_id, claim.transaction_id),
+    ]
+
+
+def _reference_value(transaction_id: str, digest: bytes) -> bytes:
+    return orjson.dumps({"id": transaction_id, "digest": digest.hex()})
 
 
 def reference_key(project_id: str, reference_id: str) -> str:
@@ -74,6 +96,66 @@ class StatusCache:
             return None
         holder = orjson.loads(existing)
         return holder["id"], bytes.fromhex(holder["digest"])
+
+    async def reserve_many(
+        self, project_id: str, claims: list[Claim]
+    ) -> list[tuple[str, bytes] | None]:
+        """`reserve` for many reference IDs of one project in one round trip; for each claim,
+        in order, None if it is now ours or the (id, digest) already holding it."""
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for claim in claims:
+                    await self._reserve(
+                        keys=_claim_keys(project_id, claim),
+                        args=self._reserve_arguments(claim),
+                        client=pipe,
+                    )
+                replies = await pipe.execute()
+        except RedisError as error:
+            raise CacheUnavailable("the reference cache is unavailable") from error
+        holders: list[tuple[str, bytes] | None] = []
+        for existing in replies:
+            if existing is None:
+                holders.append(None)
+            else:
+                holder = orjson.loads(existing)
+                holders.append((holder["id"], bytes.fromhex(holder["digest"])))
+        return holders
+
+    async def release_many(self, project_id: str, claims: list[Claim]) -> None:
+        """`release` for many reservations of one project in one round trip."""
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for claim in claims:
+                    await self._release(
+                        keys=_claim_keys(project_id, claim),
+                        args=[_reference_value(claim.transaction_id, claim.digest)],
+                        client=pipe,
+                    )
+                await pipe.execute()
+        except RedisError as error:
+            raise CacheUnavailable("the reference cache is unavailable") from error
+
+    async def get_many(
+        self, project_id: str, transaction_ids: list[str]
+    ) -> list[dict[str, Any] | None]:
+        """The cached states of several transactions, in order, None where Redis has none."""
+        if not transaction_ids:
+            return []
+        keys = [status_key(project_id, transaction_id) for transaction_id in transaction_ids]
+        try:
+            raws = await self._client.mget(keys)
+        except RedisError as error:
+            raise CacheUnavailable("the status cache is unavailable") from error
+        return [None if raw is None else dict(orjson.loads(raw)) for raw in raws]
+
+    def _reserve_arguments(self, claim: Claim) -> list[bytes | int]:
+        return [
+            _reference_value(claim.transaction_id, claim.digest),
+            orjson.dumps(claim.pending),
+            self._reference_ttl_s,
+            self._status_ttl_s,
+        ]
 
     async def release(
         self, project_id: str, reference_id: str, transaction_id: str, digest: bytes

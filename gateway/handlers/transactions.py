@@ -5,6 +5,7 @@ reference ID is reserved in Redis, and the worker decides in PostgreSQL what was
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,31 +23,31 @@ from shared.messages import (
     transaction_body,
     transaction_from_row,
 )
+from shared.settings import Settings
+from shared.status_cache import Claim
 
-SELECT_TRANSACTION = """
-SELECT t.* FROM transactions t WHERE t.id = $1 AND t.project_id = $2
+SELECT_TRANSACTIONS = """
+SELECT t.*, t.id AS requested_id FROM transactions t
+WHERE t.id = ANY($1::text[]) AND t.project_id = $2
 UNION ALL
-SELECT t.* FROM transaction_aliases a JOIN transactions t ON t.id = a.transaction_id
-WHERE a.id = $1 AND a.project_id = $2
-LIMIT 1
+SELECT t.*, a.id AS requested_id FROM transaction_aliases a
+JOIN transactions t ON t.id = a.transaction_id
+WHERE a.id = ANY($1::text[]) AND a.project_id = $2
 """
 
 
-async def submit_transaction(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
-    project_id = request.match_info["projectId"]
-    body = await read_model(
-        request,
-        SubmitTransaction,
-        context={
-            "operations_per_transaction_max": settings.operations_per_transaction_max,
-            "reference_id_length_max": settings.reference_id_length_max,
-        },
-    )
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A validated transaction with its new id: the reference-ID claim and the message."""
+
+    claim: Claim
+    message: TransactionMessage
+
+
+def prepare(project_id: str, body: SubmitTransaction, submitted_at: datetime) -> Submission:
+    """Give a validated submission its id, digest, Pending state and queue message."""
     transaction_id = new_id()
     operations = operations_json(body.operations)
-    digest = request_digest(operations)
-    submitted_at = datetime.now(UTC)
     pending = transaction_body(
         transaction_id=transaction_id,
         reference_id=body.reference_id,
@@ -54,10 +55,6 @@ async def submit_transaction(request: web.Request) -> web.Response:
         operations=operations,
         created_at=submitted_at,
     )
-    cache = request.app[STATUS_CACHE]
-    holder = await cache.reserve(project_id, body.reference_id, transaction_id, digest, pending)
-    if holder is not None:
-        raise await _duplicate(request, project_id, body.reference_id, holder, digest)
     message = TransactionMessage.model_construct(
         v=1,
         id=transaction_id,
@@ -66,15 +63,46 @@ async def submit_transaction(request: web.Request) -> web.Response:
         operations=body.operations,
         submitted_at=submitted_at,
     )
+    claim = Claim(body.reference_id, transaction_id, request_digest(operations), pending)
+    return Submission(claim, message)
+
+
+def submission_context(settings: Settings) -> dict[str, Any]:
+    """The limits a submitted transaction is validated against."""
+    return {
+        "operations_per_transaction_max": settings.operations_per_transaction_max,
+        "reference_id_length_max": settings.reference_id_length_max,
+    }
+
+
+def accepted_body(claim: Claim) -> dict[str, Any]:
+    """What a 202 answers."""
+    return {"id": claim.transaction_id, "referenceId": claim.reference_id, "status": "Pending"}
+
+
+async def submit_transaction(request: web.Request) -> web.Response:
+    project_id = request.match_info["projectId"]
+    body = await read_model(
+        request, SubmitTransaction, context=submission_context(request.app[SETTINGS])
+    )
+    submission = prepare(project_id, body, datetime.now(UTC))
+    claim = submission.claim
+    cache = request.app[STATUS_CACHE]
+    holder = await cache.reserve(
+        project_id, claim.reference_id, claim.transaction_id, claim.digest, claim.pending
+    )
+    if holder is not None:
+        states = await current_states(request, project_id, [holder[0]])
+        raise duplicate(claim, holder, states.get(holder[0]))
     try:
-        await request.app[PUBLISHER].publish(message)
+        await request.app[PUBLISHER].publish(submission.message)
     except BaseException:
-        await cache.release(project_id, body.reference_id, transaction_id, digest)
+        await cache.release(project_id, claim.reference_id, claim.transaction_id, claim.digest)
         raise
     return json_response(
-        {"id": transaction_id, "referenceId": body.reference_id, "status": "Pending"},
+        accepted_body(claim),
         status=202,
-        headers={"Location": f"/projects/{project_id}/transactions/{transaction_id}"},
+        headers={"Location": f"/projects/{project_id}/transactions/{claim.transaction_id}"},
     )
 
 
@@ -92,31 +120,39 @@ async def _current_state(
 ) -> dict[str, Any] | None:
     """Redis first; PostgreSQL when Redis has nothing final (it may have been flushed, or a
     worker may have committed without reaching Redis)."""
+    return (await current_states(request, project_id, [transaction_id])).get(transaction_id)
+
+
+async def current_states(
+    request: web.Request, project_id: str, transaction_ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The current state of each known transaction, by id: Redis first for all of them in one
+    round trip, then one PostgreSQL query for those Redis has nothing final for."""
     try:
-        cached = await request.app[STATUS_CACHE].get(project_id, transaction_id)
+        cached = await request.app[STATUS_CACHE].get_many(project_id, transaction_ids)
     except CacheUnavailable:
-        cached = None
-    if cached is not None and cached.get("status") != "Pending":
-        return cached
-    row = await request.app[DATABASE].fetchrow(SELECT_TRANSACTION, transaction_id, project_id)
-    if row is not None:
-        return transaction_from_row(row)
-    return cached
+        cached = [None] * len(transaction_ids)
+    found: dict[str, dict[str, Any]] = {}
+    unsettled: list[str] = []
+    for transaction_id, state in zip(transaction_ids, cached, strict=True):
+        if state is not None:
+            found[transaction_id] = state
+        if state is None or state.get("status") == "Pending":
+            unsettled.append(transaction_id)
+    if unsettled:
+        rows = await request.app[DATABASE].fetch(SELECT_TRANSACTIONS, unsettled, project_id)
+        for row in rows:
+            found[row["requested_id"]] = transaction_from_row(row)
+    return found
 
 
-async def _duplicate(
-    request: web.Request,
-    project_id: str,
-    reference_id: str,
-    holder: tuple[str, bytes],
-    digest: bytes,
-) -> Conflict:
+def duplicate(claim: Claim, holder: tuple[str, bytes], current: dict[str, Any] | None) -> Conflict:
+    """The 409 for a claim whose reference ID `holder` (id, digest) already has."""
     holder_id, holder_digest = holder
-    current = await _current_state(request, project_id, holder_id)
     if current is None:
-        current = {"id": holder_id, "referenceId": reference_id, "status": "Pending"}
+        current = {"id": holder_id, "referenceId": claim.reference_id, "status": "Pending"}
     return Conflict(
-        f"referenceId {reference_id} is already used in this project",
+        f"referenceId {claim.reference_id} is already used in this project",
         code="DuplicateReferenceId",
-        details={"requestMatches": holder_digest == digest, "transaction": current},
+        details={"requestMatches": holder_digest == claim.digest, "transaction": current},
     )
