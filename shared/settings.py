@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     page_size_max: int = Field(default=500, ge=1)
 
     publish_confirm_timeout_ms: int = Field(default=5000, ge=1)
+    publisher_channel_count: int = Field(default=4, ge=1, le=64)
     retry_after_s: int = Field(default=1, ge=1)
     queue_length_max: int = Field(default=1_000_000, ge=1)
     delivery_limit: int = Field(default=5, ge=1)

@@ -15,15 +15,16 @@ import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-import aio_pika
 import asyncpg
 import orjson
-from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
+from pamqp import commands as spec
 from pydantic import ValidationError
 
+from shared.broker import EVENTS_EXCHANGE
 from shared.errors import CacheUnavailable
-from shared.messages import TransactionMessage
+from shared.messages import TRANSACTION_BATCH_TYPE, TransactionBatchMessage, TransactionMessage
 from shared.partition import queue_name
 from shared.settings import Settings
 from shared.status_cache import StatusCache
@@ -45,6 +46,8 @@ TRANSIENT_DATABASE_ERRORS = (
 RETRY_BACKOFF_CAP_MS = 5000
 INBOX_POLL_S = 0.2
 FAILPOINT_ENV = "CLOUDWALLET_FAILPOINT"
+PERSISTENT = 2
+Parsed = tuple[AbstractIncomingMessage, TransactionMessage]
 
 
 class PartitionWriter:
@@ -57,16 +60,14 @@ class PartitionWriter:
         pool: asyncpg.Pool,
         cache: StatusCache,
         connection: AbstractRobustConnection,
-        events: AbstractExchange,
-        replies: AbstractExchange,
+        announce: AbstractChannel,
     ) -> None:
         self.partition = partition
         self._settings = settings
         self._pool = pool
         self._cache = cache
         self._connection = connection
-        self._events = events
-        self._replies = replies
+        self._announce_channel = announce
         self._context = {
             "operations_per_transaction_max": settings.operations_per_transaction_max,
             "reference_id_length_max": settings.reference_id_length_max,
@@ -75,64 +76,94 @@ class PartitionWriter:
         self.batch_sizes: list[int] = []
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until `stop` is set; the batch in hand is committed and acked first."""
+        """Consume until `stop` is set; the batch in hand is committed and acked first.
+
+        Batch N's cache, events and ack (its finish) overlap batch N+1's database transaction:
+        N is committed before N+1 begins, so every ack still follows its commit, and the
+        finishes run one after another, so states, events and acks keep the queue's order."""
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=self._settings.batch_size_max * 2)
         queue = await channel.get_queue(queue_name(self.partition), ensure=False)
         inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         consumer_tag = await queue.consume(inbox.put, no_ack=False)
+        finishing: asyncio.Task[None] | None = None
         try:
             while not stop.is_set():
-                batch = await self._collect(inbox)
-                if batch:
-                    await self._process(batch, stop)
+                parsed = await self._collect(inbox)
+                committed = await self._commit(parsed, stop) if parsed else None
+                if finishing is not None and finishing.done():
+                    finishing.result()  # a programmer error in a finish stops the writer
+                if committed is not None:
+                    finishing = asyncio.create_task(self._finish(*committed, after=finishing))
         finally:
+            if finishing is not None:
+                await finishing
             with contextlib.suppress(AMQPError, ChannelInvalidStateError, ConnectionError):
                 await queue.cancel(consumer_tag)
                 await channel.close()
 
-    async def _collect(
-        self, inbox: asyncio.Queue[AbstractIncomingMessage]
-    ) -> list[AbstractIncomingMessage]:
-        """What is ready, up to `batch_size_max`; waits only while the inbox is empty."""
+    async def _collect(self, inbox: asyncio.Queue[AbstractIncomingMessage]) -> list[Parsed]:
+        """What is ready, up to `batch_size_max` transactions, parsed; waits only while the
+        inbox is empty. A message that can never be parsed is dead-lettered here."""
         try:
             first = await asyncio.wait_for(inbox.get(), timeout=INBOX_POLL_S)
         except TimeoutError:
             return []
-        batch = [first]
         if self._settings.batch_wait_ms > 0:
             await asyncio.sleep(self._settings.batch_wait_ms / 1000)
-        while len(batch) < self._settings.batch_size_max and not inbox.empty():
-            batch.append(inbox.get_nowait())
-        return batch
+        parsed: list[Parsed] = []
+        count = 0
+        delivery: AbstractIncomingMessage | None = first
+        while delivery is not None:
+            messages = await self._parse(delivery)
+            parsed.extend((delivery, message) for message in messages)
+            count += len(messages)
+            if count >= self._settings.batch_size_max or inbox.empty():
+                break
+            delivery = inbox.get_nowait()
+        return parsed
 
-    async def _process(self, batch: list[AbstractIncomingMessage], stop: asyncio.Event) -> None:
-        parsed: list[tuple[AbstractIncomingMessage, TransactionMessage]] = []
-        for delivery in batch:
-            try:
-                message = TransactionMessage.model_validate_json(
+    async def _parse(self, delivery: AbstractIncomingMessage) -> list[TransactionMessage]:
+        """The transactions a delivery carries: one, or a batch message's; none if invalid."""
+        try:
+            if delivery.type == TRANSACTION_BATCH_TYPE:
+                return TransactionBatchMessage.model_validate_json(
                     delivery.body, context=self._context
-                )
-            except ValidationError as error:
-                log.error(
-                    "partition %s: dead-lettering an invalid message: %s",
-                    self.partition,
-                    error.errors(include_url=False)[:3],
-                )
-                await delivery.reject(requeue=False)
-                continue
-            parsed.append((delivery, message))
-        if not parsed:
-            return
+                ).transactions
+            return [TransactionMessage.model_validate_json(delivery.body, context=self._context)]
+        except ValidationError as error:
+            log.error(
+                "partition %s: dead-lettering an invalid message: %s",
+                self.partition,
+                error.errors(include_url=False)[:3],
+            )
+            await delivery.reject(requeue=False)
+            return []
+
+    async def _commit(
+        self, parsed: list[Parsed], stop: asyncio.Event
+    ) -> tuple[BatchPlan, list[AbstractIncomingMessage]] | None:
+        """Apply a batch in one database transaction; None if stopping before the commit."""
         plan = await self._apply([message for _, message in parsed], stop)
         if plan is None:
-            return
+            return None
         self.batch_sizes.append(len(parsed))
         if self._failpoint == "after-commit-before-ack":
             os._exit(137)
+        return plan, [delivery for delivery, _ in parsed]
+
+    async def _finish(
+        self,
+        plan: BatchPlan,
+        deliveries: list[AbstractIncomingMessage],
+        after: asyncio.Task[None] | None,
+    ) -> None:
+        """Cache the final states, announce them and ack, once the previous batch has."""
+        if after is not None:
+            await after
         await self._cache_states(plan)
-        await self._announce(plan.outcomes, [delivery for delivery, _ in parsed])
-        await _ack(delivery for delivery, _ in parsed)
+        await self._announce(plan.outcomes, deliveries)
+        await _ack(deliveries)
 
     async def _apply(
         self, messages: list[TransactionMessage], stop: asyncio.Event
@@ -181,21 +212,37 @@ class PartitionWriter:
         self, outcomes: list[Outcome], deliveries: list[AbstractIncomingMessage]
     ) -> None:
         """Publish each final state to the events exchange, and to the publisher's reply queue
-        where it asked for one."""
+        where it asked for one. Events are confirmed before the batch is acked, so a crash in
+        between announces them again on redelivery (at least once); a failed publish is logged,
+        never retried. Nobody need be listening, hence no `mandatory` flag."""
+        try:
+            channel = await self._announce_channel.get_underlay_channel()
+        except (AMQPError, ChannelInvalidStateError, ConnectionError) as error:
+            log.warning("partition %s: events channel unavailable: %r", self.partition, error)
+            return
         publishes = []
         for outcome, delivery in zip(outcomes, deliveries, strict=True):
-            payload = aio_pika.Message(
-                orjson.dumps(outcome.body),
+            body = orjson.dumps(outcome.body)
+            properties = spec.Basic.Properties(
                 content_type="application/json",
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                delivery_mode=PERSISTENT,
+                message_id=outcome.message.id,
                 correlation_id=delivery.correlation_id,
             )
             if outcome.body["id"] == outcome.message.id:
                 status = str(outcome.body["status"]).lower()
                 key = f"transaction.{status}.{outcome.message.project_id}"
-                publishes.append(self._events.publish(payload, key))
+                publishes.append(
+                    channel.basic_publish(
+                        body, exchange=EVENTS_EXCHANGE, routing_key=key, properties=properties
+                    )
+                )
             if delivery.reply_to:
-                publishes.append(self._replies.publish(payload, delivery.reply_to))
+                publishes.append(
+                    channel.basic_publish(
+                        body, exchange="", routing_key=delivery.reply_to, properties=properties
+                    )
+                )
         results = await asyncio.gather(*publishes, return_exceptions=True)
         failed = [result for result in results if isinstance(result, BaseException)]
         if failed:

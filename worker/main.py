@@ -28,16 +28,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         await broker.declare_topology(setup, settings)
         await setup.close()
         announce = await connection.channel(publisher_confirms=True)
-        events = await announce.get_exchange(broker.EVENTS_EXCHANGE, ensure=False)
         cache = StatusCache(
             redis_client,
             reference_ttl_s=settings.reference_ttl_s,
             status_ttl_s=settings.status_ttl_s,
         )
         writers = [
-            PartitionWriter(
-                partition, settings, pool, cache, connection, events, announce.default_exchange
-            )
+            PartitionWriter(partition, settings, pool, cache, connection, announce)
             for partition in range(settings.partition_count)
         ]
         log.info("worker consuming %s partitions", len(writers))

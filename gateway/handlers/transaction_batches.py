@@ -3,14 +3,14 @@ each with its own referenceId, deduplicated and answered one by one.
 
 The batch as a whole answers 202 with one result per item, in the order sent: the item's own
 HTTP status and the body the single submit route would have answered (the Pending transaction,
-or an error in the API's error shape). A bad item, a duplicate referenceId (earlier in the same
-batch, or of an earlier transaction) or an item the broker did not confirm fails alone. Only a
-malformed envelope (400), a batch over the limit (400), the reference cache being unavailable
-(503), or a batch of which the broker confirmed nothing (503) fail the request as a whole.
+or an error in the API's error shape). A bad item or a duplicate referenceId (earlier in the
+same batch, or of an earlier transaction) fails alone. Only a malformed envelope (400), a batch
+over the limit (400), or the reference cache or the broker being unavailable (503, nothing
+accepted) fail the request as a whole.
 
-The accepted items are published in the order sent on one channel, so they are applied in that
-order; the reference IDs are reserved in one Redis round trip, and the confirms are awaited
-together."""
+The reference IDs are reserved in one Redis round trip, and the accepted items are published
+as one TransactionBatchMessage: one broker confirm per batch, and the worker applies the items
+in the order sent."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from gateway.handlers.transactions import (
 )
 from gateway.http import decode_json, field_errors, json_response, validate
 from gateway.keys import PUBLISHER, SETTINGS, STATUS_CACHE
-from shared.errors import ApiError, BrokerUnavailable, ValidationFailed
+from shared.errors import ApiError, ValidationFailed
 from shared.messages import SubmitTransaction
 
 TRANSACTIONS_PER_BATCH_MAX_DEFAULT = 1000
@@ -87,7 +87,7 @@ class TransactionBatchItem(BaseModel):
     """The result of one item: its position in the request, its HTTP status, and its body."""
 
     index: int
-    status: Literal[202, 400, 409, 503]
+    status: Literal[202, 400, 409]
     body: AcceptedTransaction | ErrorBody
 
 
@@ -139,19 +139,10 @@ async def submit_transaction_batch(request: web.Request) -> web.Response:
             repeats.append((index, submission, first))
     holders = await _submit_fresh(request, project_id, fresh, results)
     for index, submission, first in repeats:
-        first_result = results[first]
-        if first_result is not None and first_result["status"] == 503:
-            results[index] = {**first_result, "index": index}
-        else:
-            holder, state = holders[first]
-            results[index] = _refused(index, duplicate(submission.claim, holder, state))
+        holder, state = holders[first]
+        results[index] = _refused(index, duplicate(submission.claim, holder, state))
     items = [result for result in results if result is not None]
     accepted = sum(1 for item in items if item["status"] == 202)
-    unavailable = [item for item in items if item["status"] == 503]
-    if accepted == 0 and unavailable:
-        raise BrokerUnavailable(
-            unavailable[0]["body"]["error"]["message"], retry_after_s=settings.retry_after_s
-        )
     return json_response(
         {"items": items, "accepted": accepted, "rejected": len(items) - accepted}, status=202
     )
@@ -164,8 +155,9 @@ async def _submit_fresh(
     results: list[dict[str, Any] | None],
 ) -> dict[int, tuple[tuple[str, bytes], dict[str, Any] | None]]:
     """Reserve the first occurrence of each reference ID, answer the taken ones with 409 and
-    publish the rest in order; an unconfirmed publish releases its reservation. Returns, by
-    index, the (id, digest) now holding the item's reference ID and its current state."""
+    publish the rest as one batch message; if the broker does not confirm it, every reservation
+    is released and the request fails as a whole. Returns, by index, the (id, digest) now
+    holding the item's reference ID and its current state."""
     if not fresh:
         return {}
     cache = request.app[STATUS_CACHE]
@@ -183,15 +175,14 @@ async def _submit_fresh(
             holders[index] = (holder, states.get(holder[0]))
             conflict = duplicate(submission.claim, holder, states.get(holder[0]))
             results[index] = _refused(index, conflict)
-    publisher = request.app[PUBLISHER]
-    outcomes = await publisher.publish_many([submission.message for _, submission in publishable])
-    unconfirmed = []
-    for (index, submission), outcome in zip(publishable, outcomes, strict=True):
-        if outcome is None:
-            results[index] = _accepted(index, submission)
-        else:
-            results[index] = _refused(index, outcome)
-            unconfirmed.append(submission.claim)
-    if unconfirmed:
-        await cache.release_many(project_id, unconfirmed)
+    if publishable:
+        try:
+            await request.app[PUBLISHER].publish_batch(
+                project_id, [submission.message for _, submission in publishable]
+            )
+        except BaseException:
+            await cache.release_many(project_id, [s.claim for _, s in publishable])
+            raise
+    for index, submission in publishable:
+        results[index] = _accepted(index, submission)
     return holders

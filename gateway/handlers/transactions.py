@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from gateway.http import json_response, read_model
@@ -17,7 +18,7 @@ from shared.errors import CacheUnavailable, Conflict, NotFound
 from shared.ids import new_id
 from shared.messages import (
     SubmitTransaction,
-    TransactionMessage,
+    message_body,
     operations_json,
     request_digest,
     transaction_body,
@@ -38,10 +39,11 @@ WHERE a.id = ANY($1::text[]) AND a.project_id = $2
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """A validated transaction with its new id: the reference-ID claim and the message."""
+    """A validated transaction with its new id: the reference-ID claim and the queue message
+    (as the JSON object to publish)."""
 
     claim: Claim
-    message: TransactionMessage
+    message: dict[str, Any]
 
 
 def prepare(project_id: str, body: SubmitTransaction, submitted_at: datetime) -> Submission:
@@ -55,12 +57,11 @@ def prepare(project_id: str, body: SubmitTransaction, submitted_at: datetime) ->
         operations=operations,
         created_at=submitted_at,
     )
-    message = TransactionMessage.model_construct(
-        v=1,
-        id=transaction_id,
+    message = message_body(
+        transaction_id=transaction_id,
         project_id=project_id,
         reference_id=body.reference_id,
-        operations=body.operations,
+        operations=operations,
         submitted_at=submitted_at,
     )
     claim = Claim(body.reference_id, transaction_id, request_digest(operations), pending)
@@ -95,7 +96,9 @@ async def submit_transaction(request: web.Request) -> web.Response:
         states = await current_states(request, project_id, [holder[0]])
         raise duplicate(claim, holder, states.get(holder[0]))
     try:
-        await request.app[PUBLISHER].publish(submission.message)
+        await request.app[PUBLISHER].publish_body(
+            project_id, orjson.dumps(submission.message), message_id=claim.transaction_id
+        )
     except BaseException:
         await cache.release(project_id, claim.reference_id, claim.transaction_id, claim.digest)
         raise

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import aio_pika
 import asyncpg
+import orjson
 import redis.asyncio as redis
 
 from gateway.handlers.transaction_batches import TransactionBatchResult
@@ -169,3 +171,41 @@ async def test_another_tenants_project_answers_404(ledger: Ledger, other_api: Ap
     )
     assert (reply.status, reply.body["error"]["code"]) == (404, "ProjectNotFound")
     assert await stored_reference_ids(ledger.project_id) == []
+
+
+async def test_each_item_of_a_batch_gets_its_own_event(ledger: Ledger) -> None:
+    """The batch travels as one queue message, but every item is announced on its own."""
+    settings = namespace_settings()
+    wallet = await ledger.system_wallet()
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(exclusive=True)
+        await queue.bind("cloudwallet.events", routing_key=f"transaction.*.{ledger.project_id}")
+        reply = await submit_batch(
+            ledger,
+            [
+                item("ok-1", issue(wallet, 3)),
+                item("fails", transfer(wallet, "missing-wallet", 1)),
+                item("ok-2", issue(wallet, 4)),
+            ],
+        )
+        expected = {entry["body"]["id"] for entry in reply.body["items"]}
+        seen: dict[str, str] = {}
+        async with queue.iterator(timeout=20) as messages:
+            async for message in messages:
+                async with message.process():
+                    state = orjson.loads(message.body)
+                    seen[state["id"]] = message.routing_key or ""
+                if set(seen) >= expected:
+                    break
+    finally:
+        await connection.close()
+    assert set(seen) == expected
+    by_reference = {
+        entry["body"]["referenceId"]: entry["body"]["id"] for entry in reply.body["items"]
+    }
+    project = ledger.project_id
+    assert seen[by_reference["ok-1"]] == f"transaction.completed.{project}"
+    assert seen[by_reference["fails"]] == f"transaction.failed.{project}"
+    assert seen[by_reference["ok-2"]] == f"transaction.completed.{project}"
