@@ -1,0 +1,151 @@
+"""The worker drain scenario: with no worker running, queue N transfer messages on the
+project's partition (as an internal publisher would, with confirms), then start the worker
+and time it until every message is committed."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiormq
+import asyncpg
+import orjson
+from pamqp import commands as spec
+
+from bench.workload import AMOUNT_MAX, WalletPicker
+from shared.broker import TRANSACTIONS_EXCHANGE
+from shared.ids import new_id
+from shared.messages import format_time
+from shared.partition import partition_of, queue_name, routing_key
+from shared.settings import Settings
+
+CONFIRM_WINDOW = 2000
+CHUNK = 10_000
+DRAIN_TIMEOUT_S = 1800
+POLL_INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True)
+class Queued:
+    messages: int
+    elapsed_s: float
+
+
+async def queue_messages(
+    settings: Settings, project_id: str, wallets: list[str], count: int, seed: int
+) -> Queued:
+    """Publish `count` one-transfer messages to the project's partition, confirms pipelined."""
+    generator = random.Random(seed)
+    picker = WalletPicker(wallets, "uniform")
+    key = routing_key(partition_of(project_id, settings.partition_count))
+    properties = spec.Basic.Properties(
+        content_type="application/json", delivery_mode=2, message_id=None
+    )
+    connection = await aiormq.connect(settings.amqp_url.get_secret_value())
+    started = time.monotonic()
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        submitted_at = format_time(datetime.now(UTC))
+        # Confirms come back in publish order: waiting on the oldest keeps the window full.
+        pending: collections.deque[asyncio.Future[object]] = collections.deque()
+        for start in range(0, count, CHUNK):
+            for number, (source, target) in enumerate(
+                picker.pairs(min(CHUNK, count - start), generator), start
+            ):
+                body = orjson.dumps(
+                    {
+                        "v": 1,
+                        "id": new_id(),
+                        "projectId": project_id,
+                        "referenceId": f"drain-{number}",
+                        "operations": [
+                            {
+                                "type": "Transfer",
+                                "from": source,
+                                "to": target,
+                                "amount": str(generator.randint(1, AMOUNT_MAX)),
+                            }
+                        ],
+                        "submittedAt": submitted_at,
+                    }
+                )
+                publish = channel.basic_publish(
+                    body, exchange=TRANSACTIONS_EXCHANGE, routing_key=key, properties=properties
+                )
+                pending.append(asyncio.ensure_future(publish))
+                if len(pending) >= CONFIRM_WINDOW:
+                    _check_confirm(await pending.popleft())
+        while pending:
+            _check_confirm(await pending.popleft())
+    finally:
+        await connection.close()
+    return Queued(count, time.monotonic() - started)
+
+
+def _check_confirm(result: object) -> None:
+    if not isinstance(result, spec.Basic.Ack):
+        raise RuntimeError(f"the broker did not accept a drain message: {result!r}")
+
+
+async def queue_depth(settings: Settings, project_id: str) -> int:
+    connection = await aiormq.connect(settings.amqp_url.get_secret_value())
+    try:
+        channel = await connection.channel()
+        declared = await channel.queue_declare(
+            queue_name(partition_of(project_id, settings.partition_count)), passive=True
+        )
+        return int(declared.message_count or 0)
+    finally:
+        await connection.close()
+
+
+@dataclass(frozen=True)
+class Drained:
+    messages: int
+    wall_s: float  # from the worker's start to the last commit seen
+    commit_span_s: float  # from the first commit to the last
+    first_batch: int
+
+    @property
+    def rate_per_s(self) -> float:
+        """Messages per second from the first commit to the last."""
+        return (self.messages - self.first_batch) / self.commit_span_s
+
+    @property
+    def wall_rate_per_s(self) -> float:
+        return self.messages / self.wall_s
+
+
+async def wait_drained(
+    settings: Settings, project_id: str, count: int, worker_started_wall_s: float
+) -> Drained:
+    """Wait until all `count` drain messages are committed; time them by their commit times."""
+    connection = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while time.monotonic() < deadline:
+            stored = await connection.fetchval(
+                "SELECT count(*) FROM transactions WHERE project_id = $1"
+                " AND reference_id LIKE 'drain-%'",
+                project_id,
+            )
+            if stored >= count:
+                break
+            await asyncio.sleep(POLL_INTERVAL_S)
+        else:
+            raise RuntimeError(f"the worker did not drain {count} messages in time")
+        row = await connection.fetchrow(
+            "SELECT min(completed_at) AS first, max(completed_at) AS last,"
+            " count(*) FILTER (WHERE completed_at = (SELECT min(completed_at) FROM transactions"
+            "   WHERE project_id = $1 AND reference_id LIKE 'drain-%')) AS first_batch"
+            " FROM transactions WHERE project_id = $1 AND reference_id LIKE 'drain-%'",
+            project_id,
+        )
+    finally:
+        await connection.close()
+    first, last = row["first"].timestamp(), row["last"].timestamp()
+    return Drained(count, last - worker_started_wall_s, max(last - first, 1e-6), row["first_batch"])
