@@ -18,7 +18,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/pytest
 
+# The benchmark of docs/performance.md; BENCH_ARGS passes options (python -m bench --help).
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy gateway worker shared
+	$(VENV)/bin/mypy gateway worker shared bench

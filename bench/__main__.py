@@ -27,6 +27,7 @@ from shared.settings import Settings
 from shared.verify import verify
 
 LOADGEN_EXTRA_TIMEOUT_S = 180
+BACKLOG_TIMEOUT_S = 600
 RESULTS_DIR = Path("bench/results")
 
 
@@ -107,6 +108,25 @@ async def batch_sizes(settings: Settings, project_id: str, prefix: str) -> list[
     return [int(row["size"]) for row in rows]
 
 
+async def wait_applied(settings: Settings, project_id: str, prefix: str, count: int) -> float:
+    """Wait until `count` transactions of the scenario are applied; the seconds it took."""
+    started = time.monotonic()
+    connection = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        while time.monotonic() - started < BACKLOG_TIMEOUT_S:
+            applied = await connection.fetchval(
+                "SELECT count(*) FROM transactions WHERE project_id = $1 AND reference_id LIKE $2",
+                project_id,
+                prefix + "-%",
+            )
+            if applied >= count:
+                return time.monotonic() - started
+            await asyncio.sleep(0.5)
+    finally:
+        await connection.close()
+    raise RuntimeError(f"{count - applied} accepted transactions were not applied in time")
+
+
 class Run:
     def __init__(self, arguments: argparse.Namespace, settings: Settings, log_dir: Path) -> None:
         self.arguments = arguments
@@ -161,21 +181,29 @@ class Run:
         result_path = self.log_dir / f"{scenario.name}-result.json"
         spec_path.write_bytes(orjson.dumps(spec))
         try:
-            loadgen = subprocess.Popen(
-                [sys.executable, "-m", "bench.loadgen", str(spec_path), str(result_path)]
+            loadgen = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench.loadgen", str(spec_path), str(result_path)
             )
             self.sampler.watch("loadgen", loadgen.pid)
-            loadgen.wait(timeout=arguments.duration_s + arguments.tail_s + LOADGEN_EXTRA_TIMEOUT_S)
+            await asyncio.wait_for(
+                loadgen.wait(),
+                timeout=arguments.duration_s + arguments.tail_s + LOADGEN_EXTRA_TIMEOUT_S,
+            )
             if loadgen.returncode != 0:
                 raise RuntimeError(f"the load generator failed ({loadgen.returncode})")
             load = orjson.loads(result_path.read_bytes())
             window = (load["started_wall_s"], load["started_wall_s"] + load["window_s"])
             peak_rss = {role: service.peak_rss_mb() for role, service in services.items()}
+            # What was accepted but not yet applied must not spill into the next scenario.
+            backlog_s = await wait_applied(
+                self.settings, ledger.project_id, prefix, load["accepted_transactions"]
+            )
         finally:
             self.stop(services)
         peak_rss["loadgen"] = load["peak_rss_mb"]
         return {
             "description": scenario.description,
+            "backlog_drained_s": backlog_s,
             "load": load,
             "batch_sizes": report.batch_summary(
                 await batch_sizes(self.settings, ledger.project_id, prefix)
@@ -189,6 +217,7 @@ class Run:
 
     async def drain(self, ledger: BenchLedger) -> dict[str, Any]:
         count = self.arguments.drain_messages
+        await drain.wait_queue_empty(self.settings, ledger.project_id, timeout_s=5)
         queued = await drain.queue_messages(
             self.settings, ledger.project_id, ledger.wallets, count, seed=5
         )
@@ -303,7 +332,7 @@ def print_report(result: dict[str, Any]) -> None:
         lines.extend(
             report.drain_block(scenario) if name == "drain" else report.http_block(name, scenario)
         )
-    for key, baseline in result.get("baselines", {}).items():
+    for baseline in result.get("baselines", {}).values():
         lines.append(
             f"[baseline {baseline['name']}] {baseline['transfers']} transfers in"
             f" {baseline['elapsed_s']:.1f} s = {baseline['rate_per_s']:.0f} tx/s"

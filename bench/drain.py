@@ -103,6 +103,16 @@ async def queue_depth(settings: Settings, project_id: str) -> int:
         await connection.close()
 
 
+async def wait_queue_empty(settings: Settings, project_id: str, timeout_s: float) -> float:
+    """Wait until the project's partition queue has no ready message; the seconds it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if await queue_depth(settings, project_id) == 0:
+            return time.monotonic() - started
+        await asyncio.sleep(POLL_INTERVAL_S)
+    raise RuntimeError(f"the partition queue did not empty in {timeout_s} s")
+
+
 @dataclass(frozen=True)
 class Drained:
     messages: int
@@ -147,5 +157,7 @@ async def wait_drained(
         )
     finally:
         await connection.close()
+    if row is None:
+        raise RuntimeError("the drain transactions could not be read back")
     first, last = row["first"].timestamp(), row["last"].timestamp()
     return Drained(count, last - worker_started_wall_s, max(last - first, 1e-6), row["first_batch"])

@@ -4,6 +4,7 @@ starts from the same empty state. Only 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -73,7 +74,16 @@ async def reset(settings: Settings) -> None:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
     finally:
         await admin.close()
-    vhost = _vhost(settings)
+    await asyncio.to_thread(_reset_vhost, _vhost(settings))
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+    await migrate(settings)
+
+
+def _reset_vhost(vhost: str) -> None:
     listed = subprocess.run(
         ["rabbitmqctl", "-q", "list_vhosts"],
         capture_output=True,
@@ -85,9 +95,3 @@ async def reset(settings: Settings) -> None:
         _rabbitmqctl("delete_vhost", vhost)
     _rabbitmqctl("add_vhost", vhost)
     _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
-    try:
-        await client.flushdb()
-    finally:
-        await client.aclose()
-    await migrate(settings)

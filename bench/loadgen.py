@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import resource
 import sys
 import time
@@ -78,6 +79,12 @@ class LoadGenerator:
         self.outstanding = 0
         self.t0 = 0.0
         self.window_end = 0.0
+        self.all_sent = False
+        self.settled = asyncio.Event()  # everything sent was answered and completed
+
+    def check_settled(self) -> None:
+        if self.all_sent and not (self.outstanding or self.backlog or self.due_by_transaction):
+            self.settled.set()
 
     async def open_connections(self) -> None:
         for _ in range(self.spec.connections):
@@ -120,6 +127,7 @@ class LoadGenerator:
             connection.send(self.requests[index], next_due)
         else:
             self.idle.append(connection)
+            self.check_settled()
 
     def note_accepted(self, body: bytes, due: float) -> None:
         answer = orjson.loads(body)
@@ -152,6 +160,7 @@ class LoadGenerator:
             self.tally.failed += 1
         self.tally.end_to_end_us.record_value(max(1, int((now - due) * 1e6)))
         self.tally.last_completion_s = now - self.t0
+        self.check_settled()
 
     async def run(self) -> dict[str, Any]:
         spec = self.spec
@@ -179,11 +188,10 @@ class LoadGenerator:
                 self.dispatch(index, self.t0 + index * interval_s)
                 index += 1
         sent_end = self.loop.time()
-        deadline = sent_end + spec.tail_s
-        while self.loop.time() < deadline and (
-            self.outstanding or self.backlog or self.due_by_transaction
-        ):
-            await asyncio.sleep(0.05)
+        self.all_sent = True
+        self.check_settled()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.settled.wait(), timeout=spec.tail_s)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         for connection in self.idle:
             connection.close()
@@ -239,12 +247,16 @@ def build_requests(spec: Spec) -> list[bytes]:
     return [build_request(host, path, spec.api_key, body) for body in bodies]
 
 
-async def main(spec_path: Path, result_path: Path) -> None:
+async def generate(spec: Spec, requests: list[bytes]) -> dict[str, Any]:
+    return await LoadGenerator(spec, requests).run()
+
+
+def main(spec_path: Path, result_path: Path) -> None:
     spec = Spec(**orjson.loads(spec_path.read_bytes()))
     requests = build_requests(spec)
-    result = await LoadGenerator(spec, requests).run()
+    result = uvloop.run(generate(spec, requests))
     result_path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
 
 
 if __name__ == "__main__":
-    uvloop.run(main(Path(sys.argv[1]), Path(sys.argv[2])))
+    main(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -3,10 +3,10 @@ transaction on its project's partition queue. A publish returns only once the br
 confirmed it; broker errors become BrokerUnavailable here and nowhere else.
 
 Publishes go round-robin over a few long-lived confirming channels, so that many confirms are
-in flight at once; each publish writes its frames straight to the channel (the broker's
-confirm, not the client, is the slow part). Two transactions are applied in the order the
-broker received them: a client that waits for one 202 before the next submit keeps its order,
-and a batch is one message."""
+in flight at once; each publish queues its frames on the channel without waiting for the
+socket to drain, and waits only for the broker's confirm. Transactions are applied in the
+order the broker received them: a client that waits for one 202 before the next submit keeps
+its order, and a batch is one message."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ class Publisher:
         self._next_channel = (self._next_channel + 1) % len(self._channels)
         retry_after_s = self._settings.retry_after_s
         try:
-            underlay = await channel.get_underlay_channel()
+            underlay = await broker.underlying_channel(channel)
             await underlay.basic_publish(
                 body,
                 exchange=broker.TRANSACTIONS_EXCHANGE,
@@ -118,6 +118,10 @@ class Publisher:
                 properties=properties,
                 mandatory=True,
                 timeout=self._confirm_timeout_s,
+                # Waiting for the socket to drain would hold the channel's lock across a trip
+                # through the writer task and serialize every publish on the channel; the
+                # confirm is what we wait for.
+                wait=False,
             )
         except TimeoutError:
             raise BrokerUnavailable(

@@ -52,6 +52,40 @@ def _reference_value(transaction_id: str, digest: bytes) -> bytes:
     return orjson.dumps({"id": transaction_id, "digest": digest.hex()})
 
 
+# `_RESERVE` and `_RELEASE` for many claims in one command: KEYS holds (reference key, status
+# key) pairs, ARGV the two TTLs and then a (value, pending state) pair per claim for reserve,
+# or a value per claim for release. Reserve answers, per claim, false or the holder's value.
+_RESERVE_MANY = """
+local holders = {}
+for index = 1, #KEYS / 2 do
+  local reference, status = KEYS[2 * index - 1], KEYS[2 * index]
+  if redis.call('SET', reference, ARGV[2 * index + 1], 'NX', 'EX', ARGV[1]) then
+    redis.call('SET', status, ARGV[2 * index + 2], 'EX', ARGV[2])
+    holders[index] = false
+  else
+    holders[index] = redis.call('GET', reference)
+  end
+end
+return holders
+"""
+_RELEASE_MANY = """
+for index = 1, #KEYS / 2 do
+  if redis.call('GET', KEYS[2 * index - 1]) == ARGV[index] then
+    redis.call('DEL', KEYS[2 * index - 1], KEYS[2 * index])
+  end
+end
+return 0
+"""
+# Set many status keys with one TTL in one command: one round trip and one reply to parse,
+# where a pipeline of SETs costs the client a command and a reply per key.
+_PUT_MANY = """
+for index, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[index + 1], 'EX', ARGV[1])
+end
+return #KEYS
+"""
+
+
 def reference_key(project_id: str, reference_id: str) -> str:
     return f"cw:ref:{project_id}:{reference_id}"
 
@@ -70,6 +104,9 @@ class StatusCache:
         self._status_ttl_s = status_ttl_s
         self._reserve = client.register_script(_RESERVE)
         self._release = client.register_script(_RELEASE)
+        self._put_many = client.register_script(_PUT_MANY)
+        self._reserve_many = client.register_script(_RESERVE_MANY)
+        self._release_many = client.register_script(_RELEASE_MANY)
 
     async def reserve(
         self,
@@ -100,17 +137,16 @@ class StatusCache:
     async def reserve_many(
         self, project_id: str, claims: list[Claim]
     ) -> list[tuple[str, bytes] | None]:
-        """`reserve` for many reference IDs of one project in one round trip; for each claim,
-        in order, None if it is now ours or the (id, digest) already holding it."""
+        """`reserve` for many reference IDs of one project in one command; for each claim, in
+        order, None if it is now ours or the (id, digest) already holding it."""
+        keys: list[str] = []
+        arguments: list[bytes | int] = [self._reference_ttl_s, self._status_ttl_s]
+        for claim in claims:
+            keys.extend(_claim_keys(project_id, claim))
+            arguments.append(_reference_value(claim.transaction_id, claim.digest))
+            arguments.append(orjson.dumps(claim.pending))
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for claim in claims:
-                    await self._reserve(
-                        keys=_claim_keys(project_id, claim),
-                        args=self._reserve_arguments(claim),
-                        client=pipe,
-                    )
-                replies = await pipe.execute()
+            replies = await self._reserve_many(keys=keys, args=arguments)
         except RedisError as error:
             raise CacheUnavailable("the reference cache is unavailable") from error
         holders: list[tuple[str, bytes] | None] = []
@@ -123,16 +159,14 @@ class StatusCache:
         return holders
 
     async def release_many(self, project_id: str, claims: list[Claim]) -> None:
-        """`release` for many reservations of one project in one round trip."""
+        """`release` for many reservations of one project in one command."""
+        keys: list[str] = []
+        arguments: list[bytes] = []
+        for claim in claims:
+            keys.extend(_claim_keys(project_id, claim))
+            arguments.append(_reference_value(claim.transaction_id, claim.digest))
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for claim in claims:
-                    await self._release(
-                        keys=_claim_keys(project_id, claim),
-                        args=[_reference_value(claim.transaction_id, claim.digest)],
-                        client=pipe,
-                    )
-                await pipe.execute()
+            await self._release_many(keys=keys, args=arguments)
         except RedisError as error:
             raise CacheUnavailable("the reference cache is unavailable") from error
 
@@ -148,14 +182,6 @@ class StatusCache:
         except RedisError as error:
             raise CacheUnavailable("the status cache is unavailable") from error
         return [None if raw is None else dict(orjson.loads(raw)) for raw in raws]
-
-    def _reserve_arguments(self, claim: Claim) -> list[bytes | int]:
-        return [
-            _reference_value(claim.transaction_id, claim.digest),
-            orjson.dumps(claim.pending),
-            self._reference_ttl_s,
-            self._status_ttl_s,
-        ]
 
     async def release(
         self, project_id: str, reference_id: str, transaction_id: str, digest: bytes
@@ -177,16 +203,14 @@ class StatusCache:
         return None if raw is None else dict(orjson.loads(raw))
 
     async def put_many(self, states: list[tuple[str, str, dict[str, Any]]]) -> None:
-        """Record final states, given as (project id, transaction id, body), in one pipeline."""
+        """Record final states, given as (project id, transaction id, body), in one command."""
+        if not states:
+            return
+        keys = [status_key(project_id, transaction_id) for project_id, transaction_id, _ in states]
+        arguments: list[bytes | int] = [self._status_ttl_s]
+        arguments.extend(orjson.dumps(body) for _, _, body in states)
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for project_id, transaction_id, body in states:
-                    pipe.set(
-                        status_key(project_id, transaction_id),
-                        orjson.dumps(body),
-                        ex=self._status_ttl_s,
-                    )
-                await pipe.execute()
+            await self._put_many(keys=keys, args=arguments)
         except RedisError as error:
             raise CacheUnavailable("the status cache is unavailable") from error
 

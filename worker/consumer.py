@@ -22,7 +22,7 @@ from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from pamqp import commands as spec
 from pydantic import ValidationError
 
-from shared.broker import EVENTS_EXCHANGE
+from shared.broker import EVENTS_EXCHANGE, Outgoing, publish_unconfirmed, underlying_channel
 from shared.errors import CacheUnavailable
 from shared.messages import TRANSACTION_BATCH_TYPE, TransactionBatchMessage, TransactionMessage
 from shared.partition import queue_name
@@ -47,6 +47,10 @@ RETRY_BACKOFF_CAP_MS = 5000
 INBOX_POLL_S = 0.2
 FAILPOINT_ENV = "CLOUDWALLET_FAILPOINT"
 PERSISTENT = 2
+# Deliveries the broker may have in flight to a writer, in batches: one being committed, one
+# finishing, and enough ready that the next batch is full when the broker is not idle. Memory
+# is bounded by this many messages of at most the request body limit each.
+PREFETCH_BATCHES = 4
 Parsed = tuple[AbstractIncomingMessage, TransactionMessage]
 
 
@@ -82,7 +86,7 @@ class PartitionWriter:
         N is committed before N+1 begins, so every ack still follows its commit, and the
         finishes run one after another, so states, events and acks keep the queue's order."""
         channel = await self._connection.channel()
-        await channel.set_qos(prefetch_count=self._settings.batch_size_max * 2)
+        await channel.set_qos(prefetch_count=self._settings.batch_size_max * PREFETCH_BATCHES)
         queue = await channel.get_queue(queue_name(self.partition), ensure=False)
         inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         consumer_tag = await queue.consume(inbox.put, no_ack=False)
@@ -158,11 +162,11 @@ class PartitionWriter:
         deliveries: list[AbstractIncomingMessage],
         after: asyncio.Task[None] | None,
     ) -> None:
-        """Cache the final states, announce them and ack, once the previous batch has."""
+        """Cache the final states and announce them (together), then ack, once the previous
+        batch has."""
         if after is not None:
             await after
-        await self._cache_states(plan)
-        await self._announce(plan.outcomes, deliveries)
+        await asyncio.gather(self._cache_states(plan), self._announce(plan.outcomes, deliveries))
         await _ack(deliveries)
 
     async def _apply(
@@ -212,15 +216,11 @@ class PartitionWriter:
         self, outcomes: list[Outcome], deliveries: list[AbstractIncomingMessage]
     ) -> None:
         """Publish each final state to the events exchange, and to the publisher's reply queue
-        where it asked for one. Events are confirmed before the batch is acked, so a crash in
-        between announces them again on redelivery (at least once); a failed publish is logged,
-        never retried. Nobody need be listening, hence no `mandatory` flag."""
-        try:
-            channel = await self._announce_channel.get_underlay_channel()
-        except (AMQPError, ChannelInvalidStateError, ConnectionError) as error:
-            log.warning("partition %s: events channel unavailable: %r", self.partition, error)
-            return
-        publishes = []
+        where it asked for one: all of a batch's in one write, without confirms, on the worker's
+        connection before the batch's ack. A worker that stops before the ack announces the
+        batch again on redelivery; a broker that fails in between may lose them. Nobody need be
+        listening, hence no `mandatory` flag."""
+        outgoing = []
         for outcome, delivery in zip(outcomes, deliveries, strict=True):
             body = orjson.dumps(outcome.body)
             properties = spec.Basic.Properties(
@@ -232,25 +232,18 @@ class PartitionWriter:
             if outcome.body["id"] == outcome.message.id:
                 status = str(outcome.body["status"]).lower()
                 key = f"transaction.{status}.{outcome.message.project_id}"
-                publishes.append(
-                    channel.basic_publish(
-                        body, exchange=EVENTS_EXCHANGE, routing_key=key, properties=properties
-                    )
-                )
+                outgoing.append(Outgoing(EVENTS_EXCHANGE, key, body, properties))
             if delivery.reply_to:
-                publishes.append(
-                    channel.basic_publish(
-                        body, exchange="", routing_key=delivery.reply_to, properties=properties
-                    )
-                )
-        results = await asyncio.gather(*publishes, return_exceptions=True)
-        failed = [result for result in results if isinstance(result, BaseException)]
-        if failed:
+                outgoing.append(Outgoing("", delivery.reply_to, body, properties))
+        try:
+            channel = await underlying_channel(self._announce_channel)
+            await publish_unconfirmed(channel, outgoing)
+        except (AMQPError, ChannelInvalidStateError, ConnectionError) as error:
             log.warning(
                 "partition %s: %s event publishes failed: %r",
                 self.partition,
-                len(failed),
-                failed[0],
+                len(outgoing),
+                error,
             )
 
 

@@ -27,7 +27,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         setup = await connection.channel()
         await broker.declare_topology(setup, settings)
         await setup.close()
-        announce = await connection.channel(publisher_confirms=True)
+        announce = await connection.channel(publisher_confirms=False)
         cache = StatusCache(
             redis_client,
             reference_ttl_s=settings.reference_ttl_s,

@@ -12,6 +12,7 @@ from shared.messages import TransactionMessage, transaction_from_row
 from worker.batch import BatchPlan, KnownTransaction, LockedWallet, TransactionKey
 
 PARTITION_LOCK_SPACE = 0x6377  # the first key of every partition's advisory lock
+WALLET_STATUSES = {status.value: status for status in ledger.WalletStatus}  # a dict beats Enum()
 
 FIND_KNOWN = """
 SELECT t.* FROM transactions t
@@ -84,7 +85,7 @@ async def lock_wallets(connection: Connection, wallet_ids: list[str]) -> dict[st
             ledger.Wallet(
                 row["id"],
                 row["asset_id"],
-                ledger.WalletStatus(row["status"]),
+                WALLET_STATUSES[row["status"]],
                 int(row["balance"]),
             ),
         )

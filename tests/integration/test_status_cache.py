@@ -1,0 +1,57 @@
+"""The status cache's batch commands against the real Redis: reserving many reference IDs in
+one command answers, per claim, whether it is ours or who holds it; releasing frees only what
+is still ours; and many final states are written with their TTL in one command."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as redis
+
+from shared.ids import new_id
+from shared.status_cache import Claim, StatusCache, reference_key, status_key
+from tests.support import namespace_settings
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[redis.Redis]:
+    connection = redis.Redis.from_url(namespace_settings().redis_url.get_secret_value())
+    yield connection
+    await connection.aclose()
+
+
+def claim(reference_id: str, digest: bytes = b"\x01" * 32) -> Claim:
+    transaction_id = new_id()
+    return Claim(reference_id, transaction_id, digest, {"id": transaction_id, "status": "Pending"})
+
+
+async def test_reserve_many_answers_per_claim_and_release_many_frees_only_ours(
+    client: redis.Redis,
+) -> None:
+    cache = StatusCache(client, reference_ttl_s=60, status_ttl_s=30)
+    project = new_id()
+    earlier = claim("taken", b"\x02" * 32)
+    assert await cache.reserve_many(project, [earlier]) == [None]
+    first, taken_again, second = claim("a"), claim("taken"), claim("b")
+    holders = await cache.reserve_many(project, [first, taken_again, second])
+    assert holders == [None, (earlier.transaction_id, earlier.digest), None]
+    assert await cache.get(project, first.transaction_id) == first.pending
+    assert 0 < await client.ttl(reference_key(project, "a")) <= 60
+    assert 0 < await client.ttl(status_key(project, first.transaction_id)) <= 30
+    await cache.release_many(project, [first, taken_again, second])
+    assert await client.exists(reference_key(project, "a"), reference_key(project, "b")) == 0
+    assert await client.exists(status_key(project, first.transaction_id)) == 0
+    assert await cache.reserve_many(project, [claim("taken")]) == [
+        (earlier.transaction_id, earlier.digest)
+    ]
+
+
+async def test_put_many_writes_every_state_with_its_ttl(client: redis.Redis) -> None:
+    cache = StatusCache(client, reference_ttl_s=60, status_ttl_s=30)
+    project = new_id()
+    states = [(project, new_id(), {"status": "Completed", "n": number}) for number in range(50)]
+    await cache.put_many(states)
+    found = await cache.get_many(project, [transaction_id for _, transaction_id, _ in states])
+    assert found == [body for _, _, body in states]
+    assert 0 < await client.ttl(status_key(project, states[0][1])) <= 30
