@@ -37,6 +37,20 @@ def _resources(result: dict[str, Any]) -> list[str]:
     return [f"  CPU (% of one core): {cpu_text}", f"  peak RSS: {rss_text}"]
 
 
+def cpu_per_transaction(result: dict[str, Any], transactions_per_s: float) -> str:
+    """CPU time of the gateway and the worker per transaction: what each costs, whatever the
+    machine's load (a shared machine slows the wall clock, much less the CPU per unit)."""
+    cpu = result.get("cpu_percent", {})
+    if not transactions_per_s:
+        return "-"
+    parts = [
+        f"{name} {cpu[name] * 10_000 / transactions_per_s:.0f} us"
+        for name in ("gateway", "worker")
+        if cpu.get(name)
+    ]
+    return ", ".join(parts) or "-"
+
+
 def http_block(name: str, result: dict[str, Any]) -> list[str]:
     load = result["load"]
     statuses = load["statuses"]
@@ -60,6 +74,8 @@ def http_block(name: str, result: dict[str, Any]) -> list[str]:
         f"{_ms(load['end_to_end_ms'], 'p50', 'p99', 'p100')} ms",
         f"  worker batches: {batches.get('batches', 0)}, size mean {batches.get('mean', 0):.1f},"
         f" p50 {batches.get('p50', 0)}, p99 {batches.get('p99', 0)}, max {batches.get('max', 0)}",
+        "  CPU per transaction: "
+        + cpu_per_transaction(result, load["accepted_transactions"] / window_s),
     ]
     return lines + _resources(result)
 
@@ -73,6 +89,7 @@ def drain_block(result: dict[str, Any]) -> list[str]:
         f" {result['wall_rate_per_s']:.0f} tx/s from the worker's start",
         f"  worker batches: {batches.get('batches', 0)}, size mean {batches.get('mean', 0):.1f},"
         f" p50 {batches.get('p50', 0)}, max {batches.get('max', 0)}",
+        "  CPU per transaction: " + cpu_per_transaction(result, result["wall_rate_per_s"]),
     ]
     return lines + _resources(result)
 
