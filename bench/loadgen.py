@@ -28,6 +28,7 @@ from bench.http_client import Connection, build_request
 from bench.workload import WalletPicker, batch_bodies, single_bodies, transactions
 
 LATENCY_MAX_US = 120_000_000
+ERROR_SAMPLES_MAX = 5
 EVENTS_EXCHANGE = "cloudwallet.events"
 
 
@@ -63,6 +64,7 @@ class Tally:
     completed_in_window: int = 0
     failed: int = 0
     last_completion_s: float = 0.0
+    error_samples: list[str] = field(default_factory=list)
 
 
 class LoadGenerator:
@@ -121,6 +123,8 @@ class LoadGenerator:
         self.tally.accept_us.record_value(max(1, int((now - due) * 1e6)))
         if status == 202:
             self.note_accepted(body, due)
+        elif len(self.tally.error_samples) < ERROR_SAMPLES_MAX:
+            self.tally.error_samples.append(f"{status} {body[:300].decode(errors='replace')}")
         if self.backlog:
             index, next_due = self.backlog.popleft()
             self.outstanding += 1
@@ -217,6 +221,7 @@ class LoadGenerator:
             "end_to_end_ms": percentiles(tally.end_to_end_us, (50, 99, 99.9, 100)),
             "cpu_s": usage.ru_utime + usage.ru_stime,
             "peak_rss_mb": usage.ru_maxrss / 1024,
+            "error_samples": tally.error_samples,
         }
 
 

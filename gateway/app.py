@@ -38,7 +38,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _status_cache(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    client = create_client(settings.redis_url.get_secret_value())
+    client = create_client(
+        settings.redis_url.get_secret_value(), connections_max=settings.redis_connections_max
+    )
     app[STATUS_CACHE] = StatusCache(
         client, reference_ttl_s=settings.reference_ttl_s, status_ttl_s=settings.status_ttl_s
     )

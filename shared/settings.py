@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     database_pool_size_max: int = Field(default=10, ge=1)
     database_idle_in_transaction_timeout_ms: int = Field(default=30_000, ge=100)
 
+    redis_connections_max: int = Field(default=64, ge=1)
     reference_ttl_s: int = Field(default=7 * 24 * 3600, ge=1)
     status_ttl_s: int = Field(default=24 * 3600, ge=1)
     auth_cache_ttl_s: int = Field(default=30, ge=0)

@@ -19,7 +19,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Consume every partition until `stop` is set; a writer's programmer error stops them all
     (their unacknowledged messages return to the queues)."""
     pool = await create_pool(settings, size_max=settings.partition_count + 1)
-    redis_client = create_client(settings.redis_url.get_secret_value())
+    redis_client = create_client(
+        settings.redis_url.get_secret_value(), connections_max=settings.redis_connections_max
+    )
     connection = await broker.connect(settings, name="cloudwallet-worker")
     try:
         async with pool.acquire() as database_connection:

@@ -1,16 +1,19 @@
-"""The status cache's batch commands against the real Redis: reserving many reference IDs in
-one command answers, per claim, whether it is ours or who holds it; releasing frees only what
-is still ours; and many final states are written with their TTL in one command."""
+"""The status cache against the real Redis: reserving many reference IDs in one command (and
+concurrent single reserves, which share commands) answers, per claim, whether it is ours or
+who holds it; releasing frees only what is still ours; final states are written with their
+TTL in one command; an unreachable Redis is CacheUnavailable for every waiting claim."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as redis
 
+from shared.errors import CacheUnavailable
 from shared.ids import new_id
-from shared.status_cache import Claim, StatusCache, reference_key, status_key
+from shared.status_cache import Claim, StatusCache, create_client, reference_key, status_key
 from tests.support import namespace_settings
 
 
@@ -55,3 +58,42 @@ async def test_put_many_writes_every_state_with_its_ttl(client: redis.Redis) -> 
     found = await cache.get_many(project, [transaction_id for _, transaction_id, _ in states])
     assert found == [body for _, _, body in states]
     assert 0 < await client.ttl(status_key(project, states[0][1])) <= 30
+
+
+async def test_concurrent_reserves_share_commands_and_each_gets_its_own_answer(
+    client: redis.Redis,
+) -> None:
+    """Claims made together go to Redis together; the first claim of a reference ID wins and
+    the others learn who holds it, exactly as one by one."""
+    cache = StatusCache(client, reference_ttl_s=60, status_ttl_s=30)
+    project = new_id()
+    claims = [claim(f"r{number % 300}") for number in range(600)]
+    answers = await asyncio.gather(
+        *(
+            cache.reserve(project, c.reference_id, c.transaction_id, c.digest, c.pending)
+            for c in claims
+        )
+    )
+    assert answers[:300] == [None] * 300
+    assert answers[300:] == [(c.transaction_id, c.digest) for c in claims[:300]]
+    again = claim("r7")
+    assert await cache.reserve(
+        project, again.reference_id, again.transaction_id, again.digest, again.pending
+    ) == (claims[7].transaction_id, claims[7].digest)
+
+
+async def test_reserve_answers_503_material_when_redis_is_unreachable() -> None:
+    unreachable = create_client("redis://127.0.0.1:1/0")
+    cache = StatusCache(unreachable, reference_ttl_s=60, status_ttl_s=30)
+    try:
+        one = claim("x")
+        results = await asyncio.gather(
+            *(
+                cache.reserve(new_id(), one.reference_id, one.transaction_id, one.digest, {})
+                for _ in range(3)
+            ),
+            return_exceptions=True,
+        )
+    finally:
+        await unreachable.aclose()
+    assert all(isinstance(result, CacheUnavailable) for result in results)
