@@ -6,6 +6,7 @@ from aiohttp import web
 
 from gateway.auth import Authenticator
 from gateway.db import Database
+from gateway.limits import SubmissionLimits
 from shared.publisher import Publisher
 from shared.settings import Settings
 from shared.status_cache import StatusCache
@@ -15,4 +16,5 @@ DATABASE = web.AppKey("database", Database)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 STATUS_CACHE = web.AppKey("status_cache", StatusCache)
 PUBLISHER = web.AppKey("publisher", Publisher)
+SUBMISSION_LIMITS = web.AppKey("submission_limits", SubmissionLimits)
 TENANT_ID = web.RequestKey("tenant_id", str)

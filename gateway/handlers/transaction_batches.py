@@ -29,7 +29,7 @@ from gateway.handlers.transactions import (
     submission_context,
 )
 from gateway.http import decode_json, field_errors, json_response, validate
-from gateway.keys import PUBLISHER, SETTINGS, STATUS_CACHE
+from gateway.keys import PUBLISHER, SETTINGS, STATUS_CACHE, SUBMISSION_LIMITS
 from shared.errors import ApiError, ValidationFailed
 from shared.messages import SubmitTransaction
 
@@ -108,6 +108,11 @@ def _refused(index: int, error: ApiError) -> dict[str, Any]:
 
 
 async def submit_transaction_batch(request: web.Request) -> web.Response:
+    async with request.app[SUBMISSION_LIMITS].batch.slot():
+        return await _submit_transaction_batch(request)
+
+
+async def _submit_transaction_batch(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     project_id = request.match_info["projectId"]
     raw = await request.read()

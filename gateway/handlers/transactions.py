@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 
 from gateway.http import json_response, read_model
-from gateway.keys import DATABASE, PUBLISHER, SETTINGS, STATUS_CACHE
+from gateway.keys import DATABASE, PUBLISHER, SETTINGS, STATUS_CACHE, SUBMISSION_LIMITS
 from shared.errors import CacheUnavailable, Conflict, NotFound
 from shared.ids import new_id
 from shared.messages import (
@@ -82,6 +82,11 @@ def accepted_body(claim: Claim) -> dict[str, Any]:
 
 
 async def submit_transaction(request: web.Request) -> web.Response:
+    async with request.app[SUBMISSION_LIMITS].single.slot():
+        return await _submit_transaction(request)
+
+
+async def _submit_transaction(request: web.Request) -> web.Response:
     project_id = request.match_info["projectId"]
     body = await read_model(
         request, SubmitTransaction, context=submission_context(request.app[SETTINGS])

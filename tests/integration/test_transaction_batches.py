@@ -1,19 +1,32 @@
 """The batch submission route through the in-process gateway and worker on the real services:
 each item is accepted or refused on its own (bad items, duplicates within the batch and of
-earlier transactions), accepted items apply in the order sent, and the limits hold."""
+earlier transactions), accepted items apply in the order sent, and the limits hold (items per
+batch, requests in flight)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import aio_pika
+import aiohttp
 import asyncpg
 import orjson
 import redis.asyncio as redis
+from aiohttp import web
 
+from gateway.app import create_app
 from gateway.handlers.transaction_batches import TransactionBatchResult
+from gateway.keys import SUBMISSION_LIMITS
+from shared.settings import Settings
 from shared.status_cache import reference_key
-from tests.support import Api, Ledger, assert_ledger_consistent, namespace_settings
+from tests.support import (
+    Api,
+    Ledger,
+    assert_ledger_consistent,
+    create_tenant_key,
+    namespace_settings,
+    new_ledger,
+)
 
 
 def issue(to: str, amount: int) -> dict[str, object]:
@@ -209,3 +222,37 @@ async def test_each_item_of_a_batch_gets_its_own_event(ledger: Ledger) -> None:
     assert seen[by_reference["ok-1"]] == f"transaction.completed.{project}"
     assert seen[by_reference["fails"]] == f"transaction.failed.{project}"
     assert seen[by_reference["ok-2"]] == f"transaction.completed.{project}"
+
+
+async def test_over_the_in_flight_limit_a_submission_is_429_with_retry_after(
+    migrated: Settings, http_session: aiohttp.ClientSession
+) -> None:
+    """Admission control: with every slot of a submit route taken, the next request is refused
+    at once instead of queueing in memory."""
+    app = create_app(
+        migrated.model_copy(
+            update={"transaction_batches_in_flight_max": 1, "submissions_in_flight_max": 1}
+        )
+    )
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    api = Api(http_session, f"http://{host}:{port}", await create_tenant_key(migrated))
+    try:
+        ledger = await new_ledger(api)
+        wallet = await ledger.system_wallet()
+        limits = app[SUBMISSION_LIMITS]
+        async with limits.batch.slot(), limits.single.slot():
+            batch = await submit_batch(ledger, [item("r", issue(wallet, 1))])
+            single = await api.post(
+                f"/projects/{ledger.project_id}/transactions", item("s", issue(wallet, 1))
+            )
+        after = await submit_batch(ledger, [item("r", issue(wallet, 1))])
+    finally:
+        await runner.cleanup()
+    for reply in (batch, single):
+        assert (reply.status, reply.body["error"]["code"]) == (429, "TooManyRequests")
+        assert reply.headers["Retry-After"] == str(migrated.retry_after_s)
+    assert (after.status, after.body["accepted"]) == (202, 1)
