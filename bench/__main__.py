@@ -23,6 +23,7 @@ from bench import baselines, drain, profiles, report
 from bench.environment import bench_settings, reset
 from bench.processes import Sampler, Service
 from bench.seed import BenchLedger, create_ledger, fund
+from bench.workload import WalletPicker
 from shared.settings import Settings
 from shared.verify import verify
 
@@ -215,28 +216,33 @@ class Run:
     def cpu(self, window: tuple[float, float]) -> dict[str, float | None]:
         return {name: self.sampler.cpu_percent(name, *window) for name in report.PROCESS_ORDER}
 
-    async def drain(self, ledger: BenchLedger) -> dict[str, Any]:
-        count = self.arguments.drain_messages
+    async def drain(
+        self, ledger: BenchLedger, prefix: str, count: int, distribution: str
+    ) -> dict[str, Any]:
         if await drain.queue_depth(self.settings, ledger.project_id):
             # Messages of earlier scenarios whose confirm came too late (answered 503) were
             # still queued: apply them first, so that the drain times its own messages only.
-            services = self.start("drain-leftovers", "worker")
+            services = self.start(f"{prefix}-leftovers", "worker")
             try:
                 await drain.wait_queue_empty(self.settings, ledger.project_id, BACKLOG_TIMEOUT_S)
             finally:
                 self.stop(services)
+        picker = WalletPicker(ledger.wallets, distribution)  # type: ignore[arg-type]
         queued = await drain.queue_messages(
-            self.settings, ledger.project_id, ledger.wallets, count, seed=5
+            self.settings, ledger.project_id, picker, count, prefix, seed=5
         )
         depth = await drain.queue_depth(self.settings, ledger.project_id)
         started = time.time()
-        services = self.start("drain", "worker")
+        services = self.start(prefix, "worker")
         try:
-            drained = await drain.wait_drained(self.settings, ledger.project_id, count, started)
+            drained = await drain.wait_drained(
+                self.settings, ledger.project_id, prefix, count, started
+            )
             peak_rss = {"worker": services["worker"].peak_rss_mb()}
         finally:
             self.stop(services)
         return {
+            "distribution": distribution,
             "messages": count,
             "queue_depth_before": depth,
             "queued_per_s": queued.messages / queued.elapsed_s,
@@ -244,7 +250,7 @@ class Run:
             "wall_rate_per_s": drained.wall_rate_per_s,
             "commit_span_s": drained.commit_span_s,
             "batch_sizes": report.batch_summary(
-                await batch_sizes(self.settings, ledger.project_id, "drain")
+                await batch_sizes(self.settings, ledger.project_id, prefix)
             ),
             "cpu_percent": self.cpu((started, started + drained.wall_s)),
             "peak_rss_mb": peak_rss,
@@ -261,6 +267,16 @@ class Run:
             transfers_max=self.arguments.baseline_a_transfers_max,
             seed=11,
         )
+        a_hot = await baselines.per_transfer(
+            url,
+            ledger.project_id,
+            ledger.wallets,
+            connections=20,
+            duration_s=self.arguments.baseline_a_s,
+            transfers_max=self.arguments.baseline_a_transfers_max,
+            seed=12,
+            distribution="zipf",
+        )
         b = await baselines.set_based(
             url,
             ledger.project_id,
@@ -272,7 +288,7 @@ class Run:
         return {
             key: {"name": r.name, "transfers": r.transfers, "elapsed_s": r.elapsed_s,
                   "rate_per_s": r.rate_per_s}
-            for key, r in (("a", a), ("b", b))
+            for key, r in (("a", a), ("a-hot", a_hot), ("b", b))
         }  # fmt: skip
 
 
@@ -311,9 +327,14 @@ async def run_bench(arguments: argparse.Namespace) -> dict[str, Any]:
         if "baselines" in selected:
             print(f"running baselines (load average {load_average()})", flush=True)
             result["baselines"] = await run.baselines(ledger)
+        if "drain-hot" in selected:
+            count = max(1, arguments.drain_messages // 10)
+            print(f"running drain-hot of {count} (load average {load_average()})", flush=True)
+            result["scenarios"]["drain-hot"] = await run.drain(ledger, "hotdrain", count, "zipf")
         if "drain" in selected:
-            print(f"running drain of {arguments.drain_messages} (load average {load_average()})")
-            result["scenarios"]["drain"] = await run.drain(ledger)
+            count = arguments.drain_messages
+            print(f"running drain of {count} (load average {load_average()})", flush=True)
+            result["scenarios"]["drain"] = await run.drain(ledger, "drain", count, "uniform")
     finally:
         run.sampler.stop()
     if arguments.verify:
@@ -337,7 +358,9 @@ def print_report(result: dict[str, Any]) -> None:
     )
     for name, scenario in result["scenarios"].items():
         lines.extend(
-            report.drain_block(scenario) if name == "drain" else report.http_block(name, scenario)
+            report.drain_block(name, scenario)
+            if name.startswith("drain")
+            else report.http_block(name, scenario)
         )
     for baseline in result.get("baselines", {}).values():
         lines.append(
@@ -379,7 +402,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline-b-batches", type=int, default=100)
     p.add_argument(
         "--scenarios",
-        default="uniform-2000,uniform-max,hot-zipf,three-op,batch,baselines,drain",
+        default="uniform-2000,uniform-max,hot-zipf,three-op,batch,baselines,drain-hot,drain",
     )
     p.add_argument("--no-verify", dest="verify", action="store_false")
     p.add_argument("--profile", action="store_true", help="py-spy the gateway and the worker")

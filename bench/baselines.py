@@ -24,7 +24,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from bench.workload import AMOUNT_MAX, WalletPicker
+from bench.workload import AMOUNT_MAX, Distribution, WalletPicker
 from shared.ids import new_id
 from worker.store import ENTRY_COLUMNS, INSERT_TRANSACTIONS, UPDATE_BALANCES
 
@@ -104,6 +104,7 @@ async def per_transfer(
     duration_s: float,
     transfers_max: int,
     seed: int,
+    distribution: Distribution = "uniform",
 ) -> BaselineResult:
     """Baseline (a): each connection commits one transfer at a time until the time is up."""
     setup = await asyncpg.connect(database_url)
@@ -111,8 +112,9 @@ async def per_transfer(
         await setup.execute(PGLEDGER_TRANSFER)
     finally:
         await setup.close()
+    prefix = "baseline-a" if distribution == "uniform" else f"baseline-a-{distribution}"
     transfers = _transfers(
-        WalletPicker(wallets, "uniform"), transfers_max, "baseline-a", random.Random(seed)
+        WalletPicker(wallets, distribution), transfers_max, prefix, random.Random(seed)
     )
     pool = await asyncpg.create_pool(database_url, min_size=connections, max_size=connections)
     next_index = 0
@@ -145,7 +147,10 @@ async def per_transfer(
         elapsed = time.monotonic() - started
     finally:
         await pool.close()
-    return BaselineResult("a: per-transfer SQL, 20 connections", done, elapsed)
+    wallets_text = "" if distribution == "uniform" else f", {distribution} wallets"
+    return BaselineResult(
+        f"a: per-transfer SQL, {connections} connections{wallets_text}", done, elapsed
+    )
 
 
 async def set_based(

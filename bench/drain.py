@@ -36,11 +36,16 @@ class Queued:
 
 
 async def queue_messages(
-    settings: Settings, project_id: str, wallets: list[str], count: int, seed: int
+    settings: Settings,
+    project_id: str,
+    picker: WalletPicker,
+    count: int,
+    prefix: str,
+    seed: int,
 ) -> Queued:
-    """Publish `count` one-transfer messages to the project's partition, confirms pipelined."""
+    """Publish `count` one-transfer messages to the project's partition, confirms pipelined;
+    their reference IDs are `<prefix>-<n>`."""
     generator = random.Random(seed)
-    picker = WalletPicker(wallets, "uniform")
     key = routing_key(partition_of(project_id, settings.partition_count))
     properties = spec.Basic.Properties(
         content_type="application/json", delivery_mode=2, message_id=None
@@ -61,7 +66,7 @@ async def queue_messages(
                         "v": 1,
                         "id": new_id(),
                         "projectId": project_id,
-                        "referenceId": f"drain-{number}",
+                        "referenceId": f"{prefix}-{number}",
                         "operations": [
                             {
                                 "type": "Transfer",
@@ -131,17 +136,18 @@ class Drained:
 
 
 async def wait_drained(
-    settings: Settings, project_id: str, count: int, worker_started_wall_s: float
+    settings: Settings, project_id: str, prefix: str, count: int, worker_started_wall_s: float
 ) -> Drained:
-    """Wait until all `count` drain messages are committed; time them by their commit times."""
+    """Wait until all `count` messages of `prefix` are committed; time them by their commit
+    times (`completed_at`, the time each batch was planned, just before its commit)."""
     connection = await asyncpg.connect(settings.database_url.get_secret_value())
     try:
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         while time.monotonic() < deadline:
             stored = await connection.fetchval(
-                "SELECT count(*) FROM transactions WHERE project_id = $1"
-                " AND reference_id LIKE 'drain-%'",
+                "SELECT count(*) FROM transactions WHERE project_id = $1 AND reference_id LIKE $2",
                 project_id,
+                prefix + "-%",
             )
             if stored >= count:
                 break
@@ -151,9 +157,10 @@ async def wait_drained(
         row = await connection.fetchrow(
             "SELECT min(completed_at) AS first, max(completed_at) AS last,"
             " count(*) FILTER (WHERE completed_at = (SELECT min(completed_at) FROM transactions"
-            "   WHERE project_id = $1 AND reference_id LIKE 'drain-%')) AS first_batch"
-            " FROM transactions WHERE project_id = $1 AND reference_id LIKE 'drain-%'",
+            "   WHERE project_id = $1 AND reference_id LIKE $2)) AS first_batch"
+            " FROM transactions WHERE project_id = $1 AND reference_id LIKE $2",
             project_id,
+            prefix + "-%",
         )
     finally:
         await connection.close()

@@ -80,10 +80,11 @@ def http_block(name: str, result: dict[str, Any]) -> list[str]:
     return lines + _resources(result)
 
 
-def drain_block(result: dict[str, Any]) -> list[str]:
+def drain_block(name: str, result: dict[str, Any]) -> list[str]:
     batches = result.get("batch_sizes", {})
     lines = [
-        f"[drain] {result['messages']} one-transfer messages queued first"
+        f"[{name}] {result['messages']} one-transfer messages ({result['distribution']} wallets)"
+        " queued first"
         f" ({result['queued_per_s']:.0f} msg/s to queue), then the worker started",
         f"  drain rate {result['rate_per_s']:.0f} tx/s (first to last commit);"
         f" {result['wall_rate_per_s']:.0f} tx/s from the worker's start",
@@ -150,13 +151,23 @@ def targets(run: dict[str, Any]) -> list[str]:
     uniform, hot = completed.get("uniform-max"), completed.get("hot-zipf")
     lines.append(
         target(
-            "hot wallets (Zipf s=1) no more than 20% below uniform",
+            "hot wallets (Zipf s=1) no more than 20% below uniform, over HTTP",
             None if not (uniform and hot) else hot >= 0.8 * uniform,
             "-"
             if not (uniform and hot)
             else f"{hot:.0f} vs {uniform:.0f} tx/s ({hot / uniform:.2f}x)",
         )
     )
+    hot_drain = scenarios.get("drain-hot")
+    if drain and hot_drain:
+        ratio = hot_drain["rate_per_s"] / drain["rate_per_s"]
+        lines.append(
+            target(
+                "hot wallets (Zipf s=1) no more than 20% below uniform, worker drain",
+                ratio >= 0.8,
+                f"{hot_drain['rate_per_s']:.0f} vs {drain['rate_per_s']:.0f} tx/s ({ratio:.2f}x)",
+            )
+        )
     rss = drain["peak_rss_mb"].get("worker") if drain else None
     million = drain is not None and drain["messages"] >= 1_000_000
     lines.append(
