@@ -128,6 +128,47 @@ async def wait_applied(settings: Settings, project_id: str, prefix: str, count: 
     raise RuntimeError(f"{count - applied} accepted transactions were not applied in time")
 
 
+async def applied_figures(
+    settings: Settings, project_id: str, prefix: str, window: tuple[float, float]
+) -> dict[str, Any]:
+    """Completions and end-to-end times of a scenario from the database: a transaction's
+    `created_at` is when the gateway accepted it, its `completed_at` when the worker applied
+    it (its batch's commit followed within milliseconds)."""
+    connection = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        row = await connection.fetchrow(
+            """
+            SELECT count(*) AS applied,
+                   count(*) FILTER (WHERE completed_at <= to_timestamp($3)) AS in_window,
+                   count(*) FILTER (WHERE status = 'Failed') AS failed,
+                   percentile_cont(ARRAY[0.5, 0.99, 0.999]) WITHIN GROUP
+                     (ORDER BY extract(epoch FROM completed_at - created_at)::float8) AS e2e,
+                   max(extract(epoch FROM completed_at - created_at))::float8 AS e2e_max
+            FROM transactions WHERE project_id = $1 AND reference_id LIKE $2
+            """,
+            project_id,
+            prefix + "-%",
+            window[1],
+        )
+    finally:
+        await connection.close()
+    if row is None or not row["applied"]:
+        return {"completed": 0, "completed_in_window": 0, "failed": 0, "end_to_end_ms": {}}
+    p50, p99, p999 = (1000 * value for value in row["e2e"])
+    return {
+        "completed": row["applied"],
+        "completed_in_window": row["in_window"],
+        "failed": row["failed"],
+        "end_to_end_ms": {
+            "p50": p50,
+            "p99": p99,
+            "p99.9": p999,
+            "p100": 1000 * float(row["e2e_max"]),
+        },
+        "end_to_end_source": "database (created_at to completed_at)",
+    }
+
+
 class Run:
     def __init__(self, arguments: argparse.Namespace, settings: Settings, log_dir: Path) -> None:
         self.arguments = arguments
@@ -177,6 +218,7 @@ class Run:
             "tail_s": arguments.tail_s,
             "seed": hash(scenario.name) & 0xFFFF,
             "reference_prefix": prefix,
+            "events": arguments.events,
         }
         spec_path = self.log_dir / f"{scenario.name}-spec.json"
         result_path = self.log_dir / f"{scenario.name}-result.json"
@@ -202,6 +244,8 @@ class Run:
         finally:
             self.stop(services)
         peak_rss["loadgen"] = load["peak_rss_mb"]
+        if not arguments.events:
+            load.update(await applied_figures(self.settings, ledger.project_id, prefix, window))
         return {
             "description": scenario.description,
             "backlog_drained_s": backlog_s,
@@ -389,7 +433,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-max", type=float, default=3500, help="the higher single-submission rate")
     p.add_argument("--batch-size", type=int, default=1000, help="transactions per batch request")
     p.add_argument("--batch-rate", type=float, default=16, help="batch requests per second")
-    p.add_argument("--connections", type=int, default=64, help="keep-alive connections")
+    p.add_argument("--connections", type=int, default=256, help="keep-alive connections")
     p.add_argument(
         "--backlog-s",
         type=float,
@@ -406,6 +450,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-verify", dest="verify", action="store_false")
     p.add_argument("--profile", action="store_true", help="py-spy the gateway and the worker")
+    p.add_argument("--events", action="store_true", help="end-to-end from the events exchange")
     return p  # fmt: skip
 
 

@@ -134,15 +134,17 @@ class Sampler:
         self.samples.append(found)
 
     def cpu_percent(self, name: str, start_s: float, end_s: float) -> float | None:
-        """Average CPU use of `name` over [start_s, end_s] (wall clock), in % of one core."""
-        if len(self.times) < 2:
+        """Average CPU use of `name` over [start_s, end_s] (wall clock), in % of one core,
+        between the first and the last sample of that span in which `name` was alive. A
+        server's processes that exit within the span take their CPU time with them."""
+        start = bisect.bisect_left(self.times, start_s)
+        end = bisect.bisect_right(self.times, end_s)
+        alive = [index for index in range(start, end) if self.samples[index].get(name)]
+        if len(alive) < 2:
             return None
-        first = min(bisect.bisect_left(self.times, start_s), len(self.times) - 1)
-        last = min(bisect.bisect_left(self.times, end_s), len(self.times) - 1)
-        if last <= first:
-            return None
-        before, after = self.samples[first].get(name, {}), self.samples[last].get(name, {})
-        used = sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+        first, last = alive[0], alive[-1]
+        before, after = self.samples[first][name], self.samples[last][name]
+        used = sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in after.items())
         return 100 * used / (self.times[last] - self.times[first])
 
 

@@ -70,8 +70,9 @@ def http_block(name: str, result: dict[str, Any]) -> list[str]:
         f" unanswered {load['unanswered']}",
         f"  accept latency p50 / p99 / p99.9 / max: "
         f"{_ms(load['accept_ms'], 'p50', 'p99', 'p99.9', 'p100')} ms",
-        f"  end-to-end latency p50 / p99 / max: "
-        f"{_ms(load['end_to_end_ms'], 'p50', 'p99', 'p100')} ms",
+        f"  end-to-end latency (202 to applied) p50 / p99 / max: "
+        f"{_ms(load['end_to_end_ms'], 'p50', 'p99', 'p100')} ms"
+        f" [{load.get('end_to_end_source', 'events exchange, from the intended send time')}]",
         f"  worker batches: {batches.get('batches', 0)}, size mean {batches.get('mean', 0):.1f},"
         f" p50 {batches.get('p50', 0)}, p99 {batches.get('p99', 0)}, max {batches.get('max', 0)}",
         "  CPU per transaction: "
