@@ -6,10 +6,12 @@ Publishes go round-robin over a few long-lived confirming channels, so that many
 in flight at once; each publish queues its frames on the channel without waiting for the
 socket to drain, and waits only for the broker's confirm. Transactions are applied in the
 order the broker received them: a client that waits for one 202 before the next submit keeps
-its order, and a batch is one message."""
+its order, and a batch is one message. Single submissions of one project made at the same
+time share a batch message (`publish_coalesced`)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,6 +43,9 @@ class Publisher:
         self._channels = channels
         self._next_channel = 0
         self._confirm_timeout_s = settings.publish_confirm_timeout_ms / 1000
+        self._coalesced_max = settings.transactions_per_batch_max
+        self._coalescing: dict[str, list[tuple[dict[str, Any], asyncio.Future[None]]]] = {}
+        self._sending: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, settings: Settings, *, name: str = "cloudwallet-publisher") -> Publisher:
@@ -85,6 +90,55 @@ class Publisher:
             message_id=bodies[0]["id"],
             message_type=TRANSACTION_BATCH_TYPE,
         )
+
+    async def publish_coalesced(self, project_id: str, body: dict[str, Any]) -> None:
+        """Publish one transaction (a `message_body` object) and wait for the confirm, sharing
+        the broker message with the other transactions of the project submitted in the same
+        turn of the event loop: they travel as one TransactionBatchMessage, in the order they
+        were submitted, and each caller returns once that message is confirmed. One message
+        and one confirm for many transactions, where the broker's per-message work is the
+        largest cost of a submission; when idle, a transaction travels alone, one loop turn
+        later."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiting = self._coalescing.setdefault(project_id, [])
+        waiting.append((body, future))
+        if len(self._coalescing) == 1 and len(waiting) == 1:
+            asyncio.get_running_loop().call_soon(self._send_coalesced)
+        await future
+
+    def _send_coalesced(self) -> None:
+        coalescing, self._coalescing = self._coalescing, {}
+        for project_id, waiting in coalescing.items():
+            for start in range(0, len(waiting), self._coalesced_max):
+                task = asyncio.create_task(
+                    self._publish_waiting(project_id, waiting[start : start + self._coalesced_max])
+                )
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
+
+    async def _publish_waiting(
+        self, project_id: str, waiting: list[tuple[dict[str, Any], asyncio.Future[None]]]
+    ) -> None:
+        bodies = [body for body, _ in waiting]
+        try:
+            if len(bodies) == 1:
+                await self.publish_body(
+                    project_id, orjson.dumps(bodies[0]), message_id=bodies[0]["id"]
+                )
+            else:
+                await self.publish_batch(project_id, bodies)
+        except BrokerUnavailable as error:
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(
+                        BrokerUnavailable(
+                            error.message, retry_after_s=error.retry_after_s, code=error.code
+                        )
+                    )
+            return
+        for _, future in waiting:
+            if not future.done():
+                future.set_result(None)
 
     async def publish_body(
         self,

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from gateway.http import json_response, read_model
@@ -101,9 +100,7 @@ async def _submit_transaction(request: web.Request) -> web.Response:
         states = await current_states(request, project_id, [holder[0]])
         raise duplicate(claim, holder, states.get(holder[0]))
     try:
-        await request.app[PUBLISHER].publish_body(
-            project_id, orjson.dumps(submission.message), message_id=claim.transaction_id
-        )
+        await request.app[PUBLISHER].publish_coalesced(project_id, submission.message)
     except BaseException:
         await cache.release(project_id, claim.reference_id, claim.transaction_id, claim.digest)
         raise
