@@ -99,22 +99,30 @@ def _check_confirm(result: object) -> None:
 async def queue_depth(settings: Settings, project_id: str) -> int:
     connection = await aiormq.connect(settings.amqp_url.get_secret_value())
     try:
-        channel = await connection.channel()
-        declared = await channel.queue_declare(
-            queue_name(partition_of(project_id, settings.partition_count)), passive=True
-        )
-        return int(declared.message_count or 0)
+        return await _depth(await connection.channel(), settings, project_id)
     finally:
         await connection.close()
+
+
+async def _depth(channel: aiormq.abc.AbstractChannel, settings: Settings, project_id: str) -> int:
+    declared = await channel.queue_declare(
+        queue_name(partition_of(project_id, settings.partition_count)), passive=True
+    )
+    return int(declared.message_count or 0)
 
 
 async def wait_queue_empty(settings: Settings, project_id: str, timeout_s: float) -> float:
     """Wait until the project's partition queue has no ready message; the seconds it took."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        if await queue_depth(settings, project_id) == 0:
-            return time.monotonic() - started
-        await asyncio.sleep(POLL_INTERVAL_S)
+    connection = await aiormq.connect(settings.amqp_url.get_secret_value())
+    try:
+        channel = await connection.channel()
+        while time.monotonic() - started < timeout_s:
+            if await _depth(channel, settings, project_id) == 0:
+                return time.monotonic() - started
+            await asyncio.sleep(POLL_INTERVAL_S)
+    finally:
+        await connection.close()
     raise RuntimeError(f"the partition queue did not empty in {timeout_s} s")
 
 
@@ -140,9 +148,12 @@ async def wait_drained(
 ) -> Drained:
     """Wait until all `count` messages of `prefix` are committed; time them by their commit
     times (`completed_at`, the time each batch was planned, just before its commit)."""
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    # The queue's depth is a cheap question; counting the applied rows scans the table, so it
+    # is asked only once the queue is empty, not while the worker competes for the database.
+    await wait_queue_empty(settings, project_id, DRAIN_TIMEOUT_S)
     connection = await asyncpg.connect(settings.database_url.get_secret_value())
     try:
-        deadline = time.monotonic() + DRAIN_TIMEOUT_S
         while time.monotonic() < deadline:
             stored = await connection.fetchval(
                 "SELECT count(*) FROM transactions WHERE project_id = $1 AND reference_id LIKE $2",
