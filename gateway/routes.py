@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.handlers import (
-    assets,
-    customers,
-    projects,
-    transaction_batches,
-    transactions,
-    wallets,
-)
+from gateway.handlers import assets, customers, projects, transactions, wallets
+from gateway.handlers.transaction_batches import submit_transaction_batch
 
 P = "/projects/{projectId}"
 
@@ -40,7 +34,7 @@ def add_routes(app: web.Application) -> None:
             web.post(P + "/system-wallets", wallets.open_system_wallet),
             web.get(P + "/system-wallets", wallets.list_system_wallets, allow_head=False),
             web.post(P + "/transactions", transactions.submit_transaction),
-            web.post(P + "/transactions/batch", transaction_batches.submit_transaction_batch),
+            web.post(P + "/transactions/batch", submit_transaction_batch),
             web.get(
                 P + "/transactions/{transactionId}", transactions.get_transaction, allow_head=False
             ),
