@@ -113,11 +113,7 @@ class PartitionWriter:
         finishing: asyncio.Task[None] | None = None
         try:
             while not stop.is_set():
-                batch = await self._collect(inbox)
-                if not batch:
-                    continue
-                live = [received for received in batch if delivery.is_live(received)]
-                parsed = await delivery.parse(live, self.partition, self._context)
+                parsed = await self._collect(inbox)
                 if not parsed:
                     continue
                 try:
@@ -141,20 +137,26 @@ class PartitionWriter:
             with contextlib.suppress(AMQPError, ChannelInvalidStateError, ConnectionError):
                 await channel.close()
 
-    async def _collect(
-        self, inbox: asyncio.Queue[AbstractIncomingMessage]
-    ) -> list[AbstractIncomingMessage]:
-        """What is ready, up to `batch_size_max`; waits only while the inbox is empty."""
+    async def _collect(self, inbox: asyncio.Queue[AbstractIncomingMessage]) -> list[Parsed]:
+        """What is ready, parsed, up to `batch_size_max` transactions (a batch message is never
+        split, so one more delivery may take a batch past it by at most
+        `transactions_per_batch_max`); waits only while the inbox is empty. Deliveries whose
+        channel closed are skipped, and poison is dead-lettered here."""
         try:
             first = await asyncio.wait_for(inbox.get(), timeout=INBOX_POLL_S)
         except TimeoutError:
             return []
-        batch = [first]
         if self._settings.batch_wait_ms > 0:
             await asyncio.sleep(self._settings.batch_wait_ms / 1000)
-        while len(batch) < self._settings.batch_size_max and not inbox.empty():
-            batch.append(inbox.get_nowait())
-        return batch
+        parsed: list[Parsed] = []
+        received: AbstractIncomingMessage | None = first
+        while received is not None:
+            if delivery.is_live(received):
+                parsed.extend(await delivery.parse([received], self.partition, self._context))
+            if len(parsed) >= self._settings.batch_size_max or inbox.empty():
+                break
+            received = inbox.get_nowait()
+        return parsed
 
     async def _commit(self, parsed: list[Parsed], stop: asyncio.Event) -> Committed | None:
         """Apply a batch in one database transaction; None if stopping before the commit."""
