@@ -23,7 +23,11 @@ test: $(STAMP)
 schemathesis: $(STAMP)
 	$(VENV)/bin/python -m tests.schemathesis.run
 
+# The benchmark of docs/performance.md; BENCH_ARGS passes options (python -m bench --help).
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy gateway worker shared
+	$(VENV)/bin/mypy gateway worker shared bench

@@ -11,7 +11,15 @@ from aiohttp import web
 
 from gateway.auth import Authenticator
 from gateway.db import Database
-from gateway.keys import AUTHENTICATOR, DATABASE, PUBLISHER, SETTINGS, STATUS_CACHE
+from gateway.keys import (
+    AUTHENTICATOR,
+    DATABASE,
+    PUBLISHER,
+    SETTINGS,
+    STATUS_CACHE,
+    SUBMISSION_LIMITS,
+)
+from gateway.limits import SubmissionLimits
 from gateway.middleware import auth_middleware, errors_middleware
 from gateway.routes import add_routes
 from shared.database import check_deployment, create_pool
@@ -38,7 +46,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _status_cache(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    client = create_client(settings.redis_url.get_secret_value())
+    client = create_client(
+        settings.redis_url.get_secret_value(), connections_max=settings.redis_connections_max
+    )
     app[STATUS_CACHE] = StatusCache(
         client,
         reference_ttl_s=settings.reference_ttl_s,
@@ -63,6 +73,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.request_body_bytes_max,
     )
     app[SETTINGS] = settings
+    app[SUBMISSION_LIMITS] = SubmissionLimits(settings)
     app.cleanup_ctx.extend([_database, _status_cache, _publisher])
     add_routes(app, settings)
     return app

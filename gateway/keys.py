@@ -6,6 +6,7 @@ from aiohttp import web
 
 from gateway.auth import Authenticator
 from gateway.db import Database
+from gateway.limits import SubmissionLimits
 from gateway.operation import Operation
 from shared.publisher import Publisher
 from shared.settings import Settings
@@ -19,5 +20,6 @@ PUBLISHER = web.AppKey("publisher", Publisher)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
 DOCS_PAGE = web.AppKey("docs_page", bytes)
 OPERATIONS = web.AppKey("operations", dict[tuple[str, str], Operation])
+SUBMISSION_LIMITS = web.AppKey("submission_limits", SubmissionLimits)
 TENANT_ID = web.RequestKey("tenant_id", str)
 OPERATION = web.RequestKey("operation", Operation)

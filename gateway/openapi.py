@@ -31,6 +31,7 @@ STATUS_TEXT = {
     404: "Not found (another tenant's resources answer exactly like missing ones)",
     409: "The request conflicts with the current state",
     413: "The request body is too large",
+    429: "Too many requests in progress; retry after Retry-After seconds",
     503: "A dependency is unavailable; retry after Retry-After seconds",
 }
 
@@ -188,7 +189,7 @@ def _errors(route: Route) -> dict[str, Any]:
         example = {"error": {"code": codes[0], "message": STATUS_TEXT[status]}}
         content = {"application/json": {"schema": schema, "example": example}}
         response: dict[str, Any] = {"description": STATUS_TEXT[status], "content": content}
-        if status == 503:
+        if status in (429, 503):
             response["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
         responses[str(status)] = response
     return responses
@@ -197,8 +198,10 @@ def _errors(route: Route) -> dict[str, Any]:
 def _with_limits(definitions: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The limits the settings put on a submitted transaction."""
     for name, definition in definitions.items():
-        if name.startswith("SubmitTransaction"):
-            properties = definition["properties"]
+        properties = definition.get("properties", {})
+        if name == "SubmitTransactionBatch":
+            properties["transactions"]["maxItems"] = settings.transactions_per_batch_max
+        elif name.startswith("SubmitTransaction"):
             properties["referenceId"]["maxLength"] = settings.reference_id_length_max
             properties["operations"]["maxItems"] = settings.operations_per_transaction_max
     return definitions

@@ -31,6 +31,7 @@ ERROR_STATUS: dict[str, int] = {
     "WalletNotEmpty": 409,
     "DuplicateReferenceId": 409,
     "PayloadTooLarge": 413,
+    "TooManyRequests": 429,
     "ServiceUnavailable": 503,
     "QueueFull": 503,
     "QueueUnroutable": 503,

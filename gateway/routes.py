@@ -15,6 +15,7 @@ from gateway.handlers import (
     entries,
     meta,
     projects,
+    transaction_batches,
     transaction_list,
     transactions,
     wallet_status,
@@ -62,6 +63,7 @@ ROUTES = (
     Route("PUT", W + "/status", wallet_status.CHANGE_WALLET_STATUS),
     Route("GET", W + "/entries", entries.LIST_ENTRIES),
     Route("POST", P + "/transactions", transactions.SUBMIT_TRANSACTION),
+    Route("POST", P + "/transactions/batch", transaction_batches.SUBMIT_TRANSACTION_BATCH),
     Route("GET", P + "/transactions", transaction_list.LIST_TRANSACTIONS),
     Route("GET", P + "/transactions/{transactionId}", transactions.GET_TRANSACTION),
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from aiormq.exceptions import ChannelPreconditionFailed
 
@@ -24,6 +25,16 @@ TRANSACTIONS_EXCHANGE = "cloudwallet.transactions"
 DEAD_LETTER_EXCHANGE = "cloudwallet.dead"
 DEAD_LETTER_QUEUE = "cloudwallet.dead"
 EVENTS_EXCHANGE = "cloudwallet.events"
+
+
+async def underlying_channel(channel: AbstractChannel) -> aiormq.Channel:
+    """The AMQP channel under an aio-pika channel, for the hot paths that write frames directly
+    (aio-pika's message objects cost more than the publish itself). Waits while a robust
+    connection reconnects."""
+    underlying = await channel.get_underlay_channel()
+    if not isinstance(underlying, aiormq.Channel):
+        raise TypeError(f"unexpected channel type {type(underlying).__name__}")
+    return underlying
 
 
 async def connect(settings: Settings, *, name: str) -> AbstractRobustConnection:

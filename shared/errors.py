@@ -11,7 +11,8 @@ to the library, and one gateway middleware maps it to HTTP.
     │   └── Unavailable          503 ServiceUnavailable, with Retry-After
     │       ├── DatabaseUnavailable
     │       ├── BrokerUnavailable
-    │       └── CacheUnavailable
+    │       ├── CacheUnavailable
+    │       └── TooManyRequests  429 TooManyRequests: too much in flight, with Retry-After
     └── InvariantViolation       a programmer error: the work must stop, never be acknowledged
 """
 
@@ -95,6 +96,11 @@ class BrokerUnavailable(Unavailable):
 
 class CacheUnavailable(Unavailable):
     pass
+
+
+class TooManyRequests(Unavailable):
+    status = 429
+    default_code = "TooManyRequests"
 
 
 class InvariantViolation(CloudwalletError):

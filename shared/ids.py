@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import os
 import secrets
+import time
 
-from ulid import ULID
+# base32's alphabet, mapped onto Crockford's, which ULIDs use.
+_CROCKFORD = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+)
 
 
 def new_id() -> str:
-    """A new time-ordered identifier."""
-    return str(ULID())
+    """A new time-ordered identifier: a ULID (48 bits of Unix milliseconds, then 80 random
+    bits, in 26 characters of Crockford base32). Built here rather than with a ULID library
+    because the submit path makes one per transaction and this is several times faster."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    # 26 characters carry 130 bits: left-align the 128 in 17 bytes and keep 26 characters.
+    encoded = base64.b32encode((value << 6).to_bytes(17, "big"))[:26]
+    return encoded.translate(_CROCKFORD).decode("ascii")
 
 
 def new_api_key() -> tuple[str, str]:

@@ -3,6 +3,7 @@ internal services publish them to the queue (versioned JSON, validated here, nev
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from datetime import UTC, datetime
@@ -167,6 +168,46 @@ class TransactionMessage(_Model):
         return orjson.dumps(self.model_dump(mode="json", by_alias=True))
 
 
+TRANSACTION_BATCH_TYPE = "cloudwallet.transaction-batch"
+
+
+class TransactionBatchMessage(_Model):
+    """Several transactions of one project in one queue message (AMQP `type` property
+    `cloudwallet.transaction-batch`), applied in order exactly as if each had been published on
+    its own: each keeps its own id and referenceId and gets its own final state and event. The
+    gateway's batch route publishes these, so that a batch costs the broker one message."""
+
+    v: Literal[1] = MESSAGE_VERSION
+    transactions: list[TransactionMessage] = Field(min_length=1, max_length=10_000)
+
+    @field_validator("transactions")
+    @classmethod
+    def _one_project(cls, value: list[TransactionMessage]) -> list[TransactionMessage]:
+        if len({message.project_id for message in value}) != 1:
+            raise ValueError("all transactions of a batch message belong to one project")
+        return value
+
+
+def message_body(
+    *,
+    transaction_id: str,
+    project_id: str,
+    reference_id: str,
+    operations: list[dict[str, Any]],
+    submitted_at: datetime,
+) -> dict[str, Any]:
+    """A TransactionMessage as the JSON object published, built from values already valid
+    (operations as `operations_json` gives them) without a second validation."""
+    return {
+        "v": MESSAGE_VERSION,
+        "id": transaction_id,
+        "projectId": project_id,
+        "referenceId": reference_id,
+        "operations": operations,
+        "submittedAt": submitted_at,
+    }
+
+
 def to_core(
     operations: list[TransferOperation | IssueOperation | RedeemOperation],
 ) -> list[Operation]:
@@ -194,8 +235,10 @@ def request_digest(operations: list[dict[str, Any]]) -> bytes:
     return hashlib.sha256(orjson.dumps(operations, option=orjson.OPT_SORT_KEYS)).digest()
 
 
+@functools.lru_cache(maxsize=4096)
 def format_time(moment: datetime) -> str:
-    """ISO 8601 in UTC with milliseconds, as every response shows times."""
+    """ISO 8601 in UTC with milliseconds, as every response shows times. Cached: a batch
+    formats the same few instants (its commit time, its messages' submission times) often."""
     moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 

@@ -26,10 +26,14 @@ class Settings(BaseSettings):
     request_body_bytes_max: int = Field(default=1024 * 1024, ge=1024)
     operations_per_transaction_max: int = Field(default=100, ge=1, le=10_000)
     reference_id_length_max: int = Field(default=128, ge=1, le=1024)
+    transactions_per_batch_max: int = Field(default=1000, ge=1, le=10_000)
+    submissions_in_flight_max: int = Field(default=4096, ge=1)
+    transaction_batches_in_flight_max: int = Field(default=8, ge=1)
     page_size_default: int = Field(default=50, ge=1)
     page_size_max: int = Field(default=500, ge=1)
 
     publish_confirm_timeout_ms: int = Field(default=5000, ge=1)
+    publisher_channel_count: int = Field(default=4, ge=1, le=64)
     retry_after_s: int = Field(default=1, ge=1)
     queue_length_max: int = Field(default=1_000_000, ge=1)
     # RabbitMQ 3.10 counts a message as delivered again whenever the channel holding it closes
@@ -58,6 +62,8 @@ class Settings(BaseSettings):
     http_shutdown_timeout_s: float = Field(default=10, ge=0)
 
     reference_pending_ttl_s: int = Field(default=15, ge=1)
+
+    redis_connections_max: int = Field(default=64, ge=1)
     reference_ttl_s: int = Field(default=7 * 24 * 3600, ge=1)
     status_ttl_s: int = Field(default=24 * 3600, ge=1)
     auth_cache_ttl_s: int = Field(default=30, ge=0)

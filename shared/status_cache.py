@@ -1,9 +1,16 @@
 """Redis as a fast path and a status cache, never as the truth: reference-ID reservations
 (SET NX) and the latest known state of each transaction. Either may vanish at any time;
-PostgreSQL decides what was applied."""
+PostgreSQL decides what was applied.
+
+A reservation is first unconfirmed and lives only a little longer than a publish may take
+(`reference_pending_ttl_s`); once the broker confirmed the publish it is marked confirmed and
+kept for `reference_ttl_s`. So a reservation whose publish failed and could not be released
+(Redis unreachable, the gateway gone, or a Redis command that timed out at the client yet ran
+later) blocks its reference ID for seconds, not days."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,20 +20,10 @@ from redis.exceptions import RedisError
 
 from shared.errors import CacheUnavailable
 
-# Reserve the reference ID and record the Pending state in one round trip; on a duplicate,
-# return what the reference ID already points to. A reservation is first unconfirmed and lives
-# only a little longer than a publish may take; once the broker confirmed the publish it is
-# marked confirmed and kept for `reference_ttl_s`. So a reservation whose publish failed and
-# could not be released (Redis unreachable, the gateway gone, or a Redis command that timed out
-# at the client yet ran later) blocks its reference ID for seconds, not days.
-_RESERVE = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
-  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])
-  return false
-end
-return redis.call('GET', KEYS[1])
-"""
-# Mark a reservation confirmed, and release one, only if it is still ours.
+SOCKET_TIMEOUT_S = 2
+RESERVE_COALESCED_MAX = 256  # claims sent to Redis in one command by `reserve`
+
+# Mark a reservation confirmed, and release one, only if it is still ours (unconfirmed).
 _CONFIRM = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
@@ -41,12 +38,25 @@ return 0
 """
 
 
-def reference_key(project_id: str, reference_id: str) -> str:
-    return f"cw:ref:{project_id}:{reference_id}"
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A reference ID a new transaction wants, with the Pending state to record if it gets it."""
+
+    reference_id: str
+    transaction_id: str
+    digest: bytes
+    pending: dict[str, Any]
 
 
-def status_key(project_id: str, transaction_id: str) -> str:
-    return f"cw:tx:{project_id}:{transaction_id}"
+def _claim_keys(project_id: str, claim: Claim) -> list[str]:
+    return [
+        reference_key(project_id, claim.reference_id),
+        status_key(project_id, claim.transaction_id),
+    ]
+
+
+def _reference_value(transaction_id: str, digest: bytes, *, confirmed: bool = False) -> bytes:
+    return orjson.dumps({"id": transaction_id, "digest": digest.hex(), "confirmed": confirmed})
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +69,57 @@ class Holder:
     confirmed: bool
 
 
-def _reservation(transaction_id: str, digest: bytes, *, confirmed: bool) -> bytes:
-    return orjson.dumps({"id": transaction_id, "digest": digest.hex(), "confirmed": confirmed})
+# Reserve reference IDs and record their Pending states, in one command for many claims: KEYS
+# holds (reference key, status key) pairs, ARGV the two TTLs then a (value, pending state) pair
+# per claim. Answers, per claim, false when reserved now, or the value of the holder.
+_RESERVE_MANY = """
+local holders = {}
+for index = 1, #KEYS / 2 do
+  local reference, status = KEYS[2 * index - 1], KEYS[2 * index]
+  if redis.call('SET', reference, ARGV[2 * index + 1], 'NX', 'EX', ARGV[1]) then
+    redis.call('SET', status, ARGV[2 * index + 2], 'EX', ARGV[2])
+    holders[index] = false
+  else
+    holders[index] = redis.call('GET', reference)
+  end
+end
+return holders
+"""
+# Confirm reservations that are still ours: KEYS the reference keys, ARGV the confirmed TTL
+# then an (unconfirmed value, confirmed value) pair per reservation.
+_CONFIRM_MANY = """
+for index, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[2 * index] then
+    redis.call('SET', key, ARGV[2 * index + 1], 'EX', ARGV[1])
+  end
+end
+return 0
+"""
+# Release reservations that are still ours: KEYS as above, ARGV the value of each claim.
+_RELEASE_MANY = """
+for index = 1, #KEYS / 2 do
+  if redis.call('GET', KEYS[2 * index - 1]) == ARGV[index] then
+    redis.call('DEL', KEYS[2 * index - 1], KEYS[2 * index])
+  end
+end
+return 0
+"""
+# Set many status keys with one TTL in one command: one round trip and one reply to parse,
+# where a pipeline of SETs costs the client a command and a reply per key.
+_PUT_MANY = """
+for index, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[index + 1], 'EX', ARGV[1])
+end
+return #KEYS
+"""
+
+
+def reference_key(project_id: str, reference_id: str) -> str:
+    return f"cw:ref:{project_id}:{reference_id}"
+
+
+def status_key(project_id: str, transaction_id: str) -> str:
+    return f"cw:tx:{project_id}:{transaction_id}"
 
 
 class StatusCache:
@@ -79,9 +138,14 @@ class StatusCache:
         self._reference_ttl_s = reference_ttl_s
         self._reference_pending_ttl_s = reference_pending_ttl_s or reference_ttl_s
         self._status_ttl_s = status_ttl_s
-        self._reserve = client.register_script(_RESERVE)
+        self._waiting: list[tuple[tuple[str, Claim], asyncio.Future[Holder | None]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
         self._confirm = client.register_script(_CONFIRM)
+        self._confirm_many = client.register_script(_CONFIRM_MANY)
         self._release = client.register_script(_RELEASE)
+        self._put_many = client.register_script(_PUT_MANY)
+        self._reserve_many = client.register_script(_RESERVE_MANY)
+        self._release_many = client.register_script(_RELEASE_MANY)
 
     async def reserve(
         self,
@@ -92,30 +156,80 @@ class StatusCache:
         pending: dict[str, Any],
     ) -> Holder | None:
         """Claim a reference ID for a new transaction, unconfirmed until `confirm`; return
-        its holder if it is taken."""
-        keys = [reference_key(project_id, reference_id), status_key(project_id, transaction_id)]
-        arguments: list[bytes | int] = [
-            _reservation(transaction_id, digest, confirmed=False),
-            orjson.dumps(pending),
-            self._reference_pending_ttl_s,
-            self._status_ttl_s,
-        ]
+        its holder if it is taken.
+
+        The claims made in one turn of the event loop go to Redis as one command: under load,
+        one round trip for many requests (each client command costs far more CPU than the
+        script's work in Redis); when idle, one claim alone, one loop turn later."""
+        future: asyncio.Future[Holder | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(
+            ((project_id, Claim(reference_id, transaction_id, digest, pending)), future)
+        )
+        if len(self._waiting) == 1:
+            asyncio.get_running_loop().call_soon(self._send_waiting)
+        return await future
+
+    def _send_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        task = asyncio.create_task(self._reserve_waiting(waiting))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _reserve_waiting(
+        self, waiting: list[tuple[tuple[str, Claim], asyncio.Future[Holder | None]]]
+    ) -> None:
+        """Send the claims in order, RESERVE_COALESCED_MAX per command, and answer each."""
+        for start in range(0, len(waiting), RESERVE_COALESCED_MAX):
+            chunk = waiting[start : start + RESERVE_COALESCED_MAX]
+            try:
+                holders = await self._reserve_claims([claim for claim, _ in chunk])
+            except CacheUnavailable as error:
+                for _, future in chunk:
+                    if not future.done():
+                        future.set_exception(CacheUnavailable(error.message))
+                continue
+            for (_, future), holder in zip(chunk, holders, strict=True):
+                if not future.done():
+                    future.set_result(holder)
+
+    async def reserve_many(self, project_id: str, claims: list[Claim]) -> list[Holder | None]:
+        """`reserve` for many reference IDs of one project in one command; for each claim, in
+        order, None if it is now ours (unconfirmed until `confirm_many`) or its holder."""
+        return await self._reserve_claims([(project_id, claim) for claim in claims])
+
+    async def _reserve_claims(self, claims: list[tuple[str, Claim]]) -> list[Holder | None]:
+        keys: list[str] = []
+        arguments: list[bytes | int] = [self._reference_pending_ttl_s, self._status_ttl_s]
+        for project_id, claim in claims:
+            keys.extend(_claim_keys(project_id, claim))
+            arguments.append(_reference_value(claim.transaction_id, claim.digest))
+            arguments.append(orjson.dumps(claim.pending))
         try:
-            existing = await self._reserve(keys=keys, args=arguments)
+            replies = await self._reserve_many(keys=keys, args=arguments)
         except RedisError as error:
             raise CacheUnavailable("the reference cache is unavailable") from error
-        if existing is None:
-            return None
-        holder = orjson.loads(existing)
-        return Holder(holder["id"], bytes.fromhex(holder["digest"]), holder.get("confirmed", True))
+        holders: list[Holder | None] = []
+        for existing in replies:
+            if existing is None:
+                holders.append(None)
+            else:
+                holder = orjson.loads(existing)
+                holders.append(
+                    Holder(
+                        holder["id"],
+                        bytes.fromhex(holder["digest"]),
+                        holder.get("confirmed", True),
+                    )
+                )
+        return holders
 
     async def confirm(
         self, project_id: str, reference_id: str, transaction_id: str, digest: bytes
     ) -> None:
         """Keep a reservation whose publish the broker confirmed for `reference_ttl_s`."""
         arguments: list[bytes | int] = [
-            _reservation(transaction_id, digest, confirmed=False),
-            _reservation(transaction_id, digest, confirmed=True),
+            _reference_value(transaction_id, digest, confirmed=False),
+            _reference_value(transaction_id, digest, confirmed=True),
             self._reference_ttl_s,
         ]
         try:
@@ -123,11 +237,53 @@ class StatusCache:
         except RedisError as error:
             raise CacheUnavailable("the reference cache is unavailable") from error
 
+    async def confirm_many(self, project_id: str, claims: list[Claim]) -> None:
+        """`confirm` for many reservations of one project in one command."""
+        if not claims:
+            return
+        keys: list[str] = []
+        arguments: list[bytes | int] = [self._reference_ttl_s]
+        for claim in claims:
+            keys.append(reference_key(project_id, claim.reference_id))
+            arguments.append(_reference_value(claim.transaction_id, claim.digest, confirmed=False))
+            arguments.append(_reference_value(claim.transaction_id, claim.digest, confirmed=True))
+        try:
+            await self._confirm_many(keys=keys, args=arguments)
+        except RedisError as error:
+            raise CacheUnavailable("the reference cache is unavailable") from error
+
+    async def release_many(self, project_id: str, claims: list[Claim]) -> None:
+        """`release` for many reservations of one project in one command."""
+        if not claims:
+            return
+        keys: list[str] = []
+        arguments: list[bytes] = []
+        for claim in claims:
+            keys.extend(_claim_keys(project_id, claim))
+            arguments.append(_reference_value(claim.transaction_id, claim.digest))
+        try:
+            await self._release_many(keys=keys, args=arguments)
+        except RedisError as error:
+            raise CacheUnavailable("the reference cache is unavailable") from error
+
+    async def get_many(
+        self, project_id: str, transaction_ids: list[str]
+    ) -> list[dict[str, Any] | None]:
+        """The cached states of several transactions, in order, None where Redis has none."""
+        if not transaction_ids:
+            return []
+        keys = [status_key(project_id, transaction_id) for transaction_id in transaction_ids]
+        try:
+            raws = await self._client.mget(keys)
+        except RedisError as error:
+            raise CacheUnavailable("the status cache is unavailable") from error
+        return [None if raw is None else dict(orjson.loads(raw)) for raw in raws]
+
     async def release(
         self, project_id: str, reference_id: str, transaction_id: str, digest: bytes
     ) -> None:
         """Undo a reservation whose publish was not confirmed."""
-        value = _reservation(transaction_id, digest, confirmed=False)
+        value = _reference_value(transaction_id, digest, confirmed=False)
         keys = [reference_key(project_id, reference_id), status_key(project_id, transaction_id)]
         try:
             await self._release(keys=keys, args=[value])
@@ -143,20 +299,27 @@ class StatusCache:
         return None if raw is None else dict(orjson.loads(raw))
 
     async def put_many(self, states: list[tuple[str, str, dict[str, Any]]]) -> None:
-        """Record final states, given as (project id, transaction id, body), in one pipeline."""
+        """Record final states, given as (project id, transaction id, body), in one command."""
+        if not states:
+            return
+        keys = [status_key(project_id, transaction_id) for project_id, transaction_id, _ in states]
+        arguments: list[bytes | int] = [self._status_ttl_s]
+        arguments.extend(orjson.dumps(body) for _, _, body in states)
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for project_id, transaction_id, body in states:
-                    pipe.set(
-                        status_key(project_id, transaction_id),
-                        orjson.dumps(body),
-                        ex=self._status_ttl_s,
-                    )
-                await pipe.execute()
+            await self._put_many(keys=keys, args=arguments)
         except RedisError as error:
             raise CacheUnavailable("the status cache is unavailable") from error
 
 
-def create_client(url: str) -> redis.Redis:
-    """A Redis client with short timeouts: a slow cache must not hold up the money path."""
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+def create_client(url: str, *, connections_max: int = 64) -> redis.Redis:
+    """A Redis client with short timeouts: a slow cache must not hold up the money path. At
+    most `connections_max` connections; a command waits (up to the same timeout) for a free
+    one rather than failing when more are in flight."""
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=connections_max,
+        timeout=SOCKET_TIMEOUT_S,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=SOCKET_TIMEOUT_S,
+    )
+    return redis.Redis.from_pool(pool)  # closing the client closes the pool

@@ -8,7 +8,6 @@ of the same transaction, or an alias of the one holding the reference ID: never 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -84,7 +83,8 @@ def plan_batch(
     """Apply `messages` in order to `wallets`; `known` holds the reference IDs already taken."""
     plan = BatchPlan()
     taken = dict(known)
-    current = dict(wallets)
+    current = {wallet_id: locked.wallet for wallet_id, locked in wallets.items()}
+    owners = {wallet_id: locked.project_id for wallet_id, locked in wallets.items()}
     for message in messages:
         key = (message.project_id, message.reference_id)
         holder = taken.get(key)
@@ -93,22 +93,26 @@ def plan_batch(
                 plan.aliases.append((message.id, message.project_id, holder.id))
             plan.outcomes.append(Outcome(message, holder.body, new=False))
             continue
-        body = _apply_one(plan, current, message, now)
+        body = _apply_one(plan, current, owners, message, now)
         taken[key] = KnownTransaction(message.id, body)
         plan.outcomes.append(Outcome(message, body, new=True))
     return plan
 
 
 def _apply_one(
-    plan: BatchPlan, current: dict[str, LockedWallet], message: TransactionMessage, now: datetime
+    plan: BatchPlan,
+    current: dict[str, ledger.Wallet],
+    owners: Mapping[str, str],
+    message: TransactionMessage,
+    now: datetime,
 ) -> dict[str, Any]:
+    """Apply one message to the batch's current wallets: all of it, or none of it."""
     operations_core = to_core(message.operations)
     visible = {}
     for operation in operations_core:
         for wallet_id in (operation.from_wallet_id, operation.to_wallet_id):
-            locked = current.get(wallet_id) if wallet_id is not None else None
-            if locked is not None and locked.project_id == message.project_id:
-                visible[locked.wallet.id] = locked.wallet
+            if wallet_id is not None and owners.get(wallet_id) == message.project_id:
+                visible[wallet_id] = current[wallet_id]
     result = ledger.apply(visible, operations_core)
     failure = None
     if isinstance(result, ledger.Failure):
@@ -120,10 +124,8 @@ def _apply_one(
     else:
         _check_balanced(result)
         for wallet_id, balance in result.balances.items():
-            locked = current[wallet_id]
-            current[wallet_id] = dataclasses.replace(
-                locked, wallet=dataclasses.replace(locked.wallet, balance=balance)
-            )
+            wallet = current[wallet_id]
+            current[wallet_id] = ledger.Wallet(wallet.id, wallet.asset_id, wallet.status, balance)
             plan.balances[wallet_id] = balance
         plan.entries.extend(
             (

@@ -17,7 +17,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from pydantic import ValidationError
 
-from shared.messages import TransactionMessage
+from shared.messages import TRANSACTION_BATCH_TYPE, TransactionBatchMessage, TransactionMessage
 
 log = logging.getLogger(__name__)
 SETTLE_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError)
@@ -44,18 +44,25 @@ def delivery_count(delivery: AbstractIncomingMessage) -> int:
 async def parse(
     deliveries: list[AbstractIncomingMessage], partition: int, context: dict[str, Any]
 ) -> list[tuple[AbstractIncomingMessage, TransactionMessage]]:
-    """The valid messages of a batch; a body that cannot be parsed or fails the schema can
-    never succeed, so it goes to the dead-letter exchange at once."""
-    parsed = []
+    """The valid transactions of a batch, each with the delivery that carries it: one, or all
+    of a batch message's (AMQP type `cloudwallet.transaction-batch`), in order. A body that
+    cannot be parsed or fails the schema can never succeed, so it goes to the dead-letter
+    exchange at once (a batch message as a whole)."""
+    parsed: list[tuple[AbstractIncomingMessage, TransactionMessage]] = []
     for delivery in deliveries:
         try:
-            message = TransactionMessage.model_validate_json(delivery.body, context=context)
+            if delivery.type == TRANSACTION_BATCH_TYPE:
+                messages = TransactionBatchMessage.model_validate_json(
+                    delivery.body, context=context
+                ).transactions
+            else:
+                messages = [TransactionMessage.model_validate_json(delivery.body, context=context)]
         except ValidationError as error:
             await dead_letter(
                 delivery, partition, f"invalid message: {error.errors(include_url=False)[:3]}"
             )
             continue
-        parsed.append((delivery, message))
+        parsed.extend((delivery, message) for message in messages)
     return parsed
 
 
@@ -91,7 +98,9 @@ def report_replays(
     partition: int, deliveries: list[AbstractIncomingMessage], already_applied: int
 ) -> None:
     """Log a batch that held redelivered messages or reference IDs applied before; the fault
-    tests read these lines, and an operator sees a recovery in progress."""
+    tests read these lines, and an operator sees a recovery in progress. `deliveries` holds
+    one entry per transaction (a batch message's delivery once per transaction it carries), so
+    every figure counts transactions."""
     redelivered = [delivery for delivery in deliveries if delivery.redelivered]
     if not redelivered and not already_applied:
         return

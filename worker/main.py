@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 
 import asyncpg
-from aio_pika.abc import AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from shared import broker
 from shared.database import CONNECTION_ERRORS, check_deployment, create_pool
@@ -37,8 +37,7 @@ class Shared:
     worker_id: str
     cache: StatusCache
     connection: AbstractRobustConnection
-    events: AbstractExchange
-    replies: AbstractExchange
+    announce: AbstractChannel  # confirming: events and replies (worker/consumer.py)
 
 
 @dataclass
@@ -53,7 +52,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Write this process's share of the partitions until `stop` is set; a writer's programmer
     error stops the process (its unacknowledged messages return to the queues)."""
     pool = await create_pool(settings, size_max=2, application_name="cloudwallet-worker")
-    redis_client = create_client(settings.redis_url.get_secret_value())
+    redis_client = create_client(
+        settings.redis_url.get_secret_value(), connections_max=settings.redis_connections_max
+    )
     connection = await broker.connect(settings, name="cloudwallet-worker")
     worker_id = new_id()
     try:
@@ -63,13 +64,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         await broker.declare_topology(setup, settings)
         await setup.close()
         announce = await connection.channel(publisher_confirms=True)
-        events = await announce.get_exchange(broker.EVENTS_EXCHANGE, ensure=False)
         cache = StatusCache(
             redis_client,
             reference_ttl_s=settings.reference_ttl_s,
             status_ttl_s=settings.status_ttl_s,
         )
-        shared = Shared(settings, worker_id, cache, connection, events, announce.default_exchange)
+        shared = Shared(settings, worker_id, cache, connection, announce)
         log.info("worker %s started", worker_id)
         await _supervise(shared, pool, stop)
     finally:
@@ -138,8 +138,7 @@ def _start(shared: Shared, lease: PartitionLease) -> Running:
                 lease,
                 shared.cache,
                 shared.connection,
-                shared.events,
-                shared.replies,
+                shared.announce,
             )
             log.info("partition %s: writing", lease.partition)
             await writer.run(writer_stop)

@@ -12,6 +12,8 @@ from shared.messages import TransactionMessage, transaction_from_row
 from shared.partition import PARTITION_LOCK_SPACE
 from worker.batch import BatchPlan, KnownTransaction, LockedWallet, TransactionKey
 
+WALLET_STATUSES = {status.value: status for status in ledger.WalletStatus}  # a dict beats Enum()
+
 FIND_KNOWN = """
 SELECT t.* FROM transactions t
 JOIN unnest($1::text[], $2::text[]) AS k(project_id, reference_id)
@@ -83,7 +85,7 @@ async def lock_wallets(connection: Connection, wallet_ids: list[str]) -> dict[st
             ledger.Wallet(
                 row["id"],
                 row["asset_id"],
-                ledger.WalletStatus(row["status"]),
+                WALLET_STATUSES[row["status"]],
                 int(row["balance"]),
             ),
         )

@@ -1,7 +1,9 @@
 """Poison published straight to a partition queue, in one batch with valid messages: bodies
 that cannot be parsed or fail the schema, and messages the database refuses (an unknown
 project, an id already taken) are dead-lettered at once (reason `rejected`, not the delivery
-limit), while every valid message around them is applied and the partition keeps flowing."""
+limit), while every valid message around them is applied and the partition keeps flowing; a
+batch message the database refuses part of has its accepted transactions applied and is
+dead-lettered whole, once."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pytest
 
 from shared.broker import DEAD_LETTER_QUEUE
 from shared.ids import new_id
+from shared.messages import TRANSACTION_BATCH_TYPE
 from shared.partition import partition_of, queue_name
 from shared.settings import Settings
 from tests.faults.processes import Processes
@@ -37,17 +40,20 @@ def issue_message(message_id: str, project_id: str, reference_id: str, wallet: s
     )
 
 
-async def publish_to_queue(settings: Settings, queue: str, bodies: list[bytes]) -> None:
+async def publish_to_queue(
+    settings: Settings, queue: str, bodies: list[bytes], message_types: dict[int, str] | None = None
+) -> None:
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     try:
         channel = await connection.channel(publisher_confirms=True)
-        for body in bodies:
+        for index, body in enumerate(bodies):
             await channel.default_exchange.publish(
                 aio_pika.Message(
                     body,
                     content_type="application/json",
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                     message_id=new_id(),
+                    type=(message_types or {}).get(index),
                 ),
                 routing_key=queue,
             )
@@ -111,4 +117,54 @@ async def test_poison_is_dead_lettered_at_once_and_the_partition_flows(
     assert worker.log().count("dead-lettering message") == len(poison)
     await assert_ledger_consistent(
         fault_settings, project, [*valid, (str(after["id"]), str(after["referenceId"]))]
+    )
+
+
+async def test_a_batch_message_partly_refused_applies_the_rest_and_is_dead_lettered_whole(
+    processes: Processes, session: aiohttp.ClientSession, fault_settings: Settings
+) -> None:
+    _, url = await processes.gateway(session)
+    api = Api(session, url, await create_tenant_key(fault_settings))
+    ledger = await new_ledger(api)
+    project = ledger.project_id
+    wallet = await ledger.system_wallet()
+    queue = queue_name(partition_of(project, fault_settings.partition_count))
+    single_id, before_id, after_id = new_id(), new_id(), new_id()
+    batch = orjson.dumps(
+        {
+            "v": 1,
+            "transactions": [
+                orjson.loads(issue_message(before_id, project, "batch-before", wallet)),
+                # The id of the single message queued before it: the primary key refuses it.
+                orjson.loads(issue_message(single_id, project, "batch-reuses-an-id", wallet)),
+                orjson.loads(issue_message(after_id, project, "batch-after", wallet)),
+            ],
+        }
+    )
+    single = issue_message(single_id, project, "single", wallet)
+    # No worker yet: the first batch holds both deliveries.
+    await publish_to_queue(fault_settings, queue, [single, batch], {1: TRANSACTION_BATCH_TYPE})
+    worker = await processes.worker("worker-1")
+
+    for message_id in (single_id, before_id, after_id):
+        assert await wait_final(api, project, message_id, timeout_s=20) == "Completed"
+    after = await api.run(project, [{"type": "Issue", "to": wallet, "amount": "10"}])
+    assert after["status"] == "Completed"
+    assert await api.balance(project, wallet) == 40
+
+    dead = await drain_dead_letters(fault_settings)
+    assert [body for body, _ in dead] == [batch]
+    death = dead[0][1]["x-death"][0]
+    assert (death["reason"], death["queue"], death["count"]) == ("rejected", queue, 1)
+    assert worker.popen.poll() is None
+    assert worker.log().count("dead-lettering message") == 1
+    await assert_ledger_consistent(
+        fault_settings,
+        project,
+        [
+            (single_id, "single"),
+            (before_id, "batch-before"),
+            (after_id, "batch-after"),
+            (str(after["id"]), str(after["referenceId"])),
+        ],
     )

@@ -100,15 +100,22 @@ async def test_bad_bodies_are_400_and_large_ones_413(
     assert (large.status, large.body["error"]["code"]) == (413, "PayloadTooLarge")
 
 
+def _matches(template: str, path: str) -> bool:
+    return re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", template), path) is not None
+
+
 async def test_unknown_routes_and_wrong_methods(api: Api) -> None:
     for path in ("/", "/nope", "/projects/x/nope", "/projects/x/wallets/y/z", "/projects/"):
         reply = await api.get(path)
         assert (reply.status, reply.body["error"]["code"]) == (404, "RouteNotFound"), path
     for route in ROUTES:
+        path = re.sub(r"\{\w+\}", "x", route.path)
         for method in ("PATCH", "POST", "DELETE", "PUT", "GET"):
-            if any(r.path == route.path and r.method == method for r in ROUTES):
+            # Another route of this method may match the concrete path: GET .../transactions/batch
+            # reads the transaction whose id is "batch".
+            if any(r.method == method and _matches(r.path, path) for r in ROUTES):
                 continue
-            reply = await api.call(method, re.sub(r"\{\w+\}", "x", route.path))
+            reply = await api.call(method, path)
             assert (reply.status, reply.body["error"]["code"]) == (405, "MethodNotAllowed")
             assert route.method in reply.headers["Allow"]
 

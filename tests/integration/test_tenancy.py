@@ -63,6 +63,9 @@ BODIES: dict[str, Callable[[Ids], Any]] = {
         "referenceId": "tenancy",
         "operations": [issue(ids.walletId, 1)],
     },
+    "submitTransactionBatch": lambda ids: {
+        "transactions": [{"referenceId": "tenancy-batch", "operations": [issue(ids.walletId, 1)]}]
+    },
 }
 # The caller's own ids succeed, except where the fixture makes a conflict the expected answer.
 # Upserts of the existing customer update it.

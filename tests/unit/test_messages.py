@@ -6,6 +6,7 @@ from __future__ import annotations
 import zlib
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
@@ -14,8 +15,10 @@ from shared.errors import ValidationFailed
 from shared.ledger import AMOUNT_MAX
 from shared.messages import (
     SubmitTransaction,
+    TransactionBatchMessage,
     TransactionMessage,
     format_time,
+    message_body,
     operations_json,
     request_digest,
 )
@@ -167,3 +170,50 @@ def test_partition_function_is_crc32_mod_p() -> None:
 def test_times_are_utc_with_milliseconds() -> None:
     moment = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     assert format_time(moment) == "2026-01-02T03:04:05.678Z"
+
+
+def batch_item(project_id: str, reference_id: str) -> dict[str, object]:
+    return {
+        "id": f"tx-{reference_id}",
+        "projectId": project_id,
+        "referenceId": reference_id,
+        "operations": [{"type": "Issue", "to": "w1", "amount": "5"}],
+        "submittedAt": "2026-01-01T00:00:00.000Z",
+    }
+
+
+def test_a_batch_message_carries_transactions_of_one_project_in_order() -> None:
+    batch = TransactionBatchMessage.model_validate_json(
+        orjson.dumps({"v": 1, "transactions": [batch_item("p1", "a"), batch_item("p1", "b")]})
+    )
+    assert [message.reference_id for message in batch.transactions] == ["a", "b"]
+    assert all(isinstance(message, TransactionMessage) for message in batch.transactions)
+
+
+@pytest.mark.parametrize(
+    "transactions",
+    [[], [batch_item("p1", "a"), batch_item("p2", "b")], [{**batch_item("p1", "a"), "v": 2}]],
+)
+def test_a_batch_message_refuses_mixed_projects_empty_lists_and_bad_items(
+    transactions: list[dict[str, object]],
+) -> None:
+    with pytest.raises(ValidationError):
+        TransactionBatchMessage.model_validate_json(
+            orjson.dumps({"v": 1, "transactions": transactions})
+        )
+
+
+def test_message_body_is_a_valid_transaction_message() -> None:
+    submitted_at = datetime(2026, 1, 1, 12, 0, 0, 123000, tzinfo=UTC)
+    operations = operations_json(submit([{"type": "Issue", "to": "w1", "amount": 7}]).operations)
+    body = message_body(
+        transaction_id="tx1",
+        project_id="p1",
+        reference_id="r1",
+        operations=operations,
+        submitted_at=submitted_at,
+    )
+    parsed = TransactionMessage.model_validate_json(orjson.dumps(body))
+    assert (parsed.id, parsed.project_id, parsed.reference_id) == ("tx1", "p1", "r1")
+    assert parsed.submitted_at == submitted_at
+    assert operations_json(parsed.operations) == operations

@@ -1,0 +1,181 @@
+"""The worker drain scenario: with no worker running, queue N transfer messages on the
+project's partition (as an internal publisher would, with confirms), then start the worker
+and time it until every message is committed."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiormq
+import asyncpg
+import orjson
+from pamqp import commands as spec
+
+from bench.workload import AMOUNT_MAX, WalletPicker
+from shared.broker import TRANSACTIONS_EXCHANGE
+from shared.ids import new_id
+from shared.messages import format_time
+from shared.partition import partition_of, queue_name, routing_key
+from shared.settings import Settings
+
+CONFIRM_WINDOW = 2000
+CHUNK = 10_000
+DRAIN_TIMEOUT_S = 1800
+POLL_INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True)
+class Queued:
+    messages: int
+    elapsed_s: float
+
+
+async def queue_messages(
+    settings: Settings,
+    project_id: str,
+    picker: WalletPicker,
+    count: int,
+    prefix: str,
+    seed: int,
+) -> Queued:
+    """Publish `count` one-transfer messages to the project's partition, confirms pipelined;
+    their reference IDs are `<prefix>-<n>`."""
+    generator = random.Random(seed)
+    key = routing_key(partition_of(project_id, settings.partition_count))
+    properties = spec.Basic.Properties(
+        content_type="application/json", delivery_mode=2, message_id=None
+    )
+    connection = await aiormq.connect(settings.amqp_url.get_secret_value())
+    started = time.monotonic()
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        submitted_at = format_time(datetime.now(UTC))
+        # Confirms come back in publish order: waiting on the oldest keeps the window full.
+        pending: collections.deque[asyncio.Future[object]] = collections.deque()
+        for start in range(0, count, CHUNK):
+            for number, (source, target) in enumerate(
+                picker.pairs(min(CHUNK, count - start), generator), start
+            ):
+                body = orjson.dumps(
+                    {
+                        "v": 1,
+                        "id": new_id(),
+                        "projectId": project_id,
+                        "referenceId": f"{prefix}-{number}",
+                        "operations": [
+                            {
+                                "type": "Transfer",
+                                "from": source,
+                                "to": target,
+                                "amount": str(generator.randint(1, AMOUNT_MAX)),
+                            }
+                        ],
+                        "submittedAt": submitted_at,
+                    }
+                )
+                publish = channel.basic_publish(
+                    body, exchange=TRANSACTIONS_EXCHANGE, routing_key=key, properties=properties
+                )
+                pending.append(asyncio.ensure_future(publish))
+                if len(pending) >= CONFIRM_WINDOW:
+                    _check_confirm(await pending.popleft())
+        while pending:
+            _check_confirm(await pending.popleft())
+    finally:
+        await connection.close()
+    return Queued(count, time.monotonic() - started)
+
+
+def _check_confirm(result: object) -> None:
+    if not isinstance(result, spec.Basic.Ack):
+        raise RuntimeError(f"the broker did not accept a drain message: {result!r}")
+
+
+async def queue_depth(settings: Settings, project_id: str) -> int:
+    connection = await aiormq.connect(settings.amqp_url.get_secret_value())
+    try:
+        return await _depth(await connection.channel(), settings, project_id)
+    finally:
+        await connection.close()
+
+
+async def _depth(channel: aiormq.abc.AbstractChannel, settings: Settings, project_id: str) -> int:
+    declared = await channel.queue_declare(
+        queue_name(partition_of(project_id, settings.partition_count)), passive=True
+    )
+    return int(declared.message_count or 0)
+
+
+async def wait_queue_empty(settings: Settings, project_id: str, timeout_s: float) -> float:
+    """Wait until the project's partition queue has no ready message; the seconds it took."""
+    started = time.monotonic()
+    connection = await aiormq.connect(settings.amqp_url.get_secret_value())
+    try:
+        channel = await connection.channel()
+        while time.monotonic() - started < timeout_s:
+            if await _depth(channel, settings, project_id) == 0:
+                return time.monotonic() - started
+            await asyncio.sleep(POLL_INTERVAL_S)
+    finally:
+        await connection.close()
+    raise RuntimeError(f"the partition queue did not empty in {timeout_s} s")
+
+
+@dataclass(frozen=True)
+class Drained:
+    messages: int
+    wall_s: float  # from the worker's start to the last commit seen
+    commit_span_s: float  # from the first commit to the last
+    first_batch: int
+
+    @property
+    def rate_per_s(self) -> float:
+        """Messages per second from the first commit to the last."""
+        return (self.messages - self.first_batch) / self.commit_span_s
+
+    @property
+    def wall_rate_per_s(self) -> float:
+        return self.messages / self.wall_s
+
+
+async def wait_drained(
+    settings: Settings, project_id: str, prefix: str, count: int, worker_started_wall_s: float
+) -> Drained:
+    """Wait until all `count` messages of `prefix` are committed; time them by their commit
+    times (`completed_at`, the time each batch was planned, just before its commit)."""
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    # The queue's depth is a cheap question; counting the applied rows scans the table, so it
+    # is asked only once the queue is empty, not while the worker competes for the database.
+    await wait_queue_empty(settings, project_id, DRAIN_TIMEOUT_S)
+    connection = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        while time.monotonic() < deadline:
+            stored = await connection.fetchval(
+                "SELECT count(*) FROM transactions WHERE project_id = $1 AND reference_id LIKE $2",
+                project_id,
+                prefix + "-%",
+            )
+            if stored >= count:
+                break
+            await asyncio.sleep(POLL_INTERVAL_S)
+        else:
+            raise RuntimeError(f"the worker did not drain {count} messages in time")
+        row = await connection.fetchrow(
+            "SELECT min(completed_at) AS first, max(completed_at) AS last,"
+            " count(*) FILTER (WHERE completed_at = (SELECT min(completed_at) FROM transactions"
+            "   WHERE project_id = $1 AND reference_id LIKE $2)) AS first_batch"
+            " FROM transactions WHERE project_id = $1 AND reference_id LIKE $2",
+            project_id,
+            prefix + "-%",
+        )
+    finally:
+        await connection.close()
+    if row is None:
+        raise RuntimeError("the drain transactions could not be read back")
+    first, last = row["first"].timestamp(), row["last"].timestamp()
+    return Drained(count, last - worker_started_wall_s, max(last - first, 1e-6), row["first_batch"])

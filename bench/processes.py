@@ -1,0 +1,156 @@
+"""The processes of a benchmark run: the gateway and the worker as `cloudwallet` subprocesses
+that the benchmark starts and stops itself, and a sampler of the CPU time and memory of those
+and of the shared servers (PostgreSQL, RabbitMQ, Redis)."""
+
+from __future__ import annotations
+
+import bisect
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from bench.environment import environment_of
+from shared.settings import Settings
+
+STARTUP_TIMEOUT_S = 60
+SHUTDOWN_TIMEOUT_S = 30
+SAMPLE_INTERVAL_S = 0.25
+SERVER_GROUPS = {"postgres": ("postgres",), "rabbitmq": ("beam.smp",), "redis": ("redis-server",)}
+
+
+def cloudwallet_command() -> str:
+    return str(Path(sys.executable).with_name("cloudwallet"))
+
+
+@dataclass
+class Service:
+    """A `cloudwallet gateway|worker` subprocess."""
+
+    role: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @classmethod
+    def start(cls, role: str, settings: Settings, log_dir: Path, label: str) -> Service:
+        log_path = log_dir / f"{label}-{role}.log"
+        with log_path.open("ab") as log_file:
+            process = subprocess.Popen(
+                [cloudwallet_command(), role],
+                env=environment_of(settings),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        service = cls(role, process, log_path)
+        service.wait_ready(settings)
+        return service
+
+    def wait_ready(self, settings: Settings) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the {self.role} exited; see {self.log_path}")
+            if self._ready(settings):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"the {self.role} did not start in time; see {self.log_path}")
+
+    def _ready(self, settings: Settings) -> bool:
+        if self.role == "worker":
+            return b"worker consuming" in self.log_path.read_bytes()
+        url = f"http://{settings.http_host}:{settings.http_port}/health"
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def peak_rss_mb(self) -> float:
+        """The process's high-water mark of resident memory (VmHWM) since it started."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=SHUTDOWN_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=SHUTDOWN_TIMEOUT_S)
+        return int(self.process.returncode)
+
+
+@dataclass
+class Sampler:
+    """Samples the CPU time of named processes and server groups in a background thread."""
+
+    pids: dict[str, int] = field(default_factory=dict)
+    times: list[float] = field(default_factory=list)
+    samples: list[dict[str, dict[int, float]]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def watch(self, name: str, pid: int) -> None:
+        self.pids[name] = pid
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_INTERVAL_S):
+            self.sample()
+
+    def sample(self) -> None:
+        found: dict[str, dict[int, float]] = {}
+        for name, pid in list(self.pids.items()):
+            cpu = _cpu_s(pid)
+            if cpu is not None:
+                found[name] = {pid: cpu}
+        for process in psutil.process_iter(["name", "cpu_times"]):
+            for group, names in SERVER_GROUPS.items():
+                if process.info["name"] in names and process.info["cpu_times"] is not None:
+                    times = process.info["cpu_times"]
+                    found.setdefault(group, {})[process.pid] = times.user + times.system
+        self.times.append(time.time())
+        self.samples.append(found)
+
+    def cpu_percent(self, name: str, start_s: float, end_s: float) -> float | None:
+        """Average CPU use of `name` over [start_s, end_s] (wall clock), in % of one core,
+        between the first and the last sample of that span in which `name` was alive. A
+        server's processes that exit within the span take their CPU time with them."""
+        start = bisect.bisect_left(self.times, start_s)
+        end = bisect.bisect_right(self.times, end_s)
+        alive = [index for index in range(start, end) if self.samples[index].get(name)]
+        if len(alive) < 2:
+            return None
+        first, last = alive[0], alive[-1]
+        before, after = self.samples[first][name], self.samples[last][name]
+        used = sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in after.items())
+        return 100 * used / (self.times[last] - self.times[first])
+
+
+def _cpu_s(pid: int) -> float | None:
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return None
+    return float(times.user + times.system)

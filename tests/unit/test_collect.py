@@ -1,0 +1,77 @@
+"""A writer's batch is bounded in transactions, not deliveries: `_collect` takes deliveries
+(single transactions and batch messages) from the inbox until `batch_size_max` transactions
+are in hand, never splits a batch message, and leaves the rest in the inbox."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from shared.ids import new_id
+from shared.messages import TRANSACTION_BATCH_TYPE
+from shared.settings import Settings
+from worker.consumer import PartitionWriter
+
+PROJECT = new_id()
+
+
+@dataclass
+class Channel:
+    is_closed: bool = False
+
+
+@dataclass
+class Delivery:
+    """What `_collect` reads of an incoming message."""
+
+    body: bytes
+    type: str | None = None
+    channel: Channel = field(default_factory=Channel)
+
+
+def transaction(reference_id: str) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "id": new_id(),
+        "projectId": PROJECT,
+        "referenceId": reference_id,
+        "operations": [{"type": "Issue", "to": new_id(), "amount": "1"}],
+        "submittedAt": datetime.now(UTC).isoformat(),
+    }
+
+
+def batch_message(size: int) -> Delivery:
+    body = {"v": 1, "transactions": [transaction(f"r{n}") for n in range(size)]}
+    return Delivery(orjson.dumps(body), TRANSACTION_BATCH_TYPE)
+
+
+def writer(batch_size_max: int) -> PartitionWriter:
+    settings = Settings(batch_size_max=batch_size_max)
+    return PartitionWriter(0, settings, None, None, None, None)  # type: ignore[arg-type]
+
+
+async def test_batch_messages_fill_a_batch_up_to_the_limit_and_are_never_split() -> None:
+    inbox: asyncio.Queue[Any] = asyncio.Queue()
+    deliveries = [batch_message(3) for _ in range(4)]
+    for one in deliveries:
+        inbox.put_nowait(one)
+    parsed = await writer(5)._collect(inbox)
+    assert len(parsed) == 6  # two whole batch messages: the second takes it past 5
+    assert [received for received, _ in parsed] == [deliveries[0]] * 3 + [deliveries[1]] * 3
+    assert inbox.qsize() == 2
+
+
+async def test_single_messages_stop_at_the_limit_and_closed_channels_are_skipped() -> None:
+    inbox: asyncio.Queue[Any] = asyncio.Queue()
+    closed = Delivery(orjson.dumps(transaction("gone")), channel=Channel(is_closed=True))
+    inbox.put_nowait(closed)
+    singles = [Delivery(orjson.dumps(transaction(f"s{n}"))) for n in range(5)]
+    for one in singles:
+        inbox.put_nowait(one)
+    parsed = await writer(3)._collect(inbox)
+    assert [received for received, _ in parsed] == singles[:3]
+    assert inbox.qsize() == 2

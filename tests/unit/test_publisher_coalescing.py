@@ -1,0 +1,81 @@
+"""Coalesced publishing: single submissions of one project made in the same event-loop turn
+share one batch message, in submission order, and each caller learns the outcome of the
+message that carried it (a broker error reaches every one of them)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+
+from shared.errors import BrokerUnavailable
+from shared.messages import TRANSACTION_BATCH_TYPE
+from shared.publisher import Publisher
+from shared.settings import Settings
+
+
+class RecordingPublisher(Publisher):
+    """The publisher with the broker replaced by a list of what would have been sent."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__(Settings(transactions_per_batch_max=3), None, [None])  # type: ignore[arg-type, list-item]
+        self.sent: list[tuple[str, str | None, Any]] = []
+        self.fail = fail
+
+    async def publish_body(
+        self, project_id: str, body: bytes, *, message_id: str, message_type: str | None = None,
+        reply_to: str | None = None, correlation_id: str | None = None,
+    ) -> None:  # fmt: skip
+        await asyncio.sleep(0)
+        if self.fail:
+            raise BrokerUnavailable("the broker is unavailable", code="QueueFull")
+        self.sent.append((project_id, message_type, orjson.loads(body)))
+
+
+def body(transaction_id: str) -> dict[str, Any]:
+    return {"v": 1, "id": transaction_id}
+
+
+async def test_submissions_of_one_turn_share_messages_per_project_in_order() -> None:
+    publisher = RecordingPublisher()
+    await asyncio.gather(
+        publisher.publish_coalesced("p1", body("a")),
+        publisher.publish_coalesced("p2", body("x")),
+        publisher.publish_coalesced("p1", body("b")),
+        publisher.publish_coalesced("p1", body("c")),
+        publisher.publish_coalesced("p1", body("d")),
+    )
+    by_project = sorted(publisher.sent, key=lambda sent: sent[0])
+    assert [(project, kind) for project, kind, _ in by_project] == [
+        ("p1", TRANSACTION_BATCH_TYPE),
+        ("p1", None),
+        ("p2", None),
+    ]
+    first, rest, alone = by_project
+    assert [item["id"] for item in first[2]["transactions"]] == ["a", "b", "c"]  # at most 3
+    assert rest[2]["id"] == "d"
+    assert alone[2]["id"] == "x"
+
+
+async def test_a_later_turn_gets_its_own_message() -> None:
+    publisher = RecordingPublisher()
+    await publisher.publish_coalesced("p1", body("a"))
+    await publisher.publish_coalesced("p1", body("b"))
+    assert [sent[2]["id"] for sent in publisher.sent] == ["a", "b"]
+
+
+async def test_a_broker_error_reaches_every_caller_of_the_message() -> None:
+    publisher = RecordingPublisher(fail=True)
+    results = await asyncio.gather(
+        *(publisher.publish_coalesced("p1", body(name)) for name in "abc"),
+        return_exceptions=True,
+    )
+    assert all(isinstance(result, BrokerUnavailable) for result in results)
+    assert {result.code for result in results if isinstance(result, BrokerUnavailable)} == {
+        "QueueFull"
+    }
+    assert len({id(result) for result in results}) == 3
+    with pytest.raises(BrokerUnavailable):
+        await publisher.publish_coalesced("p1", body("d"))
