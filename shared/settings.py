@@ -45,7 +45,6 @@ class Settings(BaseSettings):
 
     batch_size_max: int = Field(default=500, ge=1, le=10_000)
     batch_wait_ms: int = Field(default=0, ge=0)
-    batch_retry_max: int = Field(default=5, ge=0)
     batch_retry_backoff_ms: int = Field(default=200, ge=1)
     batch_retry_backoff_max_ms: int = Field(default=5000, ge=1)
 
