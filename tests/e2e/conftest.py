@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-import socket
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,45 +11,18 @@ import aiohttp
 import pytest
 
 from shared.settings import Settings
-from tests.support import Api, Ledger, create_tenant_key, new_ledger, settings_environment
-
-STARTUP_TIMEOUT_S = 30
-SHUTDOWN_TIMEOUT_S = 20
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def cloudwallet_command() -> list[str]:
-    return [str(Path(sys.executable).with_name("cloudwallet"))]
+from tests.processes import STARTUP_TIMEOUT_S, free_port, start_cloudwallet, stop_process
+from tests.support import Api, Ledger, create_tenant_key, new_ledger
 
 
 def start(
     command: str, settings: Settings, log_path: Path, **extra_env: str
 ) -> subprocess.Popen[bytes]:
-    environment = settings_environment(settings) | extra_env
-    with log_path.open("ab") as log_file:
-        return subprocess.Popen(
-            [*cloudwallet_command(), command],
-            env=environment,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    return start_cloudwallet(command, settings, log_path, extra_env)
 
 
 def stop(process: subprocess.Popen[bytes]) -> int:
-    """SIGTERM, then SIGKILL if it does not exit in time; returns the exit code."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=SHUTDOWN_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=SHUTDOWN_TIMEOUT_S)
-    return int(process.returncode)
+    return stop_process(process)
 
 
 async def wait_healthy(
@@ -84,9 +54,9 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def worker_process(process_settings: Settings, log_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
-    process = start("worker", process_settings, log_dir / "worker.log")
+    process = start_cloudwallet("worker", process_settings, log_dir / "worker.log")
     yield process
-    stop(process)
+    stop_process(process)
 
 
 @pytest.fixture(scope="session")
@@ -96,13 +66,13 @@ async def gateway_process_url(
     http_session: aiohttp.ClientSession,
     worker_process: subprocess.Popen[bytes],
 ) -> AsyncIterator[str]:
-    process = start("gateway", process_settings, log_dir / "gateway.log")
+    process = start_cloudwallet("gateway", process_settings, log_dir / "gateway.log")
     url = f"http://127.0.0.1:{process_settings.http_port}"
     try:
         await wait_healthy(http_session, url, process)
         yield url
     finally:
-        stop(process)
+        stop_process(process)
 
 
 @pytest.fixture

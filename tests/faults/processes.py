@@ -7,28 +7,18 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import socket
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
 from shared.settings import Settings
-from tests.support import settings_environment
+from tests.processes import SHUTDOWN_TIMEOUT_S, STARTUP_TIMEOUT_S, free_port, start_cloudwallet
 
-STARTUP_TIMEOUT_S = 30
-SHUTDOWN_TIMEOUT_S = 20
 REPLAY_LINE = re.compile(
     r"batch of (\d+): (\d+) redelivered \(delivery count up to (\d+)\), (\d+) already applied"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -92,12 +82,7 @@ class Processes:
 
     def _start(self, command: str, label: str, settings: Settings, env: dict[str, str]) -> Process:
         log_path = self.log_dir / f"{label}.log"
-        environment = settings_environment(settings) | env
-        executable = str(Path(sys.executable).with_name("cloudwallet"))
-        with log_path.open("ab") as log_file:
-            popen = subprocess.Popen(
-                [executable, command], env=environment, stdout=log_file, stderr=subprocess.STDOUT
-            )
+        popen = start_cloudwallet(command, settings, log_path, env)
         process = Process(label, popen, log_path)
         self.started.append(process)
         return process

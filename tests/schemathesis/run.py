@@ -17,8 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,12 +28,12 @@ from typing import Any
 
 from shared.database import migrate
 from shared.settings import Settings
+from tests.processes import STARTUP_TIMEOUT_S, free_port, start_cloudwallet, stop_process
 from tests.support import (
     NAMESPACE,
     create_tenant_key,
     ensure_vhost,
     namespace_settings,
-    settings_environment,
 )
 
 CHECKS = (
@@ -48,43 +46,17 @@ MAX_EXAMPLES = 40
 # Fuzzing and stateful testing repeat, in the seeded order, until the budget is spent.
 TIME_BUDGET_S = 150
 RUN_TIMEOUT_S = 270
-STARTUP_TIMEOUT_S = 30
-SHUTDOWN_TIMEOUT_S = 20
 FIXTURE_PROBABILITY = 0.8
 STATEFUL_SCENARIOS = 150
 
 
 def schemathesis_settings() -> Settings:
     namespace = f"{NAMESPACE}_schemathesis"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
     return namespace_settings(
         database_url=f"postgresql://postgres@127.0.0.1:5432/cloudwallet_{namespace}",
         amqp_url=f"amqp://guest:guest@127.0.0.1:5672/cloudwallet-{namespace}",
-        http_port=port,
+        http_port=free_port(),
     )
-
-
-def start(command: str, settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
-    executable = Path(sys.executable).with_name("cloudwallet")
-    with log_path.open("ab") as log_file:
-        return subprocess.Popen(
-            [str(executable), command],
-            env=settings_environment(settings),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=SHUTDOWN_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=SHUTDOWN_TIMEOUT_S)
 
 
 def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -201,8 +173,8 @@ def main(extra: list[str]) -> int:
     api_key = asyncio.run(create_tenant_key(settings))
     work_dir = Path(tempfile.mkdtemp(prefix="cloudwallet-schemathesis-"))
     url = f"http://127.0.0.1:{settings.http_port}"
-    worker = start("worker", settings, work_dir / "worker.log")
-    gateway = start("gateway", settings, work_dir / "gateway.log")
+    worker = start_cloudwallet("worker", settings, work_dir / "worker.log")
+    gateway = start_cloudwallet("gateway", settings, work_dir / "gateway.log")
     try:
         wait_healthy(url, gateway)
         config_path = work_dir / "schemathesis.toml"
@@ -214,8 +186,8 @@ def main(extra: list[str]) -> int:
         print(f"schemathesis: exit {result.returncode} in {time.monotonic() - started:.0f} s")
         return result.returncode
     finally:
-        stop(gateway)
-        stop(worker)
+        stop_process(gateway)
+        stop_process(worker)
 
 
 if __name__ == "__main__":
