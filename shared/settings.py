@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     batch_wait_ms: int = Field(default=0, ge=0)
     batch_retry_backoff_ms: int = Field(default=200, ge=1)
     batch_retry_backoff_max_ms: int = Field(default=5000, ge=1)
+    # The events outbox (worker/consumer.py): rows relayed per pass, and the pause after a
+    # relay that failed.
+    outbox_relay_batches_max: int = Field(default=64, ge=1)
+    outbox_relay_retry_ms: int = Field(default=1000, ge=1)
 
     database_pool_size_max: int = Field(default=10, ge=1)
     database_idle_in_transaction_timeout_ms: int = Field(default=10_000, ge=100)

@@ -1,6 +1,14 @@
 """One writer per partition: consume the partition queue, gather what is ready into a batch,
 apply it in one PostgreSQL transaction, then cache the states, announce them, and ack.
 
+Announcing goes through an outbox: each batch's transaction also records (in `event_outbox`)
+which final states it has to announce, and the row is deleted once the broker has confirmed
+those events (by the next batch's transaction, or when the writer is idle). A row whose publish
+failed, or that a writer left behind when it died, is relayed: by this writer as soon as it can,
+and by the partition's next writer before it consumes anything. Events are so published at
+least once; a replay (a message whose transaction was applied before) is never announced again,
+since the batch that applied it has its own outbox row.
+
 The ack comes only after the commit. A batch's finish (cache, announce, ack) overlaps the next
 batch's database transaction: batch N is committed before N+1 begins, and the finishes run one
 after another, so every ack follows its commit and states, events and acks keep queue order.
@@ -20,8 +28,9 @@ import asyncio
 import contextlib
 import logging
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 import orjson
@@ -32,6 +41,7 @@ from pamqp import commands as spec
 from shared.broker import EVENTS_EXCHANGE, underlying_channel
 from shared.database import Connection
 from shared.errors import CacheUnavailable
+from shared.ids import new_id
 from shared.messages import TransactionMessage
 from shared.partition import queue_name
 from shared.settings import Settings
@@ -67,7 +77,17 @@ PERSISTENT = 2
 # is bounded by this many messages of at most the request body limit each.
 PREFETCH_BATCHES = 4
 Parsed = tuple[AbstractIncomingMessage, TransactionMessage]
-Committed = tuple[BatchPlan, list[AbstractIncomingMessage]]
+Publish = tuple[str, str, bytes, spec.Basic.Properties]  # exchange, routing key, body, properties
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """A committed batch, to finish: its plan, one delivery per outcome, and its outbox row
+    (None when it had nothing new to announce)."""
+
+    plan: BatchPlan
+    deliveries: list[AbstractIncomingMessage]
+    outbox_batch_id: str | None
 
 
 class Lease(Protocol):
@@ -100,6 +120,11 @@ class PartitionWriter:
         }
         self._failpoint = delivery.FailPoint.from_environment()
         self.batch_sizes: list[int] = []
+        # The outbox: rows whose events the broker confirmed (deleted by the next batch or when
+        # idle), and whether rows may be waiting to be relayed (at start: a previous writer's).
+        self._announced: list[str] = []
+        self._relay_due = True
+        self._relay_at_s = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; the batch in hand is committed and acked first."""
@@ -111,10 +136,18 @@ class PartitionWriter:
         inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         await queue.consume(inbox.put, no_ack=False)
         finishing: asyncio.Task[None] | None = None
+        loop = asyncio.get_running_loop()
         try:
             while not stop.is_set():
+                if self._relay_due and loop.time() >= self._relay_at_s:
+                    if finishing is not None:
+                        await finishing
+                        finishing = None
+                    await self._relay(stop)
                 parsed = await self._collect(inbox)
                 if not parsed:
+                    if finishing is None or finishing.done():
+                        await self._forget_announced()
                     continue
                 try:
                     committed = await self._commit(parsed, stop)
@@ -131,6 +164,7 @@ class PartitionWriter:
         finally:
             if finishing is not None:
                 await finishing
+            await self._forget_announced()
             # No basic.cancel first: closing the channel returns the unacknowledged messages
             # and hands the queue to the next consumer in one step, so that it starts from them,
             # in queue order. A cancel would activate it while this writer still held them.
@@ -160,16 +194,19 @@ class PartitionWriter:
 
     async def _commit(self, parsed: list[Parsed], stop: asyncio.Event) -> Committed | None:
         """Apply a batch in one database transaction; None if stopping before the commit."""
-        plan = await self._apply([message for _, message in parsed], stop)
-        if plan is None:
+        forgotten = list(self._announced)
+        applied = await self._apply([message for _, message in parsed], forgotten, stop)
+        if applied is None:
             return None
+        plan, outbox_batch_id = applied
+        del self._announced[: len(forgotten)]
         deliveries = [received for received, _ in parsed]
         self.batch_sizes.append(len(parsed))
         self._failpoint.after_commit(self.partition, len(parsed))
         delivery.report_replays(
             self.partition, deliveries, sum(1 for outcome in plan.outcomes if not outcome.new)
         )
-        return plan, deliveries
+        return Committed(plan, deliveries, outbox_batch_id)
 
     async def _finish(
         self, committed: Committed, *, after: asyncio.Task[None] | None = None, ack: bool = True
@@ -178,8 +215,15 @@ class PartitionWriter:
         batch has finished."""
         if after is not None:
             await after
-        plan, deliveries = committed
-        await asyncio.gather(self._cache_states(plan), self._announce(plan.outcomes, deliveries))
+        plan, deliveries = committed.plan, committed.deliveries
+        _, announced = await asyncio.gather(
+            self._cache_states(plan), self._announce(plan.outcomes, deliveries)
+        )
+        if committed.outbox_batch_id is not None:
+            if announced:
+                self._announced.append(committed.outbox_batch_id)
+            else:
+                self._relay_due = True
         if ack:
             await delivery.ack(deliveries)
 
@@ -230,10 +274,12 @@ class PartitionWriter:
             await self._finish(committed)
 
     async def _apply(
-        self, messages: list[TransactionMessage], stop: asyncio.Event
-    ) -> BatchPlan | None:
-        """Apply the batch in one database transaction, retrying while the database is away.
-        Returns None only when stopping before it could commit (nothing is acked then)."""
+        self, messages: list[TransactionMessage], forgotten: list[str], stop: asyncio.Event
+    ) -> tuple[BatchPlan, str | None] | None:
+        """Apply the batch in one database transaction, with its outbox row (and the deletion
+        of the rows in `forgotten`), retrying while the database is away. Returns the plan and
+        the outbox row's id, or None only when stopping before it could commit (nothing is
+        acked then)."""
         attempt = 0
         while True:
             try:
@@ -243,8 +289,13 @@ class PartitionWriter:
                     wallets = await store.lock_wallets(connection, wallet_ids(messages))
                     plan = plan_batch(messages, known, wallets, datetime.now(UTC))
                     await store.save(connection, plan)
+                    new_ids = [o.message.id for o in plan.outcomes if o.new]
+                    outbox_batch_id = new_id()
+                    await store.record_outbox(
+                        connection, self.partition, outbox_batch_id, new_ids, forgotten
+                    )
                     await self._failpoint.before_commit(self.partition)
-                return plan
+                return plan, (outbox_batch_id if new_ids else None)
             except TRANSIENT_DATABASE_ERRORS as error:
                 if stop.is_set():
                     return None
@@ -275,32 +326,82 @@ class PartitionWriter:
 
     async def _announce(
         self, outcomes: list[Outcome], deliveries: list[AbstractIncomingMessage]
-    ) -> None:
-        """Publish each final state to the events exchange, and to the publisher's reply queue
-        where it asked for one, with publisher confirms, bounded by `publish_confirm_timeout_ms`.
-        The frames are written straight to the confirming channel, all of the batch's queued
-        at once (`wait=False`), and only the confirms are awaited. Nobody need be listening,
-        hence no `mandatory` flag; a failure is logged."""
-        properties_by_delivery: dict[int, spec.Basic.Properties] = {}
-        outgoing: list[tuple[str, str, bytes, spec.Basic.Properties]] = []
+    ) -> bool:
+        """Publish each newly applied final state to the events exchange, and every final state
+        to the publisher's reply queue where it asked for one; True if the broker confirmed
+        them all. Replies are best effort: a publisher that missed one reads the state."""
+        outgoing: list[Publish] = []
         for outcome, received in zip(outcomes, deliveries, strict=True):
             body = orjson.dumps(outcome.body)
-            properties = properties_by_delivery.get(id(received))
-            if properties is None:
+            if outcome.new:
+                outgoing.append(event(outcome.message.project_id, outcome.body, body))
+            if received.reply_to:
                 properties = spec.Basic.Properties(
                     content_type="application/json",
                     delivery_mode=PERSISTENT,
                     correlation_id=received.correlation_id,
+                    message_id=outcome.body["id"],
                 )
-                properties_by_delivery[id(received)] = properties
-            if outcome.body["id"] == outcome.message.id:
-                status = str(outcome.body["status"]).lower()
-                key = f"transaction.{status}.{outcome.message.project_id}"
-                outgoing.append((EVENTS_EXCHANGE, key, body, properties))
-            if received.reply_to:
                 outgoing.append(("", received.reply_to, body, properties))
-        if not outgoing:
+        return not self._failpoint.drop_events(self.partition) and await self._publish(outgoing)
+
+    async def _relay(self, stop: asyncio.Event) -> None:
+        """Publish the events of the outbox rows that no finish of this writer is announcing,
+        `outbox_relay_batches_max` rows at a time, oldest first; on any failure, try again
+        after `outbox_relay_retry_ms`."""
+        while not stop.is_set():
+            try:
+                async with self._lease.acquire() as connection:
+                    leftovers = await store.outbox_leftovers(
+                        connection,
+                        self.partition,
+                        self._announced,
+                        self._settings.outbox_relay_batches_max,
+                    )
+            except TRANSIENT_DATABASE_ERRORS as error:
+                log.warning("partition %s: outbox relay: %s", self.partition, type(error).__name__)
+                leftovers = None
+            if leftovers == {}:
+                self._relay_due = False
+                return
+            events = [
+                event(project_id, state)
+                for rows in (leftovers or {}).values()
+                for project_id, state in rows
+            ]
+            if leftovers is None or not await self._publish(events):
+                loop = asyncio.get_running_loop()
+                self._relay_at_s = loop.time() + self._settings.outbox_relay_retry_ms / 1000
+                return
+            log.info(
+                "partition %s: outbox relay published the events of %s transactions of %s batches",
+                self.partition,
+                sum(len(rows) for rows in leftovers.values()),
+                len(leftovers),
+            )
+            self._announced.extend(leftovers)
+            await self._forget_announced()
+
+    async def _forget_announced(self) -> None:
+        """Delete the outbox rows whose events are confirmed, outside a batch (when idle,
+        relaying or stopping); a failure leaves them to the next batch."""
+        if not self._announced:
             return
+        forgotten = list(self._announced)
+        try:
+            async with self._lease.acquire() as connection:
+                await store.forget_outbox(connection, self.partition, forgotten)
+        except TRANSIENT_DATABASE_ERRORS:
+            return
+        del self._announced[: len(forgotten)]
+
+    async def _publish(self, outgoing: list[Publish]) -> bool:
+        """Publish with publisher confirms, bounded by `publish_confirm_timeout_ms`; True if
+        the broker confirmed every message. The frames are written straight to the confirming
+        channel, all queued at once (`wait=False`), and only the confirms are awaited. Nobody
+        need be listening, hence no `mandatory` flag; a failure is logged."""
+        if not outgoing:
+            return True
         try:
             async with asyncio.timeout(self._settings.publish_confirm_timeout_ms / 1000):
                 channel = await underlying_channel(self._announce_channel)
@@ -327,3 +428,14 @@ class PartitionWriter:
                 len(failed),
                 failed[0],
             )
+        return not failed
+
+
+def event(project_id: str, state: dict[str, Any], body: bytes | None = None) -> Publish:
+    """The message announcing a final state on the events exchange; its AMQP message id is the
+    transaction's id, by which a consumer recognizes an event it has seen (at least once)."""
+    key = f"transaction.{str(state['status']).lower()}.{project_id}"
+    properties = spec.Basic.Properties(
+        content_type="application/json", delivery_mode=PERSISTENT, message_id=state["id"]
+    )
+    return EVENTS_EXCHANGE, key, orjson.dumps(state) if body is None else body, properties

@@ -24,6 +24,7 @@ SETTLE_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError)
 FAILPOINT_ENV = "CLOUDWALLET_FAILPOINT"
 FAILPOINT_EXIT_CODE = 137
 FAILPOINT_HOLD_S = 0.3
+FAILPOINT_DROPPED_BATCHES_MAX = 3
 
 
 def is_live(delivery: AbstractIncomingMessage) -> bool:
@@ -120,9 +121,10 @@ class FailPoint:
     `CLOUDWALLET_FAILPOINT=after-commit-before-ack` ends the process right after a batch
     commits and before its ack; `hold-transaction` keeps each batch's transaction (and its
     partition lock) open a moment before the commit, so that a test can pause the process
-    while it holds them."""
+    while it holds them; `drop-events` fails the event publishes of the first batches."""
 
     name: str
+    dropped: int = 0
 
     @classmethod
     def from_environment(cls) -> FailPoint:
@@ -132,6 +134,15 @@ class FailPoint:
         if self.name == "hold-transaction":
             log.warning("fail point: holding the transaction of partition %s open", partition)
             await asyncio.sleep(FAILPOINT_HOLD_S)
+
+    def drop_events(self, partition: int) -> bool:
+        """`drop-events`: the first `FAILPOINT_DROPPED_BATCHES_MAX` batches' events are not
+        published, as if the broker had refused them, so that the outbox relays them."""
+        if self.name != "drop-events" or self.dropped >= FAILPOINT_DROPPED_BATCHES_MAX:
+            return False
+        self.dropped += 1
+        log.warning("fail point: dropping the events of a batch of partition %s", partition)
+        return True
 
     def after_commit(self, partition: int, batch_size: int) -> None:
         if self.name == "after-commit-before-ack":

@@ -1,8 +1,10 @@
 """The worker's SQL: fence the partition, find reference IDs already taken, lock the touched
 wallets in id order, and save a batch plan with set-based statements. This is the one place
-where balances change."""
+where balances change. Also the events outbox: what each batch still has to announce."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import orjson
 
@@ -41,6 +43,25 @@ FROM unnest($1::text[], $2::numeric[]) AS v(id, balance) WHERE w.id = v.id
 INSERT_ALIASES = """
 INSERT INTO transaction_aliases (id, project_id, transaction_id)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT (id) DO NOTHING
+"""
+# One statement: forget the rows whose events the broker confirmed, and record this batch's.
+RECORD_OUTBOX = """
+WITH forgotten AS (
+  DELETE FROM event_outbox WHERE partition = $1 AND batch_id = ANY($4::text[])
+)
+INSERT INTO event_outbox (partition, batch_id, transaction_ids)
+SELECT $1, $2, $3::text[] WHERE cardinality($3::text[]) > 0
+"""
+FORGET_OUTBOX = "DELETE FROM event_outbox WHERE partition = $1 AND batch_id = ANY($2::text[])"
+OUTBOX_LEFTOVERS = """
+SELECT o.batch_id, t.* FROM (
+  SELECT batch_id, transaction_ids FROM event_outbox
+  WHERE partition = $1 AND NOT batch_id = ANY($2::text[])
+  ORDER BY batch_id LIMIT $3
+) o
+CROSS JOIN LATERAL unnest(o.transaction_ids) WITH ORDINALITY AS u(id, position)
+JOIN transactions t ON t.id = u.id
+ORDER BY o.batch_id, u.position
 """
 ENTRY_COLUMNS = (
     "wallet_id",
@@ -111,3 +132,36 @@ async def save(connection: Connection, plan: BatchPlan) -> None:
         await connection.execute(UPDATE_BALANCES, list(plan.balances), list(plan.balances.values()))
     if plan.aliases:
         await connection.execute(INSERT_ALIASES, *zip(*plan.aliases, strict=True))
+
+
+async def record_outbox(
+    connection: Connection,
+    partition: int,
+    batch_id: str,
+    transaction_ids: list[str],
+    forget_batch_ids: list[str],
+) -> None:
+    """In the batch's transaction: the transactions whose events are still to be published,
+    and the earlier batches whose events are confirmed."""
+    if transaction_ids or forget_batch_ids:
+        await connection.execute(
+            RECORD_OUTBOX, partition, batch_id, transaction_ids, forget_batch_ids
+        )
+
+
+async def forget_outbox(connection: Connection, partition: int, batch_ids: list[str]) -> None:
+    await connection.execute(FORGET_OUTBOX, partition, batch_ids)
+
+
+async def outbox_leftovers(
+    connection: Connection, partition: int, skip_batch_ids: list[str], batches_max: int
+) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """The oldest `batches_max` outbox rows of the partition (but those in `skip_batch_ids`),
+    each with its transactions' project ids and final states as the API shows them, in order."""
+    leftovers: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    rows = await connection.fetch(OUTBOX_LEFTOVERS, partition, skip_batch_ids, batches_max)
+    for row in rows:
+        leftovers.setdefault(row["batch_id"], []).append(
+            (row["project_id"], transaction_from_row(row))
+        )
+    return leftovers

@@ -1,7 +1,8 @@
 """How every fault scenario ends: wait until each accepted transaction is final, then check
 the ledger with `verify`, accepted = completed + failed, zero duplicates, nothing
-dead-lettered, each client's transactions applied in the order it submitted them; and record
-a summary that the test run prints at its end."""
+dead-lettered, each client's transactions applied in the order it submitted them, an event
+for every transaction of the project; and record a summary that the test run prints at its
+end."""
 
 from __future__ import annotations
 
@@ -75,6 +76,13 @@ async def settle_and_check(
                 row["id"]: row["first_entry"]
                 for row in await database.fetch(FIRST_ENTRIES, workload.project_id)
             }
+            final_statuses = {
+                row["id"]: row["status"]
+                for row in await database.fetch(
+                    "SELECT id, status FROM transactions WHERE project_id = $1",
+                    workload.project_id,
+                )
+            }
     finally:
         await database.close()
     assert report.ok, report.violations
@@ -85,6 +93,9 @@ async def settle_and_check(
     _check_client_order(workload, first_entries)
     dead = await dead_lettered(settings)
     assert dead == 0, f"{dead} messages were dead-lettered"
+    events = await workload.events.collect(final_statuses)
+    unannounced = final_statuses.keys() - events.keys()
+    assert not unannounced, f"{len(unannounced)} transactions never announced"
     replays = replays_of()  # read once every worker has logged its last batch
     elapsed_s = asyncio.get_running_loop().time() - summary.started_s
     counts = workload.counts
@@ -97,6 +108,7 @@ async def settle_and_check(
         f" aliases={aliases} redelivered={replays.redelivered}"
         f" already_applied={replays.already_applied}"
         f" delivery_count_max={replays.delivery_count_max} duplicates=0 dead_lettered={dead}"
+        f" events={events.total()} (announced twice={sum(1 for n in events.values() if n > 1)})"
         f" recover_s=[{recoveries}] total_s={elapsed_s:.1f}"
     )
     if summary.notes:

@@ -48,6 +48,7 @@ class Scenario:
         api = Api(self.session, url, await create_tenant_key(self.settings))
         self.workload = Workload(
             await new_ledger(api),
+            self.settings,
             resubmit_fraction=resubmit_fraction,
             requests_per_client_max=REQUESTS_PER_CLIENT_MAX * LOAD_SCALE,
         )

@@ -37,7 +37,10 @@ async def _workloads_on_other_partitions(scenario: Scenario) -> list[Workload]:
             continue
         used.add(partition)
         workload = Workload(
-            ledger, clients=3, requests_per_client_max=REQUESTS_PER_CLIENT_MAX * LOAD_SCALE
+            ledger,
+            scenario.settings,
+            clients=3,
+            requests_per_client_max=REQUESTS_PER_CLIENT_MAX * LOAD_SCALE,
         )
         await workload.prepare()
         workloads.append(workload)

@@ -21,12 +21,14 @@ from tests.faults.proxy import TcpProxy, via
 from tests.faults.scenario import Scenario
 from tests.faults.workload import wait_final
 from tests.support import vhost_of
+from worker.delivery import FAILPOINT_DROPPED_BATCHES_MAX as DROPPED_BATCHES_MAX
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900 if SOAK else 150)]
 STALE_RECHECK_WAIT_S = 20
 LOAD_S = 1.5 * LOAD_SCALE  # load before the first fault, and between faults
 FAILPOINT_EXIT_CODE = 137
 HOLD_LINE = "fail point: holding the transaction"
+RELAY_LINE = "outbox relay published the events of"
 
 
 async def rabbitmqctl(*arguments: str) -> None:
@@ -77,9 +79,26 @@ async def test_crash_after_commit_before_ack(
         if "fail point: exiting after committing a batch of" in line
     )
     scenario.note(f"committed but unacknowledged at the crash={committed}")
-    await scenario.finish()
+    await scenario.finish()  # which also checks that every transaction was announced
     assert committed > 0
     assert processes.replays().already_applied >= committed
+    # The crashed worker's events were published by the outbox relay of the next one.
+    assert any(RELAY_LINE in worker.log() for worker in scenario.workers[1:])
+
+
+async def test_event_publishes_fail(processes: Processes, session: aiohttp.ClientSession) -> None:
+    """The broker refuses the events of the first batches (a fail point) while the worker goes
+    on: the batches are acked, their outbox rows stay, and the relay announces them."""
+    scenario = Scenario("event publishes fail (fail point)", processes, session)
+    await scenario.start(CLOUDWALLET_FAILPOINT="drop-events")
+    await asyncio.sleep(LOAD_S)
+    await scenario.finish()  # which also checks that every transaction was announced
+    log = scenario.workers[0].log()
+    dropped = log.count("fail point: dropping the events of a batch")
+    relayed = [line for line in log.splitlines() if RELAY_LINE in line]
+    scenario.note(f"batches whose events were dropped={dropped}; relays={len(relayed)}")
+    assert dropped == DROPPED_BATCHES_MAX
+    assert relayed
 
 
 async def test_redis_flushed_mid_run_with_clients_resubmitting(

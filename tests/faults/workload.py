@@ -14,6 +14,8 @@ from typing import Any
 import aiohttp
 
 from shared.ids import new_id
+from shared.settings import Settings
+from tests.events import EventLog
 from tests.support import FINAL_STATUSES, Api, Ledger
 
 SUBMIT_PATIENCE_S = 45  # how long a client keeps retrying one reference ID
@@ -43,6 +45,7 @@ class Counts:
 @dataclass
 class Workload:
     ledger: Ledger
+    settings: Settings
     clients: int = 6
     resubmit_fraction: float = 0.0
     requests_per_client_max: int = 5000
@@ -63,8 +66,13 @@ class Workload:
     def project_id(self) -> str:
         return self.ledger.project_id
 
+    @property
+    def events(self) -> EventLog:
+        return EventLog(self.settings, self.project_id)
+
     async def prepare(self) -> None:
-        """Wallets for the load, and a funded treasury."""
+        """Keep the project's events; wallets for the load, and a funded treasury."""
+        await self.events.bind()
         self.treasury = await self.ledger.system_wallet()
         self.customers = [await self.ledger.customer_wallet() for _ in range(CUSTOMER_WALLETS)]
         funded = await self.api.run(

@@ -1,0 +1,72 @@
+"""The events a project announced: a durable queue bound to the project's events before its
+first transaction and read at the end, so that an event published while the test was cut off
+from the broker (a fault scenario) still counts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass
+
+import aio_pika
+import orjson
+from aio_pika.abc import AbstractIncomingMessage
+
+from shared.broker import EVENTS_EXCHANGE
+from shared.settings import Settings
+
+EVENTS_WAIT_S = 30  # for the last events to arrive (a relay retries every second)
+EVENTS_PREFETCH = 1000
+STRAGGLERS_WAIT_S = 0.3  # for duplicates behind the last expected event
+
+
+@dataclass(frozen=True)
+class EventLog:
+    settings: Settings
+    project_id: str
+
+    @property
+    def queue_name(self) -> str:
+        return f"test-events.{self.project_id}"
+
+    async def bind(self) -> None:
+        """Start keeping the project's events (before its first transaction)."""
+        connection = await aio_pika.connect(self.settings.amqp_url.get_secret_value())
+        try:
+            channel = await connection.channel()
+            queue = await channel.declare_queue(self.queue_name, durable=True)
+            await queue.bind(EVENTS_EXCHANGE, routing_key=f"transaction.*.{self.project_id}")
+        finally:
+            await connection.close()
+
+    async def collect(self, expected: dict[str, str]) -> Counter[str]:
+        """Read the events until each transaction of `expected` (id -> final status) has had
+        one, or `EVENTS_WAIT_S` passed; then delete the queue. Counts the events of each id;
+        an event for another transaction, or with another status, fails the test."""
+        seen: Counter[str] = Counter()
+        inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        connection = await aio_pika.connect(self.settings.amqp_url.get_secret_value())
+        try:
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=EVENTS_PREFETCH)
+            queue = await channel.declare_queue(self.queue_name, durable=True)
+            await queue.consume(inbox.put, no_ack=True)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + EVENTS_WAIT_S
+            while loop.time() < deadline:
+                complete = expected.keys() <= seen.keys()
+                wait_s = STRAGGLERS_WAIT_S if complete else deadline - loop.time()
+                try:
+                    message = await asyncio.wait_for(inbox.get(), timeout=wait_s)
+                except TimeoutError:
+                    break
+                state = orjson.loads(message.body)
+                assert expected.get(state["id"]) == state["status"], state
+                assert message.message_id == state["id"], message.message_id
+                status = state["status"].lower()
+                assert message.routing_key == f"transaction.{status}.{self.project_id}"
+                seen[state["id"]] += 1
+            await queue.delete(if_unused=False, if_empty=False)
+        finally:
+            await connection.close()
+        return seen
