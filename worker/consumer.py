@@ -10,8 +10,10 @@ least once; a replay (a message whose transaction was applied before) is never a
 since the batch that applied it has its own outbox row.
 
 The ack comes only after the commit. A batch's finish (cache, announce, ack) overlaps the next
-batch's database transaction: batch N is committed before N+1 begins, and the finishes run one
-after another, so every ack follows its commit and states, events and acks keep queue order.
+batch's database transaction, and the finishes of consecutive batches overlap each other: batch
+N is committed before N+1 begins, finishes start in commit order and write their events in that
+order, and each acks only after the previous one acked, so every ack follows its commit and
+events and acks keep queue order.
 A delivery carries one transaction or a batch message of many, applied in order.
 
 A message that can never be parsed is rejected to the dead-letter exchange at once, and so is
@@ -38,7 +40,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobus
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from pamqp import commands as spec
 
-from shared.broker import EVENTS_EXCHANGE, underlying_channel
+from shared.broker import EVENTS_EXCHANGE, Publish, publish_many
 from shared.database import Connection
 from shared.errors import CacheUnavailable
 from shared.ids import new_id
@@ -77,7 +79,6 @@ PERSISTENT = 2
 # is bounded by this many messages of at most the request body limit each.
 PREFETCH_BATCHES = 4
 Parsed = tuple[AbstractIncomingMessage, TransactionMessage]
-Publish = tuple[str, str, bytes, spec.Basic.Properties]  # exchange, routing key, body, properties
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,14 +212,15 @@ class PartitionWriter:
     async def _finish(
         self, committed: Committed, *, after: asyncio.Task[None] | None = None, ack: bool = True
     ) -> None:
-        """Cache the final states and announce them (together), then ack, once the previous
-        batch has finished."""
+        """Cache the final states and announce them (together, at once), then ack, once the
+        previous batch has finished: finishes overlap, while their acks keep queue order. The
+        events of consecutive batches are written to the broker in commit order, since each
+        finish writes them in its first step, and finishes start in commit order."""
+        plan, deliveries = committed.plan, committed.deliveries
+        work = asyncio.gather(self._cache_states(plan), self._announce(plan.outcomes, deliveries))
         if after is not None:
             await after
-        plan, deliveries = committed.plan, committed.deliveries
-        _, announced = await asyncio.gather(
-            self._cache_states(plan), self._announce(plan.outcomes, deliveries)
-        )
+        _, announced = await work
         if committed.outbox_batch_id is not None:
             if announced:
                 self._announced.append(committed.outbox_batch_id)
@@ -397,38 +399,22 @@ class PartitionWriter:
 
     async def _publish(self, outgoing: list[Publish]) -> bool:
         """Publish with publisher confirms, bounded by `publish_confirm_timeout_ms`; True if
-        the broker confirmed every message. The frames are written straight to the confirming
-        channel, all queued at once (`wait=False`), and only the confirms are awaited. Nobody
-        need be listening, hence no `mandatory` flag; a failure is logged."""
+        the broker confirmed every message. Nobody need be listening, hence no `mandatory`
+        flag; a failure is logged."""
         if not outgoing:
             return True
         try:
             async with asyncio.timeout(self._settings.publish_confirm_timeout_ms / 1000):
-                channel = await underlying_channel(self._announce_channel)
-                results = await asyncio.gather(
-                    *(
-                        channel.basic_publish(
-                            body,
-                            exchange=exchange,
-                            routing_key=key,
-                            properties=properties,
-                            wait=False,
-                        )
-                        for exchange, key, body, properties in outgoing
-                    ),
-                    return_exceptions=True,
-                )
+                await publish_many(self._announce_channel, outgoing)
         except (TimeoutError, AMQPError, ChannelInvalidStateError, ConnectionError) as error:
-            results = [error]
-        failed = [result for result in results if isinstance(result, BaseException)]
-        if failed:
             log.warning(
-                "partition %s: %s event publishes failed: %r",
+                "partition %s: publishing %s events and replies failed: %r",
                 self.partition,
-                len(failed),
-                failed[0],
+                len(outgoing),
+                error,
             )
-        return not failed
+            return False
+        return True
 
 
 def event(project_id: str, state: dict[str, Any], body: bytes | None = None) -> Publish:
