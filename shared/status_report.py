@@ -1,5 +1,6 @@
 """What `cloudwallet status` shows an operator: the live workers, and for each partition its
-owner (the holder of the partition's lock), queue depth, consumers and applied rate."""
+owner (the holder of the partition's lock), queue depth, consumers, applied rate, and the
+transactions whose events are not yet confirmed by the broker (the events outbox)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ APPLIED = """
 SELECT project_id, count(*) AS applied FROM transactions
 WHERE completed_at > now() - make_interval(secs => $1) GROUP BY project_id
 """
+UNANNOUNCED = """
+SELECT partition, sum(cardinality(transaction_ids))::bigint AS transactions FROM event_outbox
+GROUP BY partition
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +41,7 @@ class PartitionStatus:
     depth: int
     consumers: int
     applied_per_s: float
+    unannounced: int
 
 
 async def partition_statuses(
@@ -54,6 +60,9 @@ async def partition_statuses(
     applied: Counter[int] = Counter()
     for row in await connection.fetch(APPLIED, APPLIED_WINDOW_S):
         applied[partition_of(row["project_id"], settings.partition_count)] += row["applied"]
+    unannounced = {
+        row["partition"]: row["transactions"] for row in await connection.fetch(UNANNOUNCED)
+    }
     depths = await _queue_depths(settings)
     statuses = [
         PartitionStatus(
@@ -62,6 +71,7 @@ async def partition_statuses(
             depths[partition][0],
             depths[partition][1],
             applied[partition] / APPLIED_WINDOW_S,
+            unannounced.get(partition, 0),
         )
         for partition in range(settings.partition_count)
     ]
@@ -84,9 +94,18 @@ async def _queue_depths(settings: Settings) -> dict[int, tuple[int, int]]:
 
 def render(workers: list[str], statuses: list[PartitionStatus]) -> str:
     lines = [f"live workers: {len(workers)}", *(f"  {worker}" for worker in workers), ""]
-    lines.append(f"{'partition':>9}  {'queued':>8}  {'consumers':>9}  {'applied/s':>9}  owner")
+    lines.append(
+        f"{'partition':>9}  {'queued':>8}  {'consumers':>9}  {'applied/s':>9}"
+        f"  {'events due':>10}  owner"
+    )
     lines.extend(
-        f"{s.partition:>9}  {s.depth:>8}  {s.consumers:>9}  {s.applied_per_s:>9.1f}  {s.owner}"
+        f"{s.partition:>9}  {s.depth:>8}  {s.consumers:>9}  {s.applied_per_s:>9.1f}"
+        f"  {s.unannounced:>10}  {s.owner}"
         for s in statuses
+    )
+    lines.append("")
+    lines.append(
+        "events due: transactions whose events the broker has not confirmed yet (the outbox);"
+        " a figure that stays up means events are failing"
     )
     return "\n".join(lines)

@@ -30,3 +30,29 @@ async def test_status_shows_owners_and_rates(ledger: Ledger, migrated: Settings)
     mine = statuses[partition_of(ledger.project_id, migrated.partition_count)]
     assert mine.applied_per_s >= 3 / 60
     assert "partition" in render(workers, statuses)
+
+
+async def test_status_counts_the_events_still_due(ledger: Ledger, migrated: Settings) -> None:
+    """An outbox row (as a writer leaves one whose events the broker refused) shows as events
+    due on its partition until it is gone."""
+    wallet = await ledger.system_wallet()
+    done = await ledger.api.run(ledger.project_id, [{"type": "Issue", "to": wallet, "amount": 1}])
+    partition = partition_of(ledger.project_id, migrated.partition_count)
+    connection = await asyncpg.connect(migrated.database_url.get_secret_value())
+    try:
+        await connection.execute(
+            "INSERT INTO event_outbox (partition, batch_id, transaction_ids) VALUES ($1, $2, $3)",
+            partition,
+            f"test-{done['id']}",
+            [done["id"]] * 3,
+        )
+        try:
+            _, after = await partition_statuses(migrated, connection)
+        finally:
+            await connection.execute(
+                "DELETE FROM event_outbox WHERE batch_id = $1", f"test-{done['id']}"
+            )
+    finally:
+        await connection.close()
+    assert after[partition].unannounced >= 3
+    assert "events due" in render([], after)
