@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -28,6 +29,10 @@ from shared.settings import Settings
 from shared.status_cache import StatusCache, create_client
 
 log = logging.getLogger(__name__)
+
+# Container allocations (net of deallocations) between two collections of the youngest
+# generation; Python's default is 700.
+GC_YOUNG_ALLOCATIONS_MAX = 20_000
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -86,6 +91,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         create_app(settings), access_log=None, shutdown_timeout=settings.http_shutdown_timeout_s
     )
     await runner.setup()
+    tune_garbage_collector()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     await site.start()
     log.info("gateway listening on http://%s:%s", settings.http_host, settings.http_port)
@@ -93,6 +99,18 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+def tune_garbage_collector() -> None:
+    """Make the cyclic garbage collector cheap per request. Every young collection walks the
+    objects of all the requests in flight, and every full one the tens of thousands of objects
+    made at start-up (modules, models, routes): with the defaults it took a fifth of the
+    gateway's CPU under load. The start-up objects live as long as the process, so they are
+    frozen (never walked again), and young collections are made rarer."""
+    gc.collect()
+    gc.freeze()
+    _, *older = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_ALLOCATIONS_MAX, *older)
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:
