@@ -10,15 +10,18 @@ later) blocks its reference ID for seconds, not days."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import redis.asyncio as redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from shared.coalescer import Coalescer
 from shared.errors import CacheUnavailable
+from shared.redis_pipeline import PipelinedConnection
 
 SOCKET_TIMEOUT_S = 2
 COALESCED_MAX = 256  # claims sent to Redis in one command by `reserve`, and by `confirm`
@@ -123,7 +126,8 @@ def status_key(project_id: str, transaction_id: str) -> str:
 
 class StatusCache:
     """Reference reservations and transaction states in Redis; Redis errors become
-    CacheUnavailable here and nowhere else."""
+    CacheUnavailable here and nowhere else. The scripts go over `pipeline` when one is given
+    (the gateway's submit path), else through `client`."""
 
     def __init__(
         self,
@@ -132,8 +136,10 @@ class StatusCache:
         reference_ttl_s: int,
         status_ttl_s: int,
         reference_pending_ttl_s: int | None = None,
+        pipeline: PipelinedConnection | None = None,
     ) -> None:
         self._client = client
+        self._pipeline = pipeline
         self._reference_ttl_s = reference_ttl_s
         self._reference_pending_ttl_s = reference_pending_ttl_s or reference_ttl_s
         self._status_ttl_s = status_ttl_s
@@ -148,6 +154,15 @@ class StatusCache:
         self._put_many = client.register_script(_PUT_MANY)
         self._reserve_many = client.register_script(_RESERVE_MANY)
         self._release_many = client.register_script(_RELEASE_MANY)
+
+    async def _evaluate(
+        self, script: AsyncScript, keys: Sequence[str], arguments: Sequence[bytes | int]
+    ) -> Any:
+        """Run one of the scripts above: over the pipelined connection when there is one (as
+        EVAL, which needs no SCRIPT LOAD after Redis restarts), else through the client."""
+        if self._pipeline is not None:
+            return await self._pipeline.execute("EVAL", script.script, len(keys), *keys, *arguments)
+        return await script(keys=keys, args=arguments)
 
     async def reserve(
         self,
@@ -176,7 +191,7 @@ class StatusCache:
             arguments.append(_reference_value(claim.transaction_id, claim.digest))
             arguments.append(orjson.dumps(claim.pending))
         try:
-            replies = await self._reserve_many(keys=keys, args=arguments)
+            replies = await self._evaluate(self._reserve_many, keys, arguments)
         except RedisError as error:
             raise CacheUnavailable("the reference cache is unavailable") from error
         holders: list[Holder | None] = []
@@ -215,7 +230,7 @@ class StatusCache:
             arguments.append(_reference_value(claim.transaction_id, claim.digest, confirmed=False))
             arguments.append(_reference_value(claim.transaction_id, claim.digest, confirmed=True))
         try:
-            await self._confirm_many(keys=keys, args=arguments)
+            await self._evaluate(self._confirm_many, keys, arguments)
         except RedisError as error:
             raise CacheUnavailable("the reference cache is unavailable") from error
         return [None] * len(claims)
@@ -230,7 +245,7 @@ class StatusCache:
             keys.extend(_claim_keys(project_id, claim))
             arguments.append(_reference_value(claim.transaction_id, claim.digest))
         try:
-            await self._release_many(keys=keys, args=arguments)
+            await self._evaluate(self._release_many, keys, arguments)
         except RedisError as error:
             raise CacheUnavailable("the reference cache is unavailable") from error
 
@@ -254,7 +269,7 @@ class StatusCache:
         value = _reference_value(transaction_id, digest, confirmed=False)
         keys = [reference_key(project_id, reference_id), status_key(project_id, transaction_id)]
         try:
-            await self._release(keys=keys, args=[value])
+            await self._evaluate(self._release, keys, [value])
         except RedisError as error:
             raise CacheUnavailable("the reference cache is unavailable") from error
 
@@ -274,7 +289,7 @@ class StatusCache:
         arguments: list[bytes | int] = [self._status_ttl_s]
         arguments.extend(orjson.dumps(body) for _, _, body in states)
         try:
-            await self._put_many(keys=keys, args=arguments)
+            await self._evaluate(self._put_many, keys, arguments)
         except RedisError as error:
             raise CacheUnavailable("the status cache is unavailable") from error
 
