@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -24,10 +25,15 @@ from gateway.middleware import auth_middleware, errors_middleware
 from gateway.routes import add_routes
 from shared.database import check_deployment, create_pool
 from shared.publisher import Publisher
+from shared.redis_pipeline import PipelinedConnection
 from shared.settings import Settings
-from shared.status_cache import StatusCache, create_client
+from shared.status_cache import SOCKET_TIMEOUT_S, StatusCache, create_client
 
 log = logging.getLogger(__name__)
+
+# Container allocations (net of deallocations) between two collections of the youngest
+# generation; Python's default is 700.
+GC_YOUNG_ALLOCATIONS_MAX = 20_000
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -46,16 +52,19 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _status_cache(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    client = create_client(
-        settings.redis_url.get_secret_value(), connections_max=settings.redis_connections_max
-    )
+    url = settings.redis_url.get_secret_value()
+    client = create_client(url, connections_max=settings.redis_connections_max)
+    pipeline = PipelinedConnection.from_url(url, timeout_s=SOCKET_TIMEOUT_S)
     app[STATUS_CACHE] = StatusCache(
         client,
         reference_ttl_s=settings.reference_ttl_s,
         status_ttl_s=settings.status_ttl_s,
         reference_pending_ttl_s=settings.reference_pending_ttl_s,
+        pipeline=pipeline,
     )
     yield
+    if pipeline is not None:
+        pipeline.close()
     await client.aclose()
 
 
@@ -86,6 +95,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         create_app(settings), access_log=None, shutdown_timeout=settings.http_shutdown_timeout_s
     )
     await runner.setup()
+    tune_garbage_collector()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     await site.start()
     log.info("gateway listening on http://%s:%s", settings.http_host, settings.http_port)
@@ -93,6 +103,18 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+def tune_garbage_collector() -> None:
+    """Make the cyclic garbage collector cheap per request. Every young collection walks the
+    objects of all the requests in flight, and every full one the tens of thousands of objects
+    made at start-up (modules, models, routes): with the defaults it took a fifth of the
+    gateway's CPU under load. The start-up objects live as long as the process, so they are
+    frozen (never walked again), and young collections are made rarer."""
+    gc.collect()
+    gc.freeze()
+    _, *older = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_ALLOCATIONS_MAX, *older)
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import secrets
 import time
 
-# base32's alphabet, mapped onto Crockford's, which ULIDs use.
-_CROCKFORD = bytes.maketrans(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-)
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# Every pair of Crockford characters, indexed by the 10 bits it spells.
+_CHARACTER_PAIRS = [first + second for first in _CROCKFORD for second in _CROCKFORD]
+_PAIR_SHIFTS = range(120, -1, -10)  # 13 pairs: 26 characters, 130 bits
 
 
 def new_id() -> str:
     """A new time-ordered identifier: a ULID (48 bits of Unix milliseconds, then 80 random
-    bits, in 26 characters of Crockford base32). Built here rather than with a ULID library
-    because the submit path makes one per transaction and this is several times faster."""
+    bits, in 26 characters of Crockford base32). Built here rather than with a ULID library,
+    and ten bits at a time rather than with `base64.b32encode` (written in Python), because
+    the submit path makes one per transaction."""
     value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    # 26 characters carry 130 bits: left-align the 128 in 17 bytes and keep 26 characters.
-    encoded = base64.b32encode((value << 6).to_bytes(17, "big"))[:26]
-    return encoded.translate(_CROCKFORD).decode("ascii")
+    return "".join([_CHARACTER_PAIRS[value >> shift & 1023] for shift in _PAIR_SHIFTS])
 
 
 def new_api_key() -> tuple[str, str]:

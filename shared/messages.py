@@ -239,8 +239,9 @@ def request_digest(operations: list[dict[str, Any]]) -> bytes:
 def format_time(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds, as every response shows times. Cached: a batch
     formats the same few instants (its commit time, its messages' submission times) often."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat truncates to milliseconds, as the API does, and is several times faster than
+    # strftime; its "+00:00" becomes "Z".
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def transaction_body(

@@ -10,26 +10,23 @@ later) blocks its reference ID for seconds, not days."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import redis.asyncio as redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
+from shared.coalescer import Coalescer
 from shared.errors import CacheUnavailable
+from shared.redis_pipeline import PipelinedConnection
 
 SOCKET_TIMEOUT_S = 2
-RESERVE_COALESCED_MAX = 256  # claims sent to Redis in one command by `reserve`
+COALESCED_MAX = 256  # claims sent to Redis in one command by `reserve`, and by `confirm`
 
-# Mark a reservation confirmed, and release one, only if it is still ours (unconfirmed).
-_CONFIRM = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-end
-return 0
-"""
+# Release a reservation only if it is still ours (unconfirmed).
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1], KEYS[2])
@@ -53,6 +50,11 @@ def _claim_keys(project_id: str, claim: Claim) -> list[str]:
         reference_key(project_id, claim.reference_id),
         status_key(project_id, claim.transaction_id),
     ]
+
+
+def _copy_error(error: Exception) -> Exception:
+    """Each waiting caller raises its own CacheUnavailable."""
+    return CacheUnavailable(error.message) if isinstance(error, CacheUnavailable) else error
 
 
 def _reference_value(transaction_id: str, digest: bytes, *, confirmed: bool = False) -> bytes:
@@ -124,7 +126,8 @@ def status_key(project_id: str, transaction_id: str) -> str:
 
 class StatusCache:
     """Reference reservations and transaction states in Redis; Redis errors become
-    CacheUnavailable here and nowhere else."""
+    CacheUnavailable here and nowhere else. The scripts go over `pipeline` when one is given
+    (the gateway's submit path), else through `client`."""
 
     def __init__(
         self,
@@ -133,19 +136,33 @@ class StatusCache:
         reference_ttl_s: int,
         status_ttl_s: int,
         reference_pending_ttl_s: int | None = None,
+        pipeline: PipelinedConnection | None = None,
     ) -> None:
         self._client = client
+        self._pipeline = pipeline
         self._reference_ttl_s = reference_ttl_s
         self._reference_pending_ttl_s = reference_pending_ttl_s or reference_ttl_s
         self._status_ttl_s = status_ttl_s
-        self._waiting: list[tuple[tuple[str, Claim], asyncio.Future[Holder | None]]] = []
-        self._sending: set[asyncio.Task[None]] = set()
-        self._confirm = client.register_script(_CONFIRM)
+        self._reserving = Coalescer(
+            self._reserve_claims, items_max=COALESCED_MAX, copy_error=_copy_error
+        )
+        self._confirming = Coalescer(
+            self._confirm_claims, items_max=COALESCED_MAX, copy_error=_copy_error
+        )
         self._confirm_many = client.register_script(_CONFIRM_MANY)
         self._release = client.register_script(_RELEASE)
         self._put_many = client.register_script(_PUT_MANY)
         self._reserve_many = client.register_script(_RESERVE_MANY)
         self._release_many = client.register_script(_RELEASE_MANY)
+
+    async def _evaluate(
+        self, script: AsyncScript, keys: Sequence[str], arguments: Sequence[bytes | int]
+    ) -> Any:
+        """Run one of the scripts above: over the pipelined connection when there is one (as
+        EVAL, which needs no SCRIPT LOAD after Redis restarts), else through the client."""
+        if self._pipeline is not None:
+            return await self._pipeline.execute("EVAL", script.script, len(keys), *keys, *arguments)
+        return await script(keys=keys, args=arguments)
 
     async def reserve(
         self,
@@ -156,41 +173,10 @@ class StatusCache:
         pending: dict[str, Any],
     ) -> Holder | None:
         """Claim a reference ID for a new transaction, unconfirmed until `confirm`; return
-        its holder if it is taken.
-
-        The claims made in one turn of the event loop go to Redis as one command: under load,
-        one round trip for many requests (each client command costs far more CPU than the
-        script's work in Redis); when idle, one claim alone, one loop turn later."""
-        future: asyncio.Future[Holder | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append(
-            ((project_id, Claim(reference_id, transaction_id, digest, pending)), future)
-        )
-        if len(self._waiting) == 1:
-            asyncio.get_running_loop().call_soon(self._send_waiting)
-        return await future
-
-    def _send_waiting(self) -> None:
-        waiting, self._waiting = self._waiting, []
-        task = asyncio.create_task(self._reserve_waiting(waiting))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _reserve_waiting(
-        self, waiting: list[tuple[tuple[str, Claim], asyncio.Future[Holder | None]]]
-    ) -> None:
-        """Send the claims in order, RESERVE_COALESCED_MAX per command, and answer each."""
-        for start in range(0, len(waiting), RESERVE_COALESCED_MAX):
-            chunk = waiting[start : start + RESERVE_COALESCED_MAX]
-            try:
-                holders = await self._reserve_claims([claim for claim, _ in chunk])
-            except CacheUnavailable as error:
-                for _, future in chunk:
-                    if not future.done():
-                        future.set_exception(CacheUnavailable(error.message))
-                continue
-            for (_, future), holder in zip(chunk, holders, strict=True):
-                if not future.done():
-                    future.set_result(holder)
+        its holder if it is taken. The claims made in one turn of the event loop go to Redis
+        as one command."""
+        claim = Claim(reference_id, transaction_id, digest, pending)
+        return await self._reserving.submit((project_id, claim))
 
     async def reserve_many(self, project_id: str, claims: list[Claim]) -> list[Holder | None]:
         """`reserve` for many reference IDs of one project in one command; for each claim, in
@@ -205,7 +191,7 @@ class StatusCache:
             arguments.append(_reference_value(claim.transaction_id, claim.digest))
             arguments.append(orjson.dumps(claim.pending))
         try:
-            replies = await self._reserve_many(keys=keys, args=arguments)
+            replies = await self._evaluate(self._reserve_many, keys, arguments)
         except RedisError as error:
             raise CacheUnavailable("the reference cache is unavailable") from error
         holders: list[Holder | None] = []
@@ -226,31 +212,28 @@ class StatusCache:
     async def confirm(
         self, project_id: str, reference_id: str, transaction_id: str, digest: bytes
     ) -> None:
-        """Keep a reservation whose publish the broker confirmed for `reference_ttl_s`."""
-        arguments: list[bytes | int] = [
-            _reference_value(transaction_id, digest, confirmed=False),
-            _reference_value(transaction_id, digest, confirmed=True),
-            self._reference_ttl_s,
-        ]
-        try:
-            await self._confirm(keys=[reference_key(project_id, reference_id)], args=arguments)
-        except RedisError as error:
-            raise CacheUnavailable("the reference cache is unavailable") from error
+        """Keep a reservation whose publish the broker confirmed for `reference_ttl_s`. The
+        confirms made in one turn of the event loop go to Redis as one command."""
+        claim = Claim(reference_id, transaction_id, digest, {})
+        await self._confirming.submit((project_id, claim))
 
     async def confirm_many(self, project_id: str, claims: list[Claim]) -> None:
         """`confirm` for many reservations of one project in one command."""
-        if not claims:
-            return
+        if claims:
+            await self._confirm_claims([(project_id, claim) for claim in claims])
+
+    async def _confirm_claims(self, claims: list[tuple[str, Claim]]) -> list[None]:
         keys: list[str] = []
         arguments: list[bytes | int] = [self._reference_ttl_s]
-        for claim in claims:
+        for project_id, claim in claims:
             keys.append(reference_key(project_id, claim.reference_id))
             arguments.append(_reference_value(claim.transaction_id, claim.digest, confirmed=False))
             arguments.append(_reference_value(claim.transaction_id, claim.digest, confirmed=True))
         try:
-            await self._confirm_many(keys=keys, args=arguments)
+            await self._evaluate(self._confirm_many, keys, arguments)
         except RedisError as error:
             raise CacheUnavailable("the reference cache is unavailable") from error
+        return [None] * len(claims)
 
     async def release_many(self, project_id: str, claims: list[Claim]) -> None:
         """`release` for many reservations of one project in one command."""
@@ -262,7 +245,7 @@ class StatusCache:
             keys.extend(_claim_keys(project_id, claim))
             arguments.append(_reference_value(claim.transaction_id, claim.digest))
         try:
-            await self._release_many(keys=keys, args=arguments)
+            await self._evaluate(self._release_many, keys, arguments)
         except RedisError as error:
             raise CacheUnavailable("the reference cache is unavailable") from error
 
@@ -286,7 +269,7 @@ class StatusCache:
         value = _reference_value(transaction_id, digest, confirmed=False)
         keys = [reference_key(project_id, reference_id), status_key(project_id, transaction_id)]
         try:
-            await self._release(keys=keys, args=[value])
+            await self._evaluate(self._release, keys, [value])
         except RedisError as error:
             raise CacheUnavailable("the reference cache is unavailable") from error
 
@@ -306,7 +289,7 @@ class StatusCache:
         arguments: list[bytes | int] = [self._status_ttl_s]
         arguments.extend(orjson.dumps(body) for _, _, body in states)
         try:
-            await self._put_many(keys=keys, args=arguments)
+            await self._evaluate(self._put_many, keys, arguments)
         except RedisError as error:
             raise CacheUnavailable("the status cache is unavailable") from error
 

@@ -1,0 +1,65 @@
+"""Coalescing: the requests that want the same kind of command in one turn of the event loop
+share one command. Under load, one round trip serves many requests (each client command costs
+far more CPU than the work it asks of the server); when idle, a request travels alone, one loop
+turn later."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class Coalescer(Generic[Item, Result]):
+    """Gathers the items submitted in one loop turn and passes them, in order and at most
+    `items_max` at a time, to `send`, which answers one result per item. Each caller gets its
+    own result, or the error `send` raised, as `copy_error` copies it for that caller."""
+
+    def __init__(
+        self,
+        send: Callable[[list[Item]], Awaitable[list[Result]]],
+        *,
+        items_max: int,
+        copy_error: Callable[[Exception], Exception],
+    ) -> None:
+        self._send = send
+        self._items_max = items_max
+        self._copy_error = copy_error
+        self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def submit(self, item: Item) -> Result:
+        """Send `item` with the others of this loop turn and return its result."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = loop.create_future()
+        self._waiting.append((item, future))
+        if len(self._waiting) == 1:
+            loop.call_soon(self._send_waiting)
+        return await future
+
+    def _send_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        task = asyncio.create_task(self._answer(waiting))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _answer(self, waiting: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        for start in range(0, len(waiting), self._items_max):
+            chunk = waiting[start : start + self._items_max]
+            try:
+                results = await self._send([item for item, _ in chunk])
+            except asyncio.CancelledError:
+                for _, future in waiting[start:]:
+                    future.cancel()
+                raise
+            except Exception as error:
+                for _, future in chunk:
+                    if not future.done():
+                        future.set_exception(self._copy_error(error))
+                continue
+            for (_, future), result in zip(chunk, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
