@@ -39,6 +39,13 @@ class Service:
 
     @classmethod
     def start(cls, role: str, settings: Settings, log_dir: Path, label: str) -> Service:
+        service = cls.launch(role, settings, log_dir, label)
+        service.wait_ready(settings)
+        return service
+
+    @classmethod
+    def launch(cls, role: str, settings: Settings, log_dir: Path, label: str) -> Service:
+        """Start the subprocess without waiting for it to be ready (to start several at once)."""
         log_path = log_dir / f"{label}-{role}.log"
         with log_path.open("ab") as log_file:
             process = subprocess.Popen(
@@ -47,9 +54,7 @@ class Service:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
             )
-        service = cls(role, process, log_path)
-        service.wait_ready(settings)
-        return service
+        return cls(role, process, log_path)
 
     def wait_ready(self, settings: Settings) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -95,7 +100,8 @@ class Service:
 
 @dataclass
 class Sampler:
-    """Samples the CPU time of named processes and server groups in a background thread."""
+    """Samples the CPU time of named processes, of server groups and of the whole machine
+    (`machine`: every core's busy time, so at most 100% per core) in a background thread."""
 
     pids: dict[str, int] = field(default_factory=dict)
     times: list[float] = field(default_factory=list)
@@ -130,6 +136,7 @@ class Sampler:
                 if process.info["name"] in names and process.info["cpu_times"] is not None:
                     times = process.info["cpu_times"]
                     found.setdefault(group, {})[process.pid] = times.user + times.system
+        found["machine"] = {0: _machine_busy_s()}
         self.times.append(time.time())
         self.samples.append(found)
 
@@ -154,3 +161,10 @@ def _cpu_s(pid: int) -> float | None:
     except psutil.Error:
         return None
     return float(times.user + times.system)
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds spent on all cores, by every process of the machine, since boot."""
+    times = psutil.cpu_times()
+    busy = times.user + times.nice + times.system  # guest time is counted in user and nice
+    return float(busy + times.irq + times.softirq + times.steal)
