@@ -41,11 +41,14 @@ PROJECT_DRAWS_MAX = 100_000  # project ids drawn, at most, to give every partiti
 FUNDING_CONCURRENCY = 4  # projects funded at once: fewer batch requests in flight than allowed
 SETTLE_TIMEOUT_S = 60  # for the worker processes to hold their shares of the partitions
 SETTLE_POLL_S = 0.1
+QUEUE_ROUNDS = 8  # rounds over the projects when queueing, so that the partitions fill alike
+RECONNECT_LOG = "Reconnecting after"  # what aio-pika logs when it reopens a lost connection
 
 HELD_SHARES = """
 SELECT a.application_name AS holder, count(DISTINCT l.objid) AS partitions
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objsubid = 2
+  AND a.application_name LIKE 'cloudwallet-writer:%'
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 GROUP BY a.application_name
 """
@@ -90,6 +93,41 @@ async def held_shares(connection: asyncpg.Connection) -> dict[str, int]:
     name per worker process)."""
     rows = await connection.fetch(HELD_SHARES, PARTITION_LOCK_SPACE)
     return {row["holder"]: int(row["partitions"]) for row in rows}
+
+
+async def close_gate(settings: Settings) -> asyncpg.Connection:
+    """Hold every partition's lease from the benchmark's own session, so that worker processes
+    that start now wait (their writers retry every `lease_retry_ms`) instead of writing."""
+    connection = await asyncpg.connect(settings.database_url.get_secret_value())
+    for partition in range(settings.partition_count):
+        await connection.execute("SELECT pg_advisory_lock($1, $2)", PARTITION_LOCK_SPACE, partition)
+    return connection
+
+
+async def wait_live(settings: Settings, workers: int) -> None:
+    """Wait until `workers` processes heartbeat, then two heartbeats more, so that each has
+    computed its share with all of them live (`worker/ownership.py`)."""
+    connection = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            live = await connection.fetchval(
+                "SELECT count(*) FROM workers"
+                " WHERE heartbeat_at > now() - make_interval(secs => $1)",
+                settings.worker_timeout_ms / 1000,
+            )
+            if live >= workers:
+                await asyncio.sleep(2 * settings.worker_heartbeat_ms / 1000)
+                return
+            await asyncio.sleep(SETTLE_POLL_S)
+    finally:
+        await connection.close()
+    raise RuntimeError(f"{workers} workers did not heartbeat in {SETTLE_TIMEOUT_S} s")
+
+
+async def open_gate(connection: asyncpg.Connection) -> None:
+    await connection.execute("SELECT pg_advisory_unlock_all()")
+    await connection.close()
 
 
 async def wait_settled(settings: Settings, workers: int) -> tuple[float, dict[str, int]]:
@@ -161,76 +199,144 @@ async def seed(
     return ledgers
 
 
+async def queue_all(
+    settings: Settings, ledgers: list[BenchLedger], per_project: int
+) -> tuple[int, float]:
+    """Queue `per_project` one-transfer messages for every project, in QUEUE_ROUNDS rounds over
+    the projects so that every partition's queue grows alike; the messages and the seconds."""
+    queued_s = 0.0
+    queued = 0
+    for round_number in range(QUEUE_ROUNDS):
+        share = per_project // QUEUE_ROUNDS + (round_number < per_project % QUEUE_ROUNDS)
+        if not share:
+            continue
+        for number, ledger in enumerate(ledgers):
+            picker = WalletPicker(ledger.wallets, "uniform")
+            done = await drain.queue_messages(
+                settings,
+                ledger.project_id,
+                picker,
+                share,
+                f"{PREFIX}-r{round_number}",
+                seed=round_number * len(ledgers) + number,
+            )
+            queued += done.messages
+            queued_s += done.elapsed_s
+    return queued, queued_s
+
+
+def start_workers(
+    settings: Settings, log_dir: Path, sampler: Sampler, label: str, workers: int
+) -> dict[str, Service]:
+    """`workers` worker processes, launched together, then waited for."""
+    services: dict[str, Service] = {}
+    try:
+        for number in range(1, workers + 1):
+            name = f"worker-{number}"
+            services[name] = Service.launch("worker", settings, log_dir, f"{label}-{number}")
+            sampler.watch(name, services[name].pid)
+        for service in services.values():
+            service.wait_ready(settings)
+    except BaseException:
+        stop_all(services)
+        raise
+    return services
+
+
+def stop_all(services: dict[str, Service]) -> dict[str, int]:
+    """Stop the processes; the exit codes of those that had exited before being asked."""
+    exited = {
+        name: int(service.process.returncode)
+        for name, service in services.items()
+        if service.process.poll() is not None
+    }
+    for service in services.values():
+        service.stop()
+    return exited
+
+
+def reconnects(service: Service) -> int:
+    """How often the process's broker connection was lost and reopened, from its log."""
+    return service.log_path.read_text(errors="replace").count(RECONNECT_LOG)
+
+
 async def measure(
-    arguments: argparse.Namespace, settings: Settings, log_dir: Path, sampler: Sampler, workers: int
+    arguments: argparse.Namespace,
+    settings: Settings,
+    log_dir: Path,
+    sampler: Sampler,
+    workers: int,
+    label: str,
 ) -> dict[str, Any]:
-    """One drain by `workers` processes started together, on a freshly reset ledger."""
-    label = f"{workers}w"
+    """One drain by `workers` processes started together, on a freshly reset ledger, with every
+    message queued first. `--start gated`: the benchmark holds every partition's lease while
+    the workers start, and lets go once all of them are live, so that each starts on its own
+    share; `messages-first`: the workers start on the full queues, the first to heartbeat takes
+    every partition and hands the others' shares over while it drains."""
     await reset(settings)
-    ledgers = await seed(arguments, settings, log_dir, f"seed-{label}")
+    ledgers = await seed(arguments, settings, log_dir, f"{label}-seed")
     project_ids = [ledger.project_id for ledger in ledgers]
     per_project = arguments.messages // len(ledgers)
     count = per_project * len(ledgers)
     print(
         f"[{label}] seeded {len(ledgers)} projects x {arguments.wallets_per_project} funded"
-        f" wallets; queueing {count} messages (load average {load_average()})",
+        f" wallets; {arguments.start}: {workers} worker(s), {count} messages"
+        f" (load average {load_average()})",
         flush=True,
     )
-    queued_s = 0.0
-    for number, ledger in enumerate(ledgers):
-        picker = WalletPicker(ledger.wallets, "uniform")
-        queued = await drain.queue_messages(
-            settings, ledger.project_id, picker, per_project, PREFIX, seed=number
-        )
-        queued_s += queued.elapsed_s
-    depth = await drain.queue_depth(settings, project_ids)
-    load_start = load_average()
-    print(
-        f"[{label}] {depth} messages ready on {settings.partition_count} partitions;"
-        f" starting {workers} worker(s) (load average {load_start})",
-        flush=True,
-    )
-    started = time.time()
-    services = {
-        f"worker-{number}": Service.launch("worker", settings, log_dir, f"drain-{label}-{number}")
-        for number in range(1, workers + 1)
-    }
+    gated = arguments.start == "gated"
+    services: dict[str, Service] = {}
+    gate = await close_gate(settings) if gated else None
     try:
-        for name, service in services.items():
-            sampler.watch(name, service.pid)
-        for service in services.values():
-            service.wait_ready(settings)
+        queued, queued_s = await queue_all(settings, ledgers, per_project)
+        depth = await drain.queue_depth(settings, project_ids)
+        started = time.time()
+        services = start_workers(settings, log_dir, sampler, f"{label}-drain", workers)
+        if gate is not None:
+            await wait_live(settings, workers)
+            started = time.time()  # the drain starts now
+            await open_gate(gate)
+            gate = None
+        load_start = load_average()
         settling = asyncio.create_task(wait_settled(settings, workers))
         drained = await drain.wait_drained(settings, project_ids, PREFIX, count, started)
-        settled_wall_s, shares = await settling
-        peak_rss = {name: service.peak_rss_mb() for name, service in services.items()}
+        steady_since, shares = await settling
+        peak_rss = {
+            name: service.peak_rss_mb()
+            for name, service in services.items()
+            if service.process.poll() is None
+        }
     finally:
-        for service in services.values():
-            service.stop()
-    steady, last = await committed_since(settings, project_ids, settled_wall_s)
+        exited = stop_all(services)
+        if gate is not None:
+            await gate.close()
+    steady, last = await committed_since(settings, project_ids, steady_since)
     window = (started, started + drained.wall_s)
     names = [*services, "postgres", "rabbitmq", "redis", "machine"]
-    cpu = {name: sampler.cpu_percent(name, *window) for name in names}
     result: dict[str, Any] = {
         "workers": workers,
+        "start": arguments.start,
         "partitions": settings.partition_count,
         "projects": len(ledgers),
         "wallets_per_project": arguments.wallets_per_project,
         "messages": count,
         "queue_depth_before": depth,
-        "queued_per_s": count / queued_s,
+        "queued_per_s": queued / queued_s,
         "load_average_start": load_start,
         "load_average_end": load_average(),
         "rate_per_s": drained.rate_per_s,
         "wall_rate_per_s": drained.wall_rate_per_s,
         "commit_span_s": drained.commit_span_s,
-        "settled_after_s": settled_wall_s - started,
         "shares": sorted(shares.values()),
+        "steady_after_s": steady_since - started,
         "steady_transactions": steady,
-        "steady_rate_per_s": steady / (last - settled_wall_s) if last > settled_wall_s else None,
+        "steady_rate_per_s": steady / (last - steady_since) if last > steady_since else None,
         "batch_sizes": report.batch_summary(await batch_sizes(settings, project_ids, PREFIX)),
-        "cpu_percent": cpu,
+        "cpu_percent": {name: sampler.cpu_percent(name, *window) for name in names},
         "peak_rss_mb": peak_rss,
+        "exited": exited,
+        "reconnects": {name: reconnects(service) for name, service in services.items()},
+        "logs": {name: str(service.log_path) for name, service in services.items()},
     }
     if arguments.verify:
         connection = await asyncpg.connect(settings.database_url.get_secret_value())
@@ -264,16 +370,15 @@ def block(result: dict[str, Any]) -> list[str]:
     }
     workers_us = sum(per_tx[name] or 0.0 for name in worker_names)
     steady = result["steady_rate_per_s"]
+    start = "the leases' release" if result["start"] == "gated" else "the workers' start"
     lines = [
-        f"[{workers} worker process(es)] {result['messages']} one-transfer messages over"
-        f" {result['projects']} projects on {result['partitions']} partitions, queued first"
+        f"[{workers} worker process(es), {result['start']}] {result['messages']} one-transfer"
+        f" messages over {result['projects']} projects on {result['partitions']} partitions"
         f" ({result['queued_per_s']:.0f} msg/s to queue); load average"
-        f" {result['load_average_start']} at the workers' start, {result['load_average_end']}"
-        " at the end",
+        f" {result['load_average_start']} at {start}, {result['load_average_end']} at the end",
         f"  drain rate {result['rate_per_s']:.0f} tx/s (first to last commit, over"
-        f" {result['commit_span_s']:.1f} s); {result['wall_rate_per_s']:.0f} tx/s from the"
-        " workers' start",
-        f"  leases settled {result['settled_after_s']:.1f} s after the start, shares"
+        f" {result['commit_span_s']:.1f} s); {result['wall_rate_per_s']:.0f} tx/s from {start}",
+        f"  leases settled {result['steady_after_s']:.1f} s after {start}, shares"
         f" {result['shares']}; from then on {result['steady_transactions']} tx at"
         f" {'-' if steady is None else f'{steady:.0f}'} tx/s",
         f"  worker batches: {batches.get('batches', 0)}, size mean {batches.get('mean', 0):.1f},"
@@ -285,7 +390,13 @@ def block(result: dict[str, Any]) -> list[str]:
         + f"; all workers {workers_us:.0f} us",
         "  peak RSS: "
         + ", ".join(f"{name} {value:.0f} MB" for name, value in result["peak_rss_mb"].items()),
+        "  broker connection reopened (from the logs): "
+        + ", ".join(f"{name} {count}x" for name, count in result["reconnects"].items()),
     ]
+    lines.extend(
+        f"  {name} EXITED during the drain (code {code}); see {result['logs'][name]}"
+        for name, code in result["exited"].items()
+    )
     if "ledger_consistent" in result:
         verdict = "consistent" if result["ledger_consistent"] else "INCONSISTENT"
         lines.append(f"  ledger check (cloudwallet verify) after the drain: {verdict}")
@@ -351,8 +462,10 @@ async def run_scaling(arguments: argparse.Namespace) -> dict[str, Any]:
     sampler = Sampler()
     sampler.start()
     try:
-        for workers in arguments.workers:
-            result["runs"].append(await measure(arguments, settings, log_dir, sampler, workers))
+        for number, workers in enumerate(arguments.workers, 1):
+            label = f"run{number}-{workers}w"
+            run = await measure(arguments, settings, log_dir, sampler, workers, label)
+            result["runs"].append(run)
     finally:
         sampler.stop()
     result["load_average_end"] = load_average()
@@ -400,6 +513,12 @@ def parser() -> argparse.ArgumentParser:
         default=[1, 2],
         help="worker processes of each drain, in order, e.g. 1,2 or 1,2,2,1",
     )
+    p.add_argument(
+        "--start",
+        choices=("gated", "messages-first"),
+        default="gated",
+        help="workers start on their own shares (gated), or the first takes every partition",
+    )
     p.add_argument("--no-verify", dest="verify", action="store_false")
     return p
 
@@ -411,7 +530,10 @@ def main() -> None:
     result = uvloop.run(run_scaling(arguments))
     print_report(result)
     consistent = all(run.get("ledger_consistent", True) for run in result["runs"])
-    sys.exit(0 if consistent else 1)
+    complete = not any(run["exited"] for run in result["runs"])
+    if not complete:
+        print("a worker process exited during a drain: that drain's figures are not valid")
+    sys.exit(0 if consistent and complete else 1)
 
 
 if __name__ == "__main__":
