@@ -87,6 +87,18 @@ class Service:
                 return int(line.split()[1]) / 1024
         return 0.0
 
+    def waited_for_cpu_s(self) -> float | None:
+        """Seconds the process's threads have spent runnable but waiting for a core since it
+        started (`/proc/<pid>/task/*/schedstat`, second field): time lost to a busy machine,
+        as opposed to time spent waiting on I/O. None once the process is gone."""
+        waited_ns = 0
+        try:
+            for task in Path(f"/proc/{self.pid}/task").iterdir():
+                waited_ns += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            return None
+        return waited_ns / 1e9
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

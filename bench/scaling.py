@@ -255,6 +255,16 @@ def stop_all(services: dict[str, Service]) -> dict[str, int]:
     return exited
 
 
+def waited_for_cpu_percent(
+    before: float | None, after: float | None, drained: drain.Drained
+) -> float | None:
+    """The share of the drain (from the start to the last commit, checked a little later)
+    that a process spent runnable but waiting for a core, in % of the drain's span."""
+    if before is None or after is None:
+        return None
+    return 100 * (after - before) / drained.wall_s
+
+
 def reconnects(service: Service) -> int:
     """How often the process's broker connection was lost and reopened, from its log."""
     return service.log_path.read_text(errors="replace").count(RECONNECT_LOG)
@@ -298,8 +308,13 @@ async def measure(
             await open_gate(gate)
             gate = None
         load_start = load_average()
+        waited_before = {name: service.waited_for_cpu_s() for name, service in services.items()}
         settling = asyncio.create_task(wait_settled(settings, workers))
         drained = await drain.wait_drained(settings, project_ids, PREFIX, count, started)
+        waited = {
+            name: waited_for_cpu_percent(before, services[name].waited_for_cpu_s(), drained)
+            for name, before in waited_before.items()
+        }
         steady_since, shares = await settling
         peak_rss = {
             name: service.peak_rss_mb()
@@ -333,6 +348,7 @@ async def measure(
         "steady_rate_per_s": steady / (last - steady_since) if last > steady_since else None,
         "batch_sizes": report.batch_summary(await batch_sizes(settings, project_ids, PREFIX)),
         "cpu_percent": {name: sampler.cpu_percent(name, *window) for name in names},
+        "waited_for_cpu_percent": waited,
         "peak_rss_mb": peak_rss,
         "exited": exited,
         "reconnects": {name: reconnects(service) for name, service in services.items()},
@@ -388,6 +404,12 @@ def block(result: dict[str, Any]) -> list[str]:
         "  CPU per transaction: "
         + ", ".join(f"{name} {value:.0f} us" for name, value in per_tx.items() if value)
         + f"; all workers {workers_us:.0f} us",
+        "  waiting for a core (runnable, not running; % of the drain): "
+        + ", ".join(
+            f"{name} {value:.0f}%"
+            for name, value in result["waited_for_cpu_percent"].items()
+            if value is not None
+        ),
         "  peak RSS: "
         + ", ".join(f"{name} {value:.0f} MB" for name, value in result["peak_rss_mb"].items()),
         "  broker connection reopened (from the logs): "
