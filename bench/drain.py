@@ -17,6 +17,7 @@ import asyncpg
 import orjson
 from pamqp import commands as spec
 
+from bench.seed import BenchLedger
 from bench.workload import AMOUNT_MAX, WalletPicker
 from shared.broker import TRANSACTIONS_EXCHANGE
 from shared.ids import new_id
@@ -90,6 +91,33 @@ async def queue_messages(
     finally:
         await connection.close()
     return Queued(count, time.monotonic() - started)
+
+
+async def queue_over_projects(
+    settings: Settings, ledgers: Sequence[BenchLedger], per_project: int, prefix: str, rounds: int
+) -> Queued:
+    """Queue `per_project` one-transfer messages (uniform wallets) for every project, in
+    `rounds` rounds over the projects so that every partition's queue grows alike. Reference
+    IDs are `<prefix>-r<round>-<n>`; the time is the time spent publishing."""
+    queued_s = 0.0
+    queued = 0
+    for round_number in range(rounds):
+        share = per_project // rounds + (round_number < per_project % rounds)
+        if not share:
+            continue
+        for number, ledger in enumerate(ledgers):
+            picker = WalletPicker(ledger.wallets, "uniform")
+            done = await queue_messages(
+                settings,
+                ledger.project_id,
+                picker,
+                share,
+                f"{prefix}-r{round_number}",
+                seed=round_number * len(ledgers) + number,
+            )
+            queued += done.messages
+            queued_s += done.elapsed_s
+    return Queued(queued, queued_s)
 
 
 def _check_confirm(result: object) -> None:
@@ -197,3 +225,25 @@ async def wait_drained(
     return Drained(
         count, last - worker_started_wall_s, max(last - first, 1e-6), row["first_batch"], first
     )
+
+
+async def committed_since(
+    settings: Settings, project_ids: Sequence[str], prefix: str, since_wall_s: float
+) -> tuple[int, float]:
+    """The transactions of `prefix` committed at or after `since_wall_s`, and the last commit
+    (wall clock)."""
+    connection = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        row = await connection.fetchrow(
+            "SELECT count(*) AS committed, extract(epoch FROM max(completed_at))::float8 AS last"
+            " FROM transactions WHERE project_id = ANY($1) AND reference_id LIKE $2"
+            " AND completed_at >= to_timestamp($3)",
+            list(project_ids),
+            prefix + "-%",
+            since_wall_s,
+        )
+    finally:
+        await connection.close()
+    if row is None or not row["committed"]:
+        return 0, since_wall_s
+    return int(row["committed"]), float(row["last"])

@@ -22,6 +22,7 @@ from shared.settings import Settings
 STARTUP_TIMEOUT_S = 60
 SHUTDOWN_TIMEOUT_S = 30
 SAMPLE_INTERVAL_S = 0.25
+RECONNECT_LOG = "Reconnecting after"  # what aio-pika logs when it reopens a lost connection
 SERVER_GROUPS = {"postgres": ("postgres",), "rabbitmq": ("beam.smp",), "redis": ("redis-server",)}
 
 
@@ -165,6 +166,51 @@ class Sampler:
         before, after = self.samples[first][name], self.samples[last][name]
         used = sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in after.items())
         return 100 * used / (self.times[last] - self.times[first])
+
+
+def start_workers(
+    settings: Settings, log_dir: Path, sampler: Sampler, label: str, workers: int
+) -> dict[str, Service]:
+    """`workers` worker processes, launched together, then waited for."""
+    services: dict[str, Service] = {}
+    try:
+        for number in range(1, workers + 1):
+            name = f"worker-{number}"
+            services[name] = Service.launch("worker", settings, log_dir, f"{label}-{number}")
+            sampler.watch(name, services[name].pid)
+        for service in services.values():
+            service.wait_ready(settings)
+    except BaseException:
+        stop_all(services)
+        raise
+    return services
+
+
+def stop_all(services: dict[str, Service]) -> dict[str, int]:
+    """Stop the processes; the exit codes of those that had exited before being asked."""
+    exited = {
+        name: int(service.process.returncode)
+        for name, service in services.items()
+        if service.process.poll() is not None
+    }
+    for service in services.values():
+        service.stop()
+    return exited
+
+
+def reconnects(service: Service) -> int:
+    """How often the process's broker connection was lost and reopened, from its log."""
+    return service.log_path.read_text(errors="replace").count(RECONNECT_LOG)
+
+
+def waited_for_cpu_percent(
+    before_s: float | None, after_s: float | None, span_s: float
+) -> float | None:
+    """The share of a span that a process spent runnable but waiting for a core, in %, from
+    two readings of `Service.waited_for_cpu_s` (the second may come a little after the span)."""
+    if before_s is None or after_s is None:
+        return None
+    return 100 * (after_s - before_s) / span_s
 
 
 def _cpu_s(pid: int) -> float | None:

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.scaling import mean_rates, projects_per_partition, shares_settled
+from bench.partitions import projects_per_partition, shares_settled
+from bench.scaling_report import mean_rates
 from shared.partition import partition_of
 
 
