@@ -5,7 +5,6 @@ wallets, and print the figures and the issue's targets. See docs/performance.md.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,17 +15,12 @@ import orjson
 import uvloop
 
 from bench import report
-from bench.environment import bench_settings, reset
+from bench.environment import bench_settings, load_average, reset
 from bench.run import Run, http_scenarios
 from bench.seed import create_ledger, fund
 from shared.verify import verify
 
 RESULTS_DIR = Path("bench/results")
-
-
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 async def run_bench(arguments: argparse.Namespace) -> dict[str, Any]:

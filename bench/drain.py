@@ -8,6 +8,7 @@ import asyncio
 import collections
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,6 +17,7 @@ import asyncpg
 import orjson
 from pamqp import commands as spec
 
+from bench.seed import BenchLedger
 from bench.workload import AMOUNT_MAX, WalletPicker
 from shared.broker import TRANSACTIONS_EXCHANGE
 from shared.ids import new_id
@@ -91,39 +93,74 @@ async def queue_messages(
     return Queued(count, time.monotonic() - started)
 
 
+async def queue_over_projects(
+    settings: Settings, ledgers: Sequence[BenchLedger], per_project: int, prefix: str, rounds: int
+) -> Queued:
+    """Queue `per_project` one-transfer messages (uniform wallets) for every project, in
+    `rounds` rounds over the projects so that every partition's queue grows alike. Reference
+    IDs are `<prefix>-r<round>-<n>`; the time is the time spent publishing."""
+    queued_s = 0.0
+    queued = 0
+    for round_number in range(rounds):
+        share = per_project // rounds + (round_number < per_project % rounds)
+        if not share:
+            continue
+        for number, ledger in enumerate(ledgers):
+            picker = WalletPicker(ledger.wallets, "uniform")
+            done = await queue_messages(
+                settings,
+                ledger.project_id,
+                picker,
+                share,
+                f"{prefix}-r{round_number}",
+                seed=round_number * len(ledgers) + number,
+            )
+            queued += done.messages
+            queued_s += done.elapsed_s
+    return Queued(queued, queued_s)
+
+
 def _check_confirm(result: object) -> None:
     if not isinstance(result, spec.Basic.Ack):
         raise RuntimeError(f"the broker did not accept a drain message: {result!r}")
 
 
-async def queue_depth(settings: Settings, project_id: str) -> int:
+async def queue_depth(settings: Settings, project_ids: Sequence[str]) -> int:
     connection = await aiormq.connect(settings.amqp_url.get_secret_value())
     try:
-        return await _depth(await connection.channel(), settings, project_id)
+        return await _depth(await connection.channel(), settings, project_ids)
     finally:
         await connection.close()
 
 
-async def _depth(channel: aiormq.abc.AbstractChannel, settings: Settings, project_id: str) -> int:
-    declared = await channel.queue_declare(
-        queue_name(partition_of(project_id, settings.partition_count)), passive=True
-    )
-    return int(declared.message_count or 0)
+async def _depth(
+    channel: aiormq.abc.AbstractChannel, settings: Settings, project_ids: Sequence[str]
+) -> int:
+    """The ready messages of the partition queues of `project_ids`, added up."""
+    partitions = {partition_of(project_id, settings.partition_count) for project_id in project_ids}
+    depth = 0
+    for partition in sorted(partitions):
+        declared = await channel.queue_declare(queue_name(partition), passive=True)
+        depth += int(declared.message_count or 0)
+    return depth
 
 
-async def wait_queue_empty(settings: Settings, project_id: str, timeout_s: float) -> float:
-    """Wait until the project's partition queue has no ready message; the seconds it took."""
+async def wait_queue_empty(
+    settings: Settings, project_ids: Sequence[str], timeout_s: float
+) -> float:
+    """Wait until the partition queues of `project_ids` have no ready message; the seconds it
+    took."""
     started = time.monotonic()
     connection = await aiormq.connect(settings.amqp_url.get_secret_value())
     try:
         channel = await connection.channel()
         while time.monotonic() - started < timeout_s:
-            if await _depth(channel, settings, project_id) == 0:
+            if await _depth(channel, settings, project_ids) == 0:
                 return time.monotonic() - started
             await asyncio.sleep(POLL_INTERVAL_S)
     finally:
         await connection.close()
-    raise RuntimeError(f"the partition queue did not empty in {timeout_s} s")
+    raise RuntimeError(f"the partition queues did not empty in {timeout_s} s")
 
 
 @dataclass(frozen=True)
@@ -132,6 +169,7 @@ class Drained:
     wall_s: float  # from the worker's start to the last commit seen
     commit_span_s: float  # from the first commit to the last
     first_batch: int
+    first_commit_wall_s: float
 
     @property
     def rate_per_s(self) -> float:
@@ -144,20 +182,26 @@ class Drained:
 
 
 async def wait_drained(
-    settings: Settings, project_id: str, prefix: str, count: int, worker_started_wall_s: float
+    settings: Settings,
+    project_ids: Sequence[str],
+    prefix: str,
+    count: int,
+    worker_started_wall_s: float,
 ) -> Drained:
-    """Wait until all `count` messages of `prefix` are committed; time them by their commit
-    times (`completed_at`, the time each batch was planned, just before its commit)."""
+    """Wait until all `count` messages of `prefix` (over the projects `project_ids`) are
+    committed; time them by their commit times (`completed_at`, the time each batch was
+    planned, just before its commit)."""
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     # The queue's depth is a cheap question; counting the applied rows scans the table, so it
     # is asked only once the queue is empty, not while the worker competes for the database.
-    await wait_queue_empty(settings, project_id, DRAIN_TIMEOUT_S)
+    await wait_queue_empty(settings, project_ids, DRAIN_TIMEOUT_S)
     connection = await asyncpg.connect(settings.database_url.get_secret_value())
     try:
         while time.monotonic() < deadline:
             stored = await connection.fetchval(
-                "SELECT count(*) FROM transactions WHERE project_id = $1 AND reference_id LIKE $2",
-                project_id,
+                "SELECT count(*) FROM transactions"
+                " WHERE project_id = ANY($1) AND reference_id LIKE $2",
+                list(project_ids),
                 prefix + "-%",
             )
             if stored >= count:
@@ -168,9 +212,9 @@ async def wait_drained(
         row = await connection.fetchrow(
             "SELECT min(completed_at) AS first, max(completed_at) AS last,"
             " count(*) FILTER (WHERE completed_at = (SELECT min(completed_at) FROM transactions"
-            "   WHERE project_id = $1 AND reference_id LIKE $2)) AS first_batch"
-            " FROM transactions WHERE project_id = $1 AND reference_id LIKE $2",
-            project_id,
+            "   WHERE project_id = ANY($1) AND reference_id LIKE $2)) AS first_batch"
+            " FROM transactions WHERE project_id = ANY($1) AND reference_id LIKE $2",
+            list(project_ids),
             prefix + "-%",
         )
     finally:
@@ -178,4 +222,28 @@ async def wait_drained(
     if row is None:
         raise RuntimeError("the drain transactions could not be read back")
     first, last = row["first"].timestamp(), row["last"].timestamp()
-    return Drained(count, last - worker_started_wall_s, max(last - first, 1e-6), row["first_batch"])
+    return Drained(
+        count, last - worker_started_wall_s, max(last - first, 1e-6), row["first_batch"], first
+    )
+
+
+async def committed_since(
+    settings: Settings, project_ids: Sequence[str], prefix: str, since_wall_s: float
+) -> tuple[int, float]:
+    """The transactions of `prefix` committed at or after `since_wall_s`, and the last commit
+    (wall clock)."""
+    connection = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        row = await connection.fetchrow(
+            "SELECT count(*) AS committed, extract(epoch FROM max(completed_at))::float8 AS last"
+            " FROM transactions WHERE project_id = ANY($1) AND reference_id LIKE $2"
+            " AND completed_at >= to_timestamp($3)",
+            list(project_ids),
+            prefix + "-%",
+            since_wall_s,
+        )
+    finally:
+        await connection.close()
+    if row is None or not row["committed"]:
+        return 0, since_wall_s
+    return int(row["committed"]), float(row["last"])

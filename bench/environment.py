@@ -33,6 +33,12 @@ def bench_settings(namespace: str, redis_db: int, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+def load_average() -> str:
+    """The machine's load average over 1, 5 and 15 minutes: how shared the cores were."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -14,14 +15,14 @@ from shared.settings import Settings
 BACKLOG_TIMEOUT_S = 600
 
 
-async def batch_sizes(settings: Settings, project_id: str, prefix: str) -> list[int]:
+async def batch_sizes(settings: Settings, project_ids: Sequence[str], prefix: str) -> list[int]:
     """Transactions committed together share their completion time: one group per batch."""
     connection = await asyncpg.connect(settings.database_url.get_secret_value())
     try:
         rows = await connection.fetch(
-            "SELECT count(*) AS size FROM transactions WHERE project_id = $1"
+            "SELECT count(*) AS size FROM transactions WHERE project_id = ANY($1)"
             " AND reference_id LIKE $2 GROUP BY completed_at",
-            project_id,
+            list(project_ids),
             prefix + "-%",
         )
     finally:

@@ -22,6 +22,7 @@ from shared.settings import Settings
 STARTUP_TIMEOUT_S = 60
 SHUTDOWN_TIMEOUT_S = 30
 SAMPLE_INTERVAL_S = 0.25
+RECONNECT_LOG = "Reconnecting after"  # what aio-pika logs when it reopens a lost connection
 SERVER_GROUPS = {"postgres": ("postgres",), "rabbitmq": ("beam.smp",), "redis": ("redis-server",)}
 
 
@@ -39,6 +40,13 @@ class Service:
 
     @classmethod
     def start(cls, role: str, settings: Settings, log_dir: Path, label: str) -> Service:
+        service = cls.launch(role, settings, log_dir, label)
+        service.wait_ready(settings)
+        return service
+
+    @classmethod
+    def launch(cls, role: str, settings: Settings, log_dir: Path, label: str) -> Service:
+        """Start the subprocess without waiting for it to be ready (to start several at once)."""
         log_path = log_dir / f"{label}-{role}.log"
         with log_path.open("ab") as log_file:
             process = subprocess.Popen(
@@ -47,9 +55,7 @@ class Service:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
             )
-        service = cls(role, process, log_path)
-        service.wait_ready(settings)
-        return service
+        return cls(role, process, log_path)
 
     def wait_ready(self, settings: Settings) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -82,6 +88,18 @@ class Service:
                 return int(line.split()[1]) / 1024
         return 0.0
 
+    def waited_for_cpu_s(self) -> float | None:
+        """Seconds the process's threads have spent runnable but waiting for a core since it
+        started (`/proc/<pid>/task/*/schedstat`, second field): time lost to a busy machine,
+        as opposed to time spent waiting on I/O. None once the process is gone."""
+        waited_ns = 0
+        try:
+            for task in Path(f"/proc/{self.pid}/task").iterdir():
+                waited_ns += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            return None
+        return waited_ns / 1e9
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -95,7 +113,8 @@ class Service:
 
 @dataclass
 class Sampler:
-    """Samples the CPU time of named processes and server groups in a background thread."""
+    """Samples the CPU time of named processes, of server groups and of the whole machine
+    (`machine`: every core's busy time, so at most 100% per core) in a background thread."""
 
     pids: dict[str, int] = field(default_factory=dict)
     times: list[float] = field(default_factory=list)
@@ -130,6 +149,7 @@ class Sampler:
                 if process.info["name"] in names and process.info["cpu_times"] is not None:
                     times = process.info["cpu_times"]
                     found.setdefault(group, {})[process.pid] = times.user + times.system
+        found["machine"] = {0: _machine_busy_s()}
         self.times.append(time.time())
         self.samples.append(found)
 
@@ -148,9 +168,61 @@ class Sampler:
         return 100 * used / (self.times[last] - self.times[first])
 
 
+def start_workers(
+    settings: Settings, log_dir: Path, sampler: Sampler, label: str, workers: int
+) -> dict[str, Service]:
+    """`workers` worker processes, launched together, then waited for."""
+    services: dict[str, Service] = {}
+    try:
+        for number in range(1, workers + 1):
+            name = f"worker-{number}"
+            services[name] = Service.launch("worker", settings, log_dir, f"{label}-{number}")
+            sampler.watch(name, services[name].pid)
+        for service in services.values():
+            service.wait_ready(settings)
+    except BaseException:
+        stop_all(services)
+        raise
+    return services
+
+
+def stop_all(services: dict[str, Service]) -> dict[str, int]:
+    """Stop the processes; the exit codes of those that had exited before being asked."""
+    exited = {
+        name: int(service.process.returncode)
+        for name, service in services.items()
+        if service.process.poll() is not None
+    }
+    for service in services.values():
+        service.stop()
+    return exited
+
+
+def reconnects(service: Service) -> int:
+    """How often the process's broker connection was lost and reopened, from its log."""
+    return service.log_path.read_text(errors="replace").count(RECONNECT_LOG)
+
+
+def waited_for_cpu_percent(
+    before_s: float | None, after_s: float | None, span_s: float
+) -> float | None:
+    """The share of a span that a process spent runnable but waiting for a core, in %, from
+    two readings of `Service.waited_for_cpu_s` (the second may come a little after the span)."""
+    if before_s is None or after_s is None:
+        return None
+    return 100 * (after_s - before_s) / span_s
+
+
 def _cpu_s(pid: int) -> float | None:
     try:
         times = psutil.Process(pid).cpu_times()
     except psutil.Error:
         return None
     return float(times.user + times.system)
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds spent on all cores, by every process of the machine, since boot."""
+    times = psutil.cpu_times()
+    busy = times.user + times.nice + times.system  # guest time is counted in user and nice
+    return float(busy + times.irq + times.softirq + times.steal)

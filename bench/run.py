@@ -164,7 +164,7 @@ class Run:
             "backlog_drained_s": backlog_s,
             "load": load,
             "batch_sizes": report.batch_summary(
-                await batch_sizes(self.settings, ledger.project_id, prefix)
+                await batch_sizes(self.settings, [ledger.project_id], prefix)
             ),
             "cpu_percent": self.cpu(window),
             "peak_rss_mb": peak_rss,
@@ -176,24 +176,24 @@ class Run:
     async def drain(
         self, ledger: BenchLedger, prefix: str, count: int, distribution: str
     ) -> dict[str, Any]:
-        if await drain.queue_depth(self.settings, ledger.project_id):
+        if await drain.queue_depth(self.settings, [ledger.project_id]):
             # Messages of earlier scenarios whose confirm came too late (answered 503) were
             # still queued: apply them first, so that the drain times its own messages only.
             services = self.start(f"{prefix}-leftovers", "worker")
             try:
-                await drain.wait_queue_empty(self.settings, ledger.project_id, BACKLOG_TIMEOUT_S)
+                await drain.wait_queue_empty(self.settings, [ledger.project_id], BACKLOG_TIMEOUT_S)
             finally:
                 self.stop(services)
         picker = WalletPicker(ledger.wallets, distribution)  # type: ignore[arg-type]
         queued = await drain.queue_messages(
             self.settings, ledger.project_id, picker, count, prefix, seed=5
         )
-        depth = await drain.queue_depth(self.settings, ledger.project_id)
+        depth = await drain.queue_depth(self.settings, [ledger.project_id])
         started = time.time()
         services = self.start(prefix, "worker")
         try:
             drained = await drain.wait_drained(
-                self.settings, ledger.project_id, prefix, count, started
+                self.settings, [ledger.project_id], prefix, count, started
             )
             peak_rss = {"worker": services["worker"].peak_rss_mb()}
         finally:
@@ -207,7 +207,7 @@ class Run:
             "wall_rate_per_s": drained.wall_rate_per_s,
             "commit_span_s": drained.commit_span_s,
             "batch_sizes": report.batch_summary(
-                await batch_sizes(self.settings, ledger.project_id, prefix)
+                await batch_sizes(self.settings, [ledger.project_id], prefix)
             ),
             "cpu_percent": self.cpu((started, started + drained.wall_s)),
             "peak_rss_mb": peak_rss,

@@ -27,13 +27,18 @@ class BenchLedger:
     wallets: list[str]
 
 
-async def create_ledger(settings: Settings, wallet_count: int) -> BenchLedger:
+async def create_ledger(
+    settings: Settings, wallet_count: int, project_id: str | None = None, name: str = "bench"
+) -> BenchLedger:
+    """A tenant named `name` with one project (`project_id`, or a new one), one asset and
+    `wallet_count` customer wallets."""
     connection = await asyncpg.connect(settings.database_url.get_secret_value())
     try:
         async with connection.transaction():
-            tenant_id, project_id, asset_id = new_id(), new_id(), new_id()
+            tenant_id, asset_id = new_id(), new_id()
+            project_id = project_id or new_id()
             await connection.execute(
-                "INSERT INTO tenants (id, name) VALUES ($1, $2)", tenant_id, "bench"
+                "INSERT INTO tenants (id, name) VALUES ($1, $2)", tenant_id, name
             )
             key_id, api_key = new_api_key()
             await connection.execute(
