@@ -18,7 +18,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from aiormq.abc import ChannelFrame
-from aiormq.exceptions import ChannelPreconditionFailed
+from aiormq.exceptions import ChannelInvalidStateError, ChannelPreconditionFailed
 from pamqp import commands as spec
 from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
@@ -74,7 +74,12 @@ async def publish_many(channel: AbstractChannel, messages: Sequence[Publish]) ->
         await underlay.write_queue.put(
             ChannelFrame.marshall(channel_number=underlay.number, frames=frames)
         )
-    await asyncio.gather(*confirmations)
+    if confirmations:
+        await asyncio.wait(confirmations)
+    for confirmation in confirmations:
+        if confirmation.cancelled():  # what aiormq does to them when the channel closes
+            raise ChannelInvalidStateError("the channel closed before the broker confirmed")
+        confirmation.result()  # a nack raises DeliveryError
 
 
 async def connect(settings: Settings, *, name: str) -> AbstractRobustConnection:

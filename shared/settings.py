@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     delivery_limit: int = Field(default=50, ge=1)
     amqp_heartbeat_s: int = Field(default=5, ge=1)
     amqp_reconnect_interval_ms: int = Field(default=1000, ge=1)
+    broker_close_timeout_ms: int = Field(default=5000, ge=1)
 
     batch_size_max: int = Field(default=500, ge=1, le=10_000)
     batch_wait_ms: int = Field(default=0, ge=0)

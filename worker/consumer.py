@@ -163,14 +163,17 @@ class PartitionWriter:
                 if committed is not None:
                     finishing = asyncio.create_task(self._finish(committed, after=finishing))
         finally:
-            if finishing is not None:
-                await finishing
-            await self._forget_announced()
-            # No basic.cancel first: closing the channel returns the unacknowledged messages
-            # and hands the queue to the next consumer in one step, so that it starts from them,
-            # in queue order. A cancel would activate it while this writer still held them.
-            with contextlib.suppress(AMQPError, ChannelInvalidStateError, ConnectionError):
-                await channel.close()
+            try:
+                if finishing is not None:
+                    await finishing
+                await self._forget_announced()
+            finally:
+                # No basic.cancel first: closing the channel returns the unacknowledged
+                # messages and hands the queue to the next consumer in one step, so that it
+                # starts from them, in queue order. A cancel would activate it while this writer
+                # still held them.
+                with contextlib.suppress(AMQPError, ChannelInvalidStateError, ConnectionError):
+                    await channel.close()
 
     async def _collect(self, inbox: asyncio.Queue[AbstractIncomingMessage]) -> list[Parsed]:
         """What is ready, parsed, up to `batch_size_max` transactions (a batch message is never

@@ -27,6 +27,15 @@ FAILPOINT_HOLD_S = 0.3
 FAILPOINT_DROPPED_BATCHES_MAX = 3
 
 
+def raise_if_cancelling(error: BaseException) -> None:
+    """Re-raise a CancelledError meant for this task. aio-pika also cancels the calls in flight
+    on a channel that closes: such a CancelledError is no request to stop, only a closed
+    channel, like the errors in SETTLE_ERRORS."""
+    task = asyncio.current_task()
+    if isinstance(error, asyncio.CancelledError) and task is not None and task.cancelling():
+        raise error
+
+
 def is_live(delivery: AbstractIncomingMessage) -> bool:
     """Whether the delivery's channel is still open: a copy received on a channel that has
     since closed is back in the queue, so applying it here would only duplicate work."""
@@ -72,7 +81,8 @@ async def dead_letter(delivery: AbstractIncomingMessage, partition: int, reason:
     log.error("partition %s: dead-lettering message %s: %s", partition, delivery.message_id, reason)
     try:
         await delivery.reject(requeue=False)
-    except SETTLE_ERRORS as error:
+    except (*SETTLE_ERRORS, asyncio.CancelledError) as error:
+        raise_if_cancelling(error)
         log.warning("reject failed (%s); the broker will redeliver", type(error).__name__)
 
 
@@ -87,7 +97,8 @@ async def ack(deliveries: Iterable[AbstractIncomingMessage]) -> None:
     for delivery in last_by_channel.values():
         try:
             await delivery.ack(multiple=True)
-        except SETTLE_ERRORS as error:
+        except (*SETTLE_ERRORS, asyncio.CancelledError) as error:
+            raise_if_cancelling(error)
             log.warning(
                 "ack failed (%s); the broker will redeliver and the writer will find the"
                 " reference IDs already applied",

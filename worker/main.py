@@ -3,9 +3,11 @@
 Every `worker_heartbeat_ms` it records its heartbeat, reads the live workers, and computes
 the assignment (`worker/ownership.py`). For each partition it gains it starts a writer that
 first takes the partition's lease (`worker/lease.py`: waiting while the previous owner still
-holds it) and only then consumes. For each partition it loses it stops the writer, which
-commits and acknowledges its batch, closes its channel (the broker returns what it held, in
-order, to the next consumer) and only then releases the lease."""
+holds it) and only then consumes, on a broker connection of its own. For each partition it
+loses it stops the writer, which commits and acknowledges its batch, closes its channel and
+connection (the broker returns what it held, in order, to the next consumer) and only then
+releases the lease. Events and replies go out on one confirming channel of the process's own
+connection."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.exceptions import AMQPError
 
 from shared import broker
 from shared.database import CONNECTION_ERRORS, check_deployment, create_pool
@@ -24,9 +27,11 @@ from shared.settings import Settings
 from shared.status_cache import StatusCache, create_client
 from worker import ownership
 from worker.consumer import PartitionWriter
+from worker.delivery import raise_if_cancelling
 from worker.lease import PartitionLease
 
 log = logging.getLogger(__name__)
+BROKER_CONNECT_ERRORS = (AMQPError, ConnectionError, OSError)
 
 
 @dataclass
@@ -36,7 +41,6 @@ class Shared:
     settings: Settings
     worker_id: str
     cache: StatusCache
-    connection: AbstractRobustConnection
     announce: AbstractChannel  # confirming: events and replies (worker/consumer.py)
 
 
@@ -69,7 +73,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             reference_ttl_s=settings.reference_ttl_s,
             status_ttl_s=settings.status_ttl_s,
         )
-        shared = Shared(settings, worker_id, cache, connection, announce)
+        shared = Shared(settings, worker_id, cache, announce)
         log.info("worker %s started", worker_id)
         await _supervise(shared, pool, stop)
     finally:
@@ -127,22 +131,60 @@ async def _wanted(shared: Shared, pool: asyncpg.Pool) -> frozenset[int] | None:
 
 def _start(shared: Shared, lease: PartitionLease) -> Running:
     writer_stop = asyncio.Event()
+    settings = shared.settings
 
     async def write() -> None:
+        connection: AbstractRobustConnection | None = None
         try:
             if not await lease.take(writer_stop):
                 return
+            connection = await _connect(
+                settings, f"cloudwallet-writer-{lease.partition}", writer_stop
+            )
+            if connection is None:
+                return
             writer = PartitionWriter(
-                lease.partition,
-                shared.settings,
-                lease,
-                shared.cache,
-                shared.connection,
-                shared.announce,
+                lease.partition, settings, lease, shared.cache, connection, shared.announce
             )
             log.info("partition %s: writing", lease.partition)
             await writer.run(writer_stop)
+        except asyncio.CancelledError as error:
+            # A call cancelled by aio-pika when a channel closed under the writer: the writer
+            # ends here, unacknowledged messages go back to the queue, and the next heartbeat
+            # starts a writer for the partition again.
+            raise_if_cancelling(error)
+            log.warning("partition %s: the broker channel closed under the writer", lease.partition)
         finally:
+            if connection is not None:
+                await _close(connection, settings)
             await lease.release()
 
     return Running(asyncio.create_task(write()), writer_stop)
+
+
+async def _connect(
+    settings: Settings, name: str, stop: asyncio.Event
+) -> AbstractRobustConnection | None:
+    """A broker connection of the writer's own, retried every `amqp_reconnect_interval_ms`
+    while the broker is away; None if `stop` is set first. Each writer consumes on its own
+    connection, so that one whose channel stalls (aiormq stops reading a connection when one
+    channel's frame buffer is full, which a channel closing with many deliveries in flight can
+    cause) holds up that writer alone, never the events or the other partitions."""
+    while not stop.is_set():
+        try:
+            return await broker.connect(settings, name=name)
+        except BROKER_CONNECT_ERRORS as error:
+            log.warning("%s: cannot reach the broker (%s)", name, type(error).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=settings.amqp_reconnect_interval_ms / 1000)
+    return None
+
+
+async def _close(connection: AbstractRobustConnection, settings: Settings) -> None:
+    """Close a writer's connection, waiting at most `broker_close_timeout_ms`: whatever the
+    broker still held for it goes back to the queue when the socket closes."""
+    try:
+        async with asyncio.timeout(settings.broker_close_timeout_ms / 1000):
+            await connection.close()
+    except (TimeoutError, *BROKER_CONNECT_ERRORS) as error:
+        log.warning("closing a writer's broker connection: %s", type(error).__name__)
