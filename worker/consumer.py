@@ -293,14 +293,11 @@ class PartitionWriter:
                     known = await store.find_known(connection, messages)
                     wallets = await store.lock_wallets(connection, wallet_ids(messages))
                     plan = plan_batch(messages, known, wallets, datetime.now(UTC))
-                    await store.save(connection, plan)
-                    new_ids = [o.message.id for o in plan.outcomes if o.new]
                     outbox_batch_id = new_id()
-                    await store.record_outbox(
-                        connection, self.partition, outbox_batch_id, new_ids, forgotten
-                    )
+                    await store.save(connection, plan, self.partition, outbox_batch_id, forgotten)
                     await self._failpoint.before_commit(self.partition)
-                return plan, (outbox_batch_id if new_ids else None)
+                announces = any(outcome.new for outcome in plan.outcomes)
+                return plan, (outbox_batch_id if announces else None)
             except TRANSIENT_DATABASE_ERRORS as error:
                 if stop.is_set():
                     return None

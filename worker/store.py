@@ -25,32 +25,32 @@ LOCK_WALLETS = """
 SELECT id, project_id, asset_id, status, balance FROM wallets
 WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
 """
-INSERT_TRANSACTIONS = """
-INSERT INTO transactions
-  (id, project_id, reference_id, request_digest, status, operations, failure, created_at,
-   completed_at)
-SELECT id, project_id, reference_id, request_digest, status, operations::jsonb, failure::jsonb,
-       created_at, completed_at
-FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::text[],
-            $8::timestamptz[], $9::timestamptz[])
-  AS t(id, project_id, reference_id, request_digest, status, operations, failure, created_at,
-       completed_at)
-"""
-UPDATE_BALANCES = """
-UPDATE wallets AS w SET balance = v.balance, updated_at = now()
-FROM unnest($1::text[], $2::numeric[]) AS v(id, balance) WHERE w.id = v.id
+# One statement, one round trip: the batch's transactions, the new balances, and its events
+# outbox row, with the deletion of the rows whose events the broker confirmed. Each
+# data-modifying CTE runs exactly once, whatever reads it.
+SAVE_BATCH = """
+WITH inserted AS (
+  INSERT INTO transactions
+    (id, project_id, reference_id, request_digest, status, operations, failure, created_at,
+     completed_at)
+  SELECT id, project_id, reference_id, request_digest, status, operations::jsonb,
+         failure::jsonb, created_at, completed_at
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[],
+              $7::text[], $8::timestamptz[], $9::timestamptz[])
+    AS t(id, project_id, reference_id, request_digest, status, operations, failure,
+         created_at, completed_at)
+), balances AS (
+  UPDATE wallets AS w SET balance = v.balance, updated_at = now()
+  FROM unnest($10::text[], $11::numeric[]) AS v(id, balance) WHERE w.id = v.id
+), forgotten AS (
+  DELETE FROM event_outbox WHERE partition = $12 AND batch_id = ANY($15::text[])
+)
+INSERT INTO event_outbox (partition, batch_id, transaction_ids)
+SELECT $12, $13, $14::text[] WHERE cardinality($14::text[]) > 0
 """
 INSERT_ALIASES = """
 INSERT INTO transaction_aliases (id, project_id, transaction_id)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT (id) DO NOTHING
-"""
-# One statement: forget the rows whose events the broker confirmed, and record this batch's.
-RECORD_OUTBOX = """
-WITH forgotten AS (
-  DELETE FROM event_outbox WHERE partition = $1 AND batch_id = ANY($4::text[])
-)
-INSERT INTO event_outbox (partition, batch_id, transaction_ids)
-SELECT $1, $2, $3::text[] WHERE cardinality($3::text[]) > 0
 """
 FORGET_OUTBOX = "DELETE FROM event_outbox WHERE partition = $1 AND batch_id = ANY($2::text[])"
 OUTBOX_LEFTOVERS = """
@@ -114,8 +114,17 @@ async def lock_wallets(connection: Connection, wallet_ids: list[str]) -> dict[st
     }
 
 
-async def save(connection: Connection, plan: BatchPlan) -> None:
-    """Write the plan: transactions, then entries, balances and aliases."""
+async def save(
+    connection: Connection,
+    plan: BatchPlan,
+    partition: int,
+    outbox_batch_id: str,
+    forget_batch_ids: list[str],
+) -> None:
+    """Write the plan: transactions, balances and the events outbox (the transactions it newly
+    applied, and the deletion of the earlier rows whose events are confirmed) in one
+    statement, then entries and aliases, which refer to the transactions."""
+    columns: list[Any] = [[] for _ in range(9)]
     if plan.transactions:
         columns = list(zip(*plan.transactions, strict=True))
         for json_column in (5, 6):  # operations and failure travel as JSON text
@@ -123,30 +132,22 @@ async def save(connection: Connection, plan: BatchPlan) -> None:
                 None if value is None else orjson.dumps(value).decode()
                 for value in columns[json_column]
             )
-        await connection.execute(INSERT_TRANSACTIONS, *columns)
+    await connection.execute(
+        SAVE_BATCH,
+        *columns,
+        list(plan.balances),
+        list(plan.balances.values()),
+        partition,
+        outbox_batch_id,
+        [outcome.message.id for outcome in plan.outcomes if outcome.new],
+        forget_batch_ids,
+    )
     if plan.entries:
         await connection.copy_records_to_table(
             "entries", records=plan.entries, columns=ENTRY_COLUMNS
         )
-    if plan.balances:
-        await connection.execute(UPDATE_BALANCES, list(plan.balances), list(plan.balances.values()))
     if plan.aliases:
         await connection.execute(INSERT_ALIASES, *zip(*plan.aliases, strict=True))
-
-
-async def record_outbox(
-    connection: Connection,
-    partition: int,
-    batch_id: str,
-    transaction_ids: list[str],
-    forget_batch_ids: list[str],
-) -> None:
-    """In the batch's transaction: the transactions whose events are still to be published,
-    and the earlier batches whose events are confirmed."""
-    if transaction_ids or forget_batch_ids:
-        await connection.execute(
-            RECORD_OUTBOX, partition, batch_id, transaction_ids, forget_batch_ids
-        )
 
 
 async def forget_outbox(connection: Connection, partition: int, batch_ids: list[str]) -> None:
