@@ -26,7 +26,7 @@ import orjson
 
 from bench.workload import AMOUNT_MAX, Distribution, WalletPicker
 from shared.ids import new_id
-from worker.store import ENTRY_COLUMNS, INSERT_TRANSACTIONS, UPDATE_BALANCES
+from worker.store import ENTRY_COLUMNS, SAVE_BATCH
 
 PGLEDGER_TRANSFER = """
 CREATE OR REPLACE FUNCTION bench_pgledger_transfer(
@@ -205,8 +205,8 @@ async def _apply_set_based(
                  balances[transfer.target], transfer.source, now)
             )  # fmt: skip
         operations = [orjson.dumps(t.operations()).decode() for t in batch]
-        await connection.execute(
-            INSERT_TRANSACTIONS,
+        await connection.execute(  # the worker's statement, with no events outbox row
+            SAVE_BATCH,
             [t.id for t in batch],
             [project_id] * len(batch),
             [t.reference_id for t in batch],
@@ -216,6 +216,11 @@ async def _apply_set_based(
             [None] * len(batch),
             [now] * len(batch),
             [now] * len(batch),
+            list(balances),
+            list(balances.values()),
+            0,
+            "",
+            [],
+            [],
         )
         await connection.copy_records_to_table("entries", records=entries, columns=ENTRY_COLUMNS)
-        await connection.execute(UPDATE_BALANCES, list(balances), list(balances.values()))
