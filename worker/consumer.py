@@ -293,11 +293,10 @@ class PartitionWriter:
                     known = await store.find_known(connection, messages)
                     wallets = await store.lock_wallets(connection, wallet_ids(messages))
                     plan = plan_batch(messages, known, wallets, datetime.now(UTC))
-                    outbox_batch_id = new_id()
-                    await store.save(connection, plan, self.partition, outbox_batch_id, forgotten)
+                    outbox = new_id(), [o.message.id for o in plan.outcomes if o.new]
+                    await store.save(connection, plan, self.partition, outbox, forgotten)
                     await self._failpoint.before_commit(self.partition)
-                announces = any(outcome.new for outcome in plan.outcomes)
-                return plan, (outbox_batch_id if announces else None)
+                return plan, (outbox[0] if outbox[1] else None)
             except TRANSIENT_DATABASE_ERRORS as error:
                 if stop.is_set():
                     return None

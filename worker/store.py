@@ -118,12 +118,13 @@ async def save(
     connection: Connection,
     plan: BatchPlan,
     partition: int,
-    outbox_batch_id: str,
+    outbox: tuple[str, list[str]],
     forget_batch_ids: list[str],
 ) -> None:
-    """Write the plan: transactions, balances and the events outbox (the transactions it newly
-    applied, and the deletion of the earlier rows whose events are confirmed) in one
-    statement, then entries and aliases, which refer to the transactions."""
+    """Write the plan: transactions, balances and the events outbox row (`outbox`: the row's
+    batch id and the transactions to announce; none when there are none) with the deletion
+    of the earlier rows whose events are confirmed, in one statement; then entries and
+    aliases, which refer to the transactions."""
     columns: list[Any] = [[] for _ in range(9)]
     if plan.transactions:
         columns = list(zip(*plan.transactions, strict=True))
@@ -138,8 +139,7 @@ async def save(
         list(plan.balances),
         list(plan.balances.values()),
         partition,
-        outbox_batch_id,
-        [outcome.message.id for outcome in plan.outcomes if outcome.new],
+        *outbox,
         forget_batch_ids,
     )
     if plan.entries:

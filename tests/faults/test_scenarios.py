@@ -31,6 +31,12 @@ HOLD_LINE = "fail point: holding the transaction"
 RELAY_LINE = "outbox relay published the events of"
 
 
+def database_via(settings: Settings, proxy: TcpProxy) -> Settings:
+    """The settings, with PostgreSQL reached through `proxy` (which a test can cut)."""
+    url = via(settings.database_url.get_secret_value(), 5432, proxy)
+    return settings.model_copy(update={"database_url": SecretStr(url)})
+
+
 async def rabbitmqctl(*arguments: str) -> None:
     process = await asyncio.create_subprocess_exec(
         "rabbitmqctl", "-q", *arguments, stdout=asyncio.subprocess.DEVNULL
@@ -248,13 +254,7 @@ async def test_worker_database_outage(
     proxy = TcpProxy("127.0.0.1", 5432)
     await proxy.start()
     try:
-        worker_settings = fault_settings.model_copy(
-            update={
-                "database_url": SecretStr(
-                    via(fault_settings.database_url.get_secret_value(), 5432, proxy)
-                )
-            }
-        )
+        worker_settings = database_via(fault_settings, proxy)
         scenario = Scenario("PostgreSQL outage for the worker", processes, session)
         await scenario.start(worker_settings=worker_settings)
         for _ in range(ROUNDS):
@@ -284,13 +284,7 @@ async def test_broker_flaps_during_database_outage(
     proxy = TcpProxy("127.0.0.1", 5432)
     await proxy.start()
     try:
-        worker_settings = fault_settings.model_copy(
-            update={
-                "database_url": SecretStr(
-                    via(fault_settings.database_url.get_secret_value(), 5432, proxy)
-                )
-            }
-        )
+        worker_settings = database_via(fault_settings, proxy)
         scenario = Scenario("broker flaps x7 during a PostgreSQL outage", processes, session)
         await scenario.start(worker_settings=worker_settings)
         await asyncio.sleep(LOAD_S)
