@@ -4,9 +4,10 @@
     FOR UPDATE in id order, updates both balances, and inserts the transaction row and its two
     entries; 20 concurrent connections, each transfer its own commit.
 (b) the same writes set-based, 1,000 transfers per transaction from one connection: lock every
-    touched wallet in one statement in id order, insert the transaction rows with unnest, COPY
-    the entries, update the balances with unnest. The arithmetic is done by the client with
-    no validation at all: this is the database's own limit for these writes.
+    touched wallet in one statement in id order, then insert the transaction rows and the
+    entries and update the balances with unnest, in the worker's own statement. The arithmetic
+    is done by the client with no validation at all: this is the database's own limit for these
+    writes.
 
 These are comparisons, not part of the service: the balance updates here exist only to measure
 what plain SQL achieves on the same machine."""
@@ -26,7 +27,8 @@ import orjson
 
 from bench.workload import AMOUNT_MAX, Distribution, WalletPicker
 from shared.ids import new_id
-from worker.store import ENTRY_COLUMNS, SAVE_BATCH
+from worker.batch import BatchPlan
+from worker.store import SAVE_BATCH, save_batch_arguments
 
 PGLEDGER_TRANSFER = """
 CREATE OR REPLACE FUNCTION bench_pgledger_transfer(
@@ -54,7 +56,9 @@ BEGIN
 END $$
 """
 CALL_TRANSFER = "SELECT bench_pgledger_transfer($1, $2, $3, $4, $5, $6, $7, $8)"
-LOCK_WALLETS = "SELECT id, balance FROM wallets WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
+LOCK_WALLETS = (
+    "SELECT id, balance::text FROM wallets WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
+)
 
 
 @dataclass(frozen=True)
@@ -204,23 +208,15 @@ async def _apply_set_based(
                 (transfer.target, transfer.id, 0, "Credit", transfer.amount,
                  balances[transfer.target], transfer.source, now)
             )  # fmt: skip
-        operations = [orjson.dumps(t.operations()).decode() for t in batch]
-        await connection.execute(  # the worker's statement, with no events outbox row
-            SAVE_BATCH,
-            [t.id for t in batch],
-            [project_id] * len(batch),
-            [t.reference_id for t in batch],
-            [_digest(t.operations()) for t in batch],
-            ["Completed"] * len(batch),
-            operations,
-            [None] * len(batch),
-            [now] * len(batch),
-            [now] * len(batch),
-            list(balances),
-            list(balances.values()),
-            0,
-            "",
-            [],
-            [],
+        transactions = [
+            (t.id, project_id, t.reference_id, _digest(t.operations()), "Completed",
+             t.operations(), None, now, now)
+            for t in batch
+        ]  # fmt: skip
+        plan = BatchPlan(
+            transactions=transactions,
+            entries=entries,
+            balances=balances,
         )
-        await connection.copy_records_to_table("entries", records=entries, columns=ENTRY_COLUMNS)
+        # The worker's statement and its encoding of the arguments, with no events outbox row.
+        await connection.execute(SAVE_BATCH, *save_batch_arguments(plan, 0, ("", []), []))

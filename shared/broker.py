@@ -21,6 +21,7 @@ from aiormq.abc import ChannelFrame
 from aiormq.exceptions import ChannelInvalidStateError, ChannelPreconditionFailed
 from pamqp import commands as spec
 from pamqp.body import ContentBody
+from pamqp.frame import marshal
 from pamqp.header import ContentHeader
 
 from shared.database import DeploymentMismatch
@@ -47,39 +48,90 @@ async def underlying_channel(channel: AbstractChannel) -> aiormq.Channel:
 Publish = tuple[str, str, bytes, spec.Basic.Properties]
 
 
+class _Confirms:
+    """What `publish_many` files in aiormq's `confirmations` under each of its delivery tags, in
+    place of a future per message: it answers aiormq as a pending future would (`done`,
+    `cancelled`, `set_result`, `set_exception`), counts the broker's acks and nacks, and
+    settles one future when the last one is in. A future per message (created, stored, and
+    awaited) was a tenth of the worker's time in the benchmark's profiles."""
+
+    __slots__ = ("future", "nack", "pending")
+
+    def __init__(self, future: asyncio.Future[None], count: int) -> None:
+        self.future = future  # from the channel's future store: rejected if the channel closes
+        self.pending = count
+        self.nack: BaseException | None = None
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def cancelled(self) -> bool:
+        return self.future.cancelled()
+
+    def set_result(self, frame: object) -> None:
+        self._settle_one()
+
+    def set_exception(self, error: BaseException) -> None:
+        self.nack = self.nack or error
+        self._settle_one()
+
+    def _settle_one(self) -> None:
+        self.pending -= 1
+        if self.pending == 0:
+            if self.nack is None:
+                self.future.set_result(None)
+            else:
+                self.future.set_exception(self.nack)
+
+
+def _method_frame(channel_number: int, exchange: str, key: str) -> bytes:
+    """The marshalled `basic.publish` frame: the same bytes for every message to one exchange and
+    routing key on one channel, so it is built once (pamqp validates the names each time)."""
+    cache_key = (channel_number, exchange, key)
+    marshalled = _METHOD_FRAMES.get(cache_key)
+    if marshalled is None:
+        if len(_METHOD_FRAMES) >= METHOD_FRAMES_CACHED_MAX:
+            _METHOD_FRAMES.clear()
+        marshalled = marshal(spec.Basic.Publish(exchange=exchange, routing_key=key), channel_number)
+        _METHOD_FRAMES[cache_key] = marshalled
+    return marshalled
+
+
+METHOD_FRAMES_CACHED_MAX = 4096
+_METHOD_FRAMES: dict[tuple[int, str, str], bytes] = {}
+
+
 async def publish_many(channel: AbstractChannel, messages: Sequence[Publish]) -> None:
     """Publish messages (no `mandatory` flag) on a confirming channel, in order, and wait for
     the broker to confirm them all; a nack raises `DeliveryError`, a closed channel
-    `ChannelInvalidStateError`. All of their frames are marshalled at once and handed to the
-    connection's writer in one piece, under the channel's lock taken once: what aiormq's
-    `basic_publish` does for one message, with its per-message lock, timeout, task and write
-    taken out of a hot loop. The caller bounds the wait."""
+    `ChannelInvalidStateError` (or the error that closed it). All of their frames are marshalled
+    at once and handed to the connection's writer in one piece, under the channel's lock taken
+    once, with one confirmation counter for them all (`_Confirms`): what aiormq's
+    `basic_publish` does for one message, with its per-message lock, timeout, task, future and
+    write taken out of a hot loop. The caller bounds the wait."""
+    if not messages:
+        return
     underlay = await underlying_channel(channel)
     if not underlay.publisher_confirms:
         raise ValueError("publish_many needs a channel with publisher confirms")
-    confirmations: list[asyncio.Future[Any]] = []
-    frames: list[Any] = []
+    confirms = _Confirms(underlay.create_future(), len(messages))
+    number, size_max = underlay.number, underlay.max_content_size
+    parts: list[bytes] = []
     async with underlay.lock:
         for exchange, key, body, properties in messages:
             underlay.delivery_tag += 1
-            confirmation = underlay.create_future()
-            underlay.confirmations[underlay.delivery_tag] = confirmation
-            confirmations.append(confirmation)
-            frames.append(spec.Basic.Publish(exchange=exchange, routing_key=key))
-            frames.append(ContentHeader(properties=properties, body_size=len(body)))
-            for start in range(0, len(body), underlay.max_content_size):
-                frames.append(ContentBody(body[start : start + underlay.max_content_size]))
+            underlay.confirmations[underlay.delivery_tag] = confirms  # type: ignore[assignment]
+            parts.append(_method_frame(number, exchange, key))
+            parts.append(marshal(ContentHeader(properties=properties, body_size=len(body)), number))
+            for start in range(0, len(body), size_max):
+                parts.append(marshal(ContentBody(body[start : start + size_max]), number))
         # Queued in one call before the lock is released, so that the delivery tags counted
         # above match the order in which the broker receives the messages.
-        await underlay.write_queue.put(
-            ChannelFrame.marshall(channel_number=underlay.number, frames=frames)
-        )
-    if confirmations:
-        await asyncio.wait(confirmations)
-    for confirmation in confirmations:
-        if confirmation.cancelled():  # what aiormq does to them when the channel closes
-            raise ChannelInvalidStateError("the channel closed before the broker confirmed")
-        confirmation.result()  # a nack raises DeliveryError
+        await underlay.write_queue.put(ChannelFrame(payload=b"".join(parts), should_close=False))
+    await asyncio.wait([confirms.future])
+    if confirms.future.cancelled():  # what aiormq does to its futures when the channel closes
+        raise ChannelInvalidStateError("the channel closed before the broker confirmed")
+    confirms.future.result()  # a nack raises DeliveryError
 
 
 async def connect(settings: Settings, *, name: str) -> AbstractRobustConnection:

@@ -12,7 +12,9 @@ invariant of the design, for one project or all.
    operation applied twice is caught here (it keeps balances, chains and conservation whole).
 6. One transaction per (project, referenceId) (the UNIQUE constraint, checked again), and an
    alias never shadows a transaction id nor crosses projects.
-7. Given a client log of accepted (id, referenceId) pairs: each has exactly one final status,
+7. Every entry names an existing wallet and an existing transaction, of the same project (the
+   database has no foreign keys on entries: the single writer is their only author).
+8. Given a client log of accepted (id, referenceId) pairs: each has exactly one final status,
    the one of the transaction holding its reference ID."""
 
 from __future__ import annotations
@@ -104,6 +106,17 @@ UNION ALL
 SELECT 'extra', transaction_id, operation_index, type, wallet_id FROM extra
 ORDER BY 2, 3
 """
+ORPHANS = """
+SELECT e.id, e.wallet_id, e.transaction_id,
+       CASE WHEN w.id IS NULL THEN 'names no wallet'
+            WHEN t.id IS NULL THEN 'names no transaction'
+            ELSE 'crosses projects' END AS problem
+FROM entries e
+LEFT JOIN wallets w ON w.id = e.wallet_id
+LEFT JOIN transactions t ON t.id = e.transaction_id
+WHERE (w.id IS NULL OR t.id IS NULL OR w.project_id <> t.project_id)
+  AND ($1::text IS NULL OR w.project_id = $1 OR t.project_id = $1)
+"""
 DUPLICATES = """
 SELECT project_id, reference_id, count(*) AS copies FROM transactions
 WHERE ($1::text IS NULL OR project_id = $1)
@@ -169,6 +182,11 @@ async def verify(
         report.violations.append(
             f"{row['kind']} posting: transaction {row['transaction_id']} operation"
             f" {row['operation_index']} {row['type']} on wallet {row['wallet_id']}"
+        )
+    for row in await connection.fetch(ORPHANS, project_id):
+        report.violations.append(
+            f"entry {row['id']} {row['problem']}: wallet {row['wallet_id']}"
+            f" transaction {row['transaction_id']}"
         )
     for row in await connection.fetch(DUPLICATES, project_id):
         report.violations.append(

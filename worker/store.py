@@ -21,13 +21,17 @@ SELECT t.* FROM transactions t
 JOIN unnest($1::text[], $2::text[]) AS k(project_id, reference_id)
   ON t.project_id = k.project_id AND t.reference_id = k.reference_id
 """
+# The balance travels as text: decoding numeric into a Decimal, then an int, costs the worker
+# three times as much (bench/results, `lock_wallets` in the batch profile).
 LOCK_WALLETS = """
-SELECT id, project_id, asset_id, status, balance FROM wallets
+SELECT id, project_id, asset_id, status, balance::text FROM wallets
 WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
 """
-# One statement, one round trip: the batch's transactions, the new balances, and its events
-# outbox row, with the deletion of the rows whose events the broker confirmed. Each
-# data-modifying CTE runs exactly once, whatever reads it.
+# One statement, one round trip: the batch's transactions, the new balances, the entries, and its
+# events outbox row, with the deletion of the rows whose events the broker confirmed. Each
+# data-modifying CTE runs exactly once, whatever reads it. Entries get their ids in posting order
+# (ORDER BY the position in the arrays), the order of each wallet's chain of balances. Numbers
+# travel as text: asyncpg's numeric encoding costs the worker more than PostgreSQL's parsing.
 SAVE_BATCH = """
 WITH inserted AS (
   INSERT INTO transactions
@@ -40,8 +44,19 @@ WITH inserted AS (
     AS t(id, project_id, reference_id, request_digest, status, operations, failure,
          created_at, completed_at)
 ), balances AS (
-  UPDATE wallets AS w SET balance = v.balance, updated_at = now()
-  FROM unnest($10::text[], $11::numeric[]) AS v(id, balance) WHERE w.id = v.id
+  UPDATE wallets AS w SET balance = v.balance::numeric, updated_at = now()
+  FROM unnest($10::text[], $11::text[]) AS v(id, balance) WHERE w.id = v.id
+), posted AS (
+  INSERT INTO entries
+    (wallet_id, transaction_id, operation_index, type, amount, balance_after,
+     counterparty_wallet_id, created_at)
+  SELECT wallet_id, transaction_id, operation_index, type, amount::numeric,
+         balance_after::numeric, counterparty_wallet_id, created_at
+  FROM unnest($16::text[], $17::text[], $18::integer[], $19::text[], $20::text[], $21::text[],
+              $22::text[], $23::timestamptz[]) WITH ORDINALITY
+    AS e(wallet_id, transaction_id, operation_index, type, amount, balance_after,
+         counterparty_wallet_id, created_at, position)
+  ORDER BY position
 ), forgotten AS (
   DELETE FROM event_outbox WHERE partition = $12 AND batch_id = ANY($15::text[])
 )
@@ -63,16 +78,6 @@ CROSS JOIN LATERAL unnest(o.transaction_ids) WITH ORDINALITY AS u(id, position)
 JOIN transactions t ON t.id = u.id
 ORDER BY o.batch_id, u.position
 """
-ENTRY_COLUMNS = (
-    "wallet_id",
-    "transaction_id",
-    "operation_index",
-    "type",
-    "amount",
-    "balance_after",
-    "counterparty_wallet_id",
-    "created_at",
-)
 
 
 async def lock_partition(connection: Connection, partition: int) -> None:
@@ -121,33 +126,39 @@ async def save(
     outbox: tuple[str, list[str]],
     forget_batch_ids: list[str],
 ) -> None:
-    """Write the plan: transactions, balances and the events outbox row (`outbox`: the row's
-    batch id and the transactions to announce; none when there are none) with the deletion
-    of the earlier rows whose events are confirmed, in one statement; then entries and
-    aliases, which refer to the transactions."""
-    columns: list[Any] = [[] for _ in range(9)]
-    if plan.transactions:
-        columns = list(zip(*plan.transactions, strict=True))
-        for json_column in (5, 6):  # operations and failure travel as JSON text
-            columns[json_column] = tuple(
-                None if value is None else orjson.dumps(value).decode()
-                for value in columns[json_column]
-            )
+    """Write the plan in one statement: transactions, balances, entries and the events outbox
+    row (`outbox`: the row's batch id and the transactions to announce; none when there are
+    none) with the deletion of the earlier rows whose events are confirmed; then the aliases,
+    which refer to the transactions."""
     await connection.execute(
-        SAVE_BATCH,
-        *columns,
-        list(plan.balances),
-        list(plan.balances.values()),
-        partition,
-        *outbox,
-        forget_batch_ids,
+        SAVE_BATCH, *save_batch_arguments(plan, partition, outbox, forget_batch_ids)
     )
-    if plan.entries:
-        await connection.copy_records_to_table(
-            "entries", records=plan.entries, columns=ENTRY_COLUMNS
-        )
     if plan.aliases:
         await connection.execute(INSERT_ALIASES, *zip(*plan.aliases, strict=True))
+
+
+def save_batch_arguments(
+    plan: BatchPlan, partition: int, outbox: tuple[str, list[str]], forget_batch_ids: list[str]
+) -> list[Any]:
+    """SAVE_BATCH's arguments for a plan."""
+    transactions: list[Any] = [()] * 9
+    if plan.transactions:
+        transactions = list(zip(*plan.transactions, strict=True))
+        for json_column in (5, 6):  # operations and failure travel as JSON text
+            transactions[json_column] = [
+                None if value is None else orjson.dumps(value).decode()
+                for value in transactions[json_column]
+            ]
+    entries: list[Any] = [()] * 8
+    if plan.entries:
+        entries = list(zip(*plan.entries, strict=True))
+        for number_column in (4, 5):  # amount and balance_after
+            entries[number_column] = [str(value) for value in entries[number_column]]
+    balances = [str(balance) for balance in plan.balances.values()]
+    return [
+        *transactions, list(plan.balances), balances, partition, *outbox, forget_batch_ids,
+        *entries,
+    ]  # fmt: skip
 
 
 async def forget_outbox(connection: Connection, partition: int, batch_ids: list[str]) -> None:

@@ -128,6 +128,21 @@ async def shadow_a_transaction_with_an_alias(database: asyncpg.Connection, books
     )
 
 
+async def post_to_a_missing_wallet(database: asyncpg.Connection, books: Books) -> None:
+    await database.execute(
+        "UPDATE entries SET wallet_id = 'no-such-wallet' WHERE transaction_id = $1"
+        " AND type = 'Credit'",
+        books.transfer_id,
+    )
+
+
+async def post_for_a_missing_transaction(database: asyncpg.Connection, books: Books) -> None:
+    await database.execute(
+        "UPDATE entries SET transaction_id = 'no-such-transaction' WHERE transaction_id = $1",
+        books.issue_id,
+    )
+
+
 @pytest.mark.parametrize(
     ("corrupt", "named"),
     [
@@ -137,6 +152,8 @@ async def shadow_a_transaction_with_an_alias(database: asyncpg.Connection, books
         (unbalance_a_transfer, ["unbalanced Completed transaction", "missing posting"]),
         (apply_a_reference_twice, ["reference ID applied 2 times"]),
         (shadow_a_transaction_with_an_alias, ["shadows a transaction id", "2 final statuses"]),
+        (post_to_a_missing_wallet, ["names no wallet: wallet no-such-wallet"]),
+        (post_for_a_missing_transaction, ["names no transaction", "missing posting"]),
     ],
 )
 async def test_each_corruption_is_named(
