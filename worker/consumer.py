@@ -30,11 +30,10 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import asyncpg
 import orjson
@@ -84,7 +83,6 @@ PREFETCH_BATCHES = 4
 Parsed = tuple[AbstractIncomingMessage, TransactionMessage]
 # A delivery's transactions, parsed on arrival, or the error that stops the writer.
 Inbox = asyncio.Queue[list[Parsed] | Exception]
-Consumer = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,10 +140,7 @@ class PartitionWriter:
         # consumer back when the connection is restored after a broker outage.
         queue = await channel.get_queue(queue_name(self.partition))
         inbox: Inbox = asyncio.Queue()
-        # aio-pika calls a plain function through the loop (`aio_pika.tools.create_task`), in
-        # delivery order, where a coroutine function would cost a task per delivery.
-        receive = cast(Consumer, functools.partial(self._receive, inbox))
-        await queue.consume(receive, no_ack=False)
+        await queue.consume(functools.partial(self._receive, inbox), no_ack=False)
         finishing: asyncio.Task[None] | None = None
         loop = asyncio.get_running_loop()
         try:
@@ -185,9 +180,10 @@ class PartitionWriter:
                 with contextlib.suppress(AMQPError, ChannelInvalidStateError, ConnectionError):
                     await channel.close()
 
-    def _receive(self, inbox: Inbox, received: AbstractIncomingMessage) -> None:
+    async def _receive(self, inbox: Inbox, received: AbstractIncomingMessage) -> None:
         """Parse a delivery on arrival, so that parsing the next batch overlaps this one's
-        database statements. Poison is dead-lettered at once; a programmer error is handed on
+        database statements. aio-pika runs one task per delivery, in delivery order, and
+        nothing here suspends. Poison is dead-lettered at once; a programmer error is handed on
         to stop the writer."""
         try:
             messages = delivery.parse(received, self._context)

@@ -61,7 +61,7 @@ async def test_batch_messages_fill_a_batch_up_to_the_limit_and_are_never_split()
     deliveries = [batch_message(3) for _ in range(4)]
     one_writer = writer(5)
     for one in deliveries:
-        one_writer._receive(inbox, one)  # type: ignore[arg-type]
+        await one_writer._receive(inbox, one)  # type: ignore[arg-type]
     parsed = await one_writer._collect(inbox)
     assert len(parsed) == 6  # two whole batch messages: the second takes it past 5
     assert [received for received, _ in parsed] == [deliveries[0]] * 3 + [deliveries[1]] * 3
@@ -72,10 +72,10 @@ async def test_single_messages_stop_at_the_limit_and_closed_channels_are_skipped
     inbox: asyncio.Queue[Any] = asyncio.Queue()
     closed = Delivery(orjson.dumps(transaction("gone")), channel=Channel(is_closed=True))
     one_writer = writer(3)
-    one_writer._receive(inbox, closed)  # type: ignore[arg-type]
+    await one_writer._receive(inbox, closed)  # type: ignore[arg-type]
     singles = [Delivery(orjson.dumps(transaction(f"s{n}"))) for n in range(5)]
     for one in singles:
-        one_writer._receive(inbox, one)  # type: ignore[arg-type]
+        await one_writer._receive(inbox, one)  # type: ignore[arg-type]
     parsed = await one_writer._collect(inbox)
     assert [received for received, _ in parsed] == singles[:3]
     assert inbox.qsize() == 2
@@ -84,6 +84,6 @@ async def test_single_messages_stop_at_the_limit_and_closed_channels_are_skipped
 async def test_a_programmer_error_while_parsing_stops_the_writer() -> None:
     inbox: asyncio.Queue[Any] = asyncio.Queue()
     one_writer = writer(3)
-    one_writer._receive(inbox, None)  # type: ignore[arg-type]
+    await one_writer._receive(inbox, None)  # type: ignore[arg-type]
     with pytest.raises(AttributeError):
         await one_writer._collect(inbox)
