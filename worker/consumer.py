@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -40,7 +39,6 @@ import orjson
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from pamqp import commands as spec
-from pydantic import ValidationError
 
 from shared.broker import EVENTS_EXCHANGE, Publish, publish_many
 from shared.database import Connection
@@ -81,8 +79,6 @@ PERSISTENT = 2
 # is bounded by this many messages of at most the request body limit each.
 PREFETCH_BATCHES = 4
 Parsed = tuple[AbstractIncomingMessage, TransactionMessage]
-# A delivery's transactions, parsed on arrival, or the error that stops the writer.
-Inbox = asyncio.Queue[list[Parsed] | Exception]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +126,6 @@ class PartitionWriter:
         self._announced: list[str] = []
         self._relay_due = True
         self._relay_at_s = 0.0
-        self._rejecting: set[asyncio.Task[None]] = set()  # poison being dead-lettered
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; the batch in hand is committed and acked first."""
@@ -139,8 +134,8 @@ class PartitionWriter:
         # A queue declared (passively) on the robust channel, unlike one merely named, gets its
         # consumer back when the connection is restored after a broker outage.
         queue = await channel.get_queue(queue_name(self.partition))
-        inbox: Inbox = asyncio.Queue()
-        await queue.consume(functools.partial(self._receive, inbox), no_ack=False)
+        inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        await queue.consume(inbox.put, no_ack=False)
         finishing: asyncio.Task[None] | None = None
         loop = asyncio.get_running_loop()
         try:
@@ -180,30 +175,11 @@ class PartitionWriter:
                 with contextlib.suppress(AMQPError, ChannelInvalidStateError, ConnectionError):
                     await channel.close()
 
-    async def _receive(self, inbox: Inbox, received: AbstractIncomingMessage) -> None:
-        """Parse a delivery on arrival, so that parsing the next batch overlaps this one's
-        database statements. aio-pika runs one task per delivery, in delivery order, and
-        nothing here suspends. Poison is dead-lettered at once; a programmer error is handed on
-        to stop the writer."""
-        try:
-            messages = delivery.parse(received, self._context)
-        except ValidationError as error:
-            rejecting = asyncio.create_task(
-                delivery.dead_letter(received, self.partition, delivery.invalid_reason(error))
-            )
-            self._rejecting.add(rejecting)
-            rejecting.add_done_callback(self._rejecting.discard)
-            return
-        except Exception as error:
-            inbox.put_nowait(error)
-            return
-        inbox.put_nowait([(received, message) for message in messages])
-
-    async def _collect(self, inbox: Inbox) -> list[Parsed]:
-        """What is ready (parsed on arrival; poison was dead-lettered then), up to
-        `batch_size_max` transactions (a batch message is never split, so one more delivery may
-        take a batch past it by at most `transactions_per_batch_max`); waits only while the
-        inbox is empty. Deliveries whose channel closed are skipped."""
+    async def _collect(self, inbox: asyncio.Queue[AbstractIncomingMessage]) -> list[Parsed]:
+        """What is ready, parsed, up to `batch_size_max` transactions (a batch message is never
+        split, so one more delivery may take a batch past it by at most
+        `transactions_per_batch_max`); waits only while the inbox is empty. Deliveries whose
+        channel closed are skipped, and poison is dead-lettered here."""
         try:
             first = await asyncio.wait_for(inbox.get(), timeout=INBOX_POLL_S)
         except TimeoutError:
@@ -211,12 +187,10 @@ class PartitionWriter:
         if self._settings.batch_wait_ms > 0:
             await asyncio.sleep(self._settings.batch_wait_ms / 1000)
         parsed: list[Parsed] = []
-        received: list[Parsed] | Exception | None = first
+        received: AbstractIncomingMessage | None = first
         while received is not None:
-            if isinstance(received, Exception):
-                raise received
-            if delivery.is_live(received[0][0]):
-                parsed.extend(received)
+            if delivery.is_live(received):
+                parsed.extend(await delivery.parse([received], self.partition, self._context))
             if len(parsed) >= self._settings.batch_size_max or inbox.empty():
                 break
             received = inbox.get_nowait()

@@ -51,20 +51,29 @@ def delivery_count(delivery: AbstractIncomingMessage) -> int:
     return int(count) if isinstance(count, int) else 0
 
 
-def parse(delivery: AbstractIncomingMessage, context: dict[str, Any]) -> list[TransactionMessage]:
-    """The transactions of a delivery: one, or all of a batch message's (AMQP type
-    `cloudwallet.transaction-batch`), in order. Raises `ValidationError` for a body that cannot
-    be parsed or fails the schema: it can never succeed, so it goes to the dead-letter exchange
-    at once (a batch message as a whole; `invalid_reason` says why)."""
-    if delivery.type == TRANSACTION_BATCH_TYPE:
-        return TransactionBatchMessage.model_validate_json(
-            delivery.body, context=context
-        ).transactions
-    return [TransactionMessage.model_validate_json(delivery.body, context=context)]
-
-
-def invalid_reason(error: ValidationError) -> str:
-    return f"invalid message: {error.errors(include_url=False)[:3]}"
+async def parse(
+    deliveries: list[AbstractIncomingMessage], partition: int, context: dict[str, Any]
+) -> list[tuple[AbstractIncomingMessage, TransactionMessage]]:
+    """The valid transactions of a batch, each with the delivery that carries it: one, or all
+    of a batch message's (AMQP type `cloudwallet.transaction-batch`), in order. A body that
+    cannot be parsed or fails the schema can never succeed, so it goes to the dead-letter
+    exchange at once (a batch message as a whole)."""
+    parsed: list[tuple[AbstractIncomingMessage, TransactionMessage]] = []
+    for delivery in deliveries:
+        try:
+            if delivery.type == TRANSACTION_BATCH_TYPE:
+                messages = TransactionBatchMessage.model_validate_json(
+                    delivery.body, context=context
+                ).transactions
+            else:
+                messages = [TransactionMessage.model_validate_json(delivery.body, context=context)]
+        except ValidationError as error:
+            await dead_letter(
+                delivery, partition, f"invalid message: {error.errors(include_url=False)[:3]}"
+            )
+            continue
+        parsed.extend((delivery, message) for message in messages)
+    return parsed
 
 
 async def dead_letter(delivery: AbstractIncomingMessage, partition: int, reason: str) -> None:

@@ -1,7 +1,6 @@
 """A writer's batch is bounded in transactions, not deliveries: `_collect` takes deliveries
-(single transactions and batch messages, parsed on arrival by `_receive`) from the inbox until
-`batch_size_max` transactions are in hand, never splits a batch message, and leaves the rest in
-the inbox."""
+(single transactions and batch messages) from the inbox until `batch_size_max` transactions
+are in hand, never splits a batch message, and leaves the rest in the inbox."""
 
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import pytest
 
 from shared.ids import new_id
 from shared.messages import TRANSACTION_BATCH_TYPE
@@ -59,10 +57,9 @@ def writer(batch_size_max: int) -> PartitionWriter:
 async def test_batch_messages_fill_a_batch_up_to_the_limit_and_are_never_split() -> None:
     inbox: asyncio.Queue[Any] = asyncio.Queue()
     deliveries = [batch_message(3) for _ in range(4)]
-    one_writer = writer(5)
     for one in deliveries:
-        await one_writer._receive(inbox, one)  # type: ignore[arg-type]
-    parsed = await one_writer._collect(inbox)
+        inbox.put_nowait(one)
+    parsed = await writer(5)._collect(inbox)
     assert len(parsed) == 6  # two whole batch messages: the second takes it past 5
     assert [received for received, _ in parsed] == [deliveries[0]] * 3 + [deliveries[1]] * 3
     assert inbox.qsize() == 2
@@ -71,19 +68,10 @@ async def test_batch_messages_fill_a_batch_up_to_the_limit_and_are_never_split()
 async def test_single_messages_stop_at_the_limit_and_closed_channels_are_skipped() -> None:
     inbox: asyncio.Queue[Any] = asyncio.Queue()
     closed = Delivery(orjson.dumps(transaction("gone")), channel=Channel(is_closed=True))
-    one_writer = writer(3)
-    await one_writer._receive(inbox, closed)  # type: ignore[arg-type]
+    inbox.put_nowait(closed)
     singles = [Delivery(orjson.dumps(transaction(f"s{n}"))) for n in range(5)]
     for one in singles:
-        await one_writer._receive(inbox, one)  # type: ignore[arg-type]
-    parsed = await one_writer._collect(inbox)
+        inbox.put_nowait(one)
+    parsed = await writer(3)._collect(inbox)
     assert [received for received, _ in parsed] == singles[:3]
     assert inbox.qsize() == 2
-
-
-async def test_a_programmer_error_while_parsing_stops_the_writer() -> None:
-    inbox: asyncio.Queue[Any] = asyncio.Queue()
-    one_writer = writer(3)
-    await one_writer._receive(inbox, None)  # type: ignore[arg-type]
-    with pytest.raises(AttributeError):
-        await one_writer._collect(inbox)
