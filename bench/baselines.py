@@ -202,18 +202,19 @@ async def _apply_set_based(
             balances[transfer.target] += transfer.amount
             entries.append(
                 (transfer.source, transfer.id, 0, "Debit", transfer.amount,
-                 balances[transfer.source], transfer.target, now)
+                 balances[transfer.source], transfer.target)
             )  # fmt: skip
             entries.append(
                 (transfer.target, transfer.id, 0, "Credit", transfer.amount,
-                 balances[transfer.target], transfer.source, now)
+                 balances[transfer.target], transfer.source)
             )  # fmt: skip
         transactions = [
             (t.id, project_id, t.reference_id, _digest(t.operations()), "Completed",
-             t.operations(), None, now, now)
+             t.operations(), None, now)
             for t in batch
         ]  # fmt: skip
         plan = BatchPlan(
+            applied_at=now,
             transactions=transactions,
             entries=entries,
             balances=balances,

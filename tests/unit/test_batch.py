@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from shared.ledger import Wallet, WalletStatus
+import pytest
+
+from shared.errors import InvariantViolation
+from shared.ledger import Applied, EntryType, Posting, Wallet, WalletStatus
 from shared.messages import TransactionMessage
-from worker.batch import KnownTransaction, LockedWallet, plan_batch, wallet_ids
+from worker.batch import KnownTransaction, LockedWallet, _check_balanced, plan_batch, wallet_ids
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -94,3 +97,28 @@ def test_wallets_are_locked_in_id_order() -> None:
         message("t2", "r2", {"type": "Issue", "to": "a", "amount": "1"}),
     ]
     assert wallet_ids(messages) == ["a", "b", "z"]
+
+
+def posting(wallet_id: str, entry_type: EntryType, amount: int) -> Posting:
+    return Posting(wallet_id, 0, entry_type, amount, 10, None)
+
+
+@pytest.mark.parametrize(
+    ("postings", "balances", "broken"),
+    [
+        ((posting("a", EntryType.DEBIT, 5), posting("b", EntryType.CREDIT, 5)), {"a": 0}, None),
+        ((posting("a", EntryType.ISSUE, 5),), {"a": 5}, None),
+        ((posting("a", EntryType.DEBIT, 5), posting("b", EntryType.CREDIT, 4)), {}, "credits"),
+        ((posting("a", EntryType.CREDIT, 5),), {}, "credits"),
+        ((posting("a", EntryType.REDEEM, 5),), {"a": -1}, "negative balance"),
+    ],
+)
+def test_the_planner_refuses_an_unbalanced_or_negative_result_of_the_core(
+    postings: tuple[Posting, ...], balances: dict[str, int], broken: str | None
+) -> None:
+    result = Applied(balances=balances, postings=postings)
+    if broken is None:
+        _check_balanced(result)
+        return
+    with pytest.raises(InvariantViolation, match=broken):
+        _check_balanced(result)
