@@ -143,6 +143,20 @@ async def post_for_a_missing_transaction(database: asyncpg.Connection, books: Bo
     )
 
 
+async def move_a_transaction_to_another_project(database: asyncpg.Connection, books: Books) -> None:
+    """Its entries stay on the wallets of the first project."""
+    other = new_id()
+    await database.execute(
+        "INSERT INTO projects (id, tenant_id, name)"
+        " SELECT $2, tenant_id, 'other' FROM projects WHERE id = $1",
+        books.ledger.project_id,
+        other,
+    )
+    await database.execute(
+        "UPDATE transactions SET project_id = $2 WHERE id = $1", books.transfer_id, other
+    )
+
+
 @pytest.mark.parametrize(
     ("corrupt", "named"),
     [
@@ -154,6 +168,7 @@ async def post_for_a_missing_transaction(database: asyncpg.Connection, books: Bo
         (shadow_a_transaction_with_an_alias, ["shadows a transaction id", "2 final statuses"]),
         (post_to_a_missing_wallet, ["names no wallet: wallet no-such-wallet"]),
         (post_for_a_missing_transaction, ["names no transaction", "missing posting"]),
+        (move_a_transaction_to_another_project, ["crosses projects"]),
     ],
 )
 async def test_each_corruption_is_named(
