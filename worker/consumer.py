@@ -4,8 +4,9 @@ apply it in one PostgreSQL transaction, then cache the states, announce them, an
 Announcing goes through an outbox: each batch's transaction also records (in `event_outbox`)
 which final states it has to announce, and the row is deleted once the broker has confirmed
 those events (by the next batch's transaction, or when the writer is idle). A row whose publish
-failed, or that a writer left behind when it died, is relayed: by this writer as soon as it can,
-and by the partition's next writer before it consumes anything. Events are so published at
+failed, that a writer left behind when it died, or that a batch committed while its connection
+broke (so that its retry found it applied), is relayed: by this writer as soon as it can, and
+by the partition's next writer before it consumes anything. Events are so published at
 least once; a replay (a message whose transaction was applied before) is never announced again,
 since the batch that applied it has its own outbox row.
 
@@ -296,8 +297,13 @@ class PartitionWriter:
                     outbox = new_id(), [o.message.id for o in plan.outcomes if o.new]
                     await store.save(connection, plan, self.partition, outbox, forgotten)
                     await self._failpoint.before_commit(self.partition)
+                self._failpoint.lose_commit(self.partition)
                 return plan, (outbox[0] if outbox[1] else None)
             except TRANSIENT_DATABASE_ERRORS as error:
+                # The attempt may have committed unknown to us (the connection broke during the
+                # commit): the retry then finds its transactions applied and does not announce
+                # them, so its outbox row is relayed instead.
+                self._relay_due = True
                 if stop.is_set():
                     return None
                 attempt += 1

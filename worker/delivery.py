@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from pydantic import ValidationError
@@ -25,6 +26,7 @@ FAILPOINT_ENV = "CLOUDWALLET_FAILPOINT"
 FAILPOINT_EXIT_CODE = 137
 FAILPOINT_HOLD_S = 0.3
 FAILPOINT_DROPPED_BATCHES_MAX = 3
+FAILPOINT_LOST_COMMITS_MAX = 3
 
 
 def raise_if_cancelling(error: BaseException) -> None:
@@ -132,10 +134,13 @@ class FailPoint:
     `CLOUDWALLET_FAILPOINT=after-commit-before-ack` ends the process right after a batch
     commits and before its ack; `hold-transaction` keeps each batch's transaction (and its
     partition lock) open a moment before the commit, so that a test can pause the process
-    while it holds them; `drop-events` fails the event publishes of the first batches."""
+    while it holds them; `drop-events` fails the event publishes of the first batches;
+    `lose-commits` fails the first batches after their commit, as a connection that breaks
+    while the commit's answer is on its way would."""
 
     name: str
     dropped: int = 0
+    lost: int = 0
 
     @classmethod
     def from_environment(cls) -> FailPoint:
@@ -154,6 +159,15 @@ class FailPoint:
         self.dropped += 1
         log.warning("fail point: dropping the events of a batch of partition %s", partition)
         return True
+
+    def lose_commit(self, partition: int) -> None:
+        """`lose-commits`: the first `FAILPOINT_LOST_COMMITS_MAX` commits raise a connection
+        error once done, so that the writer retries a batch that is already applied."""
+        if self.name != "lose-commits" or self.lost >= FAILPOINT_LOST_COMMITS_MAX:
+            return
+        self.lost += 1
+        log.warning("fail point: losing the answer of a commit of partition %s", partition)
+        raise asyncpg.ConnectionDoesNotExistError("fail point: the commit's answer was lost")
 
     def after_commit(self, partition: int, batch_size: int) -> None:
         if self.name == "after-commit-before-ack":

@@ -22,6 +22,7 @@ from tests.faults.scenario import Scenario
 from tests.faults.workload import wait_final
 from tests.support import vhost_of
 from worker.delivery import FAILPOINT_DROPPED_BATCHES_MAX as DROPPED_BATCHES_MAX
+from worker.delivery import FAILPOINT_LOST_COMMITS_MAX as LOST_COMMITS_MAX
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900 if SOAK else 150)]
 STALE_RECHECK_WAIT_S = 20
@@ -104,6 +105,26 @@ async def test_event_publishes_fail(processes: Processes, session: aiohttp.Clien
     relayed = [line for line in log.splitlines() if RELAY_LINE in line]
     scenario.note(f"batches whose events were dropped={dropped}; relays={len(relayed)}")
     assert dropped == DROPPED_BATCHES_MAX
+    assert relayed
+
+
+async def test_commit_answers_lost(processes: Processes, session: aiohttp.ClientSession) -> None:
+    """The first batches commit but their connection "breaks" before the answer (a fail point):
+    the retry finds them applied and does not announce them, and the relay does."""
+    scenario = Scenario("commit answers lost (fail point)", processes, session)
+    await scenario.start(CLOUDWALLET_FAILPOINT="lose-commits")
+    await asyncio.sleep(LOAD_S)
+    await scenario.finish()  # which also checks that every transaction was announced
+    log = scenario.workers[0].log()
+    lost = log.count("fail point: losing the answer of a commit")
+    relayed = [line for line in log.splitlines() if RELAY_LINE in line]
+    replays = processes.replays()
+    scenario.note(
+        f"commits whose answer was lost={lost}; relays={len(relayed)};"
+        f" found applied on retry={replays.already_applied}"
+    )
+    assert lost == LOST_COMMITS_MAX
+    assert replays.already_applied > 0
     assert relayed
 
 
