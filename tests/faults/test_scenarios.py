@@ -93,39 +93,50 @@ async def test_crash_after_commit_before_ack(
     assert any(RELAY_LINE in worker.log() for worker in scenario.workers[1:])
 
 
+async def _relayed_fail_point(
+    processes: Processes, session: aiohttp.ClientSession, name: str, fail_point: str, line: str
+) -> tuple[int, int]:
+    """Run the load with a fail point of the worker; every transaction must still be
+    announced (`finish` checks it). Returns how often the fail point fired and how many
+    outbox relays ran."""
+    scenario = Scenario(name, processes, session)
+    await scenario.start(CLOUDWALLET_FAILPOINT=fail_point)
+    await asyncio.sleep(LOAD_S)
+    await scenario.finish()
+    log = scenario.workers[0].log()
+    fired = log.count(line)
+    relays = sum(1 for logged in log.splitlines() if RELAY_LINE in logged)
+    scenario.note(f"fail point fired={fired}; relays={relays}")
+    return fired, relays
+
+
 async def test_event_publishes_fail(processes: Processes, session: aiohttp.ClientSession) -> None:
     """The broker refuses the events of the first batches (a fail point) while the worker goes
     on: the batches are acked, their outbox rows stay, and the relay announces them."""
-    scenario = Scenario("event publishes fail (fail point)", processes, session)
-    await scenario.start(CLOUDWALLET_FAILPOINT="drop-events")
-    await asyncio.sleep(LOAD_S)
-    await scenario.finish()  # which also checks that every transaction was announced
-    log = scenario.workers[0].log()
-    dropped = log.count("fail point: dropping the events of a batch")
-    relayed = [line for line in log.splitlines() if RELAY_LINE in line]
-    scenario.note(f"batches whose events were dropped={dropped}; relays={len(relayed)}")
+    dropped, relays = await _relayed_fail_point(
+        processes,
+        session,
+        "event publishes fail (fail point)",
+        "drop-events",
+        "fail point: dropping the events of a batch",
+    )
     assert dropped == DROPPED_BATCHES_MAX
-    assert relayed
+    assert relays
 
 
 async def test_commit_answers_lost(processes: Processes, session: aiohttp.ClientSession) -> None:
     """The first batches commit but their connection "breaks" before the answer (a fail point):
     the retry finds them applied and does not announce them, and the relay does."""
-    scenario = Scenario("commit answers lost (fail point)", processes, session)
-    await scenario.start(CLOUDWALLET_FAILPOINT="lose-commits")
-    await asyncio.sleep(LOAD_S)
-    await scenario.finish()  # which also checks that every transaction was announced
-    log = scenario.workers[0].log()
-    lost = log.count("fail point: losing the answer of a commit")
-    relayed = [line for line in log.splitlines() if RELAY_LINE in line]
-    replays = processes.replays()
-    scenario.note(
-        f"commits whose answer was lost={lost}; relays={len(relayed)};"
-        f" found applied on retry={replays.already_applied}"
+    lost, relays = await _relayed_fail_point(
+        processes,
+        session,
+        "commit answers lost (fail point)",
+        "lose-commits",
+        "fail point: losing the answer of a commit",
     )
     assert lost == LOST_COMMITS_MAX
-    assert replays.already_applied > 0
-    assert relayed
+    assert processes.replays().already_applied > 0
+    assert relays
 
 
 async def test_redis_flushed_mid_run_with_clients_resubmitting(
