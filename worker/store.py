@@ -22,7 +22,7 @@ JOIN unnest($1::text[], $2::text[]) AS k(project_id, reference_id)
   ON t.project_id = k.project_id AND t.reference_id = k.reference_id
 """
 # The balance travels as text: decoding numeric into a Decimal, then an int, costs the worker
-# three times as much (bench/results, `lock_wallets` in the batch profile).
+# three times as much (docs/performance.md, runs 6 and 7).
 LOCK_WALLETS = """
 SELECT id, project_id, asset_id, status, balance::text FROM wallets
 WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
