@@ -113,8 +113,7 @@ async def _submit_transaction(request: web.Request) -> web.Response:
         with contextlib.suppress(CacheUnavailable):
             await cache.release(project_id, claim.reference_id, claim.transaction_id, claim.digest)
         raise
-    with contextlib.suppress(CacheUnavailable):
-        await cache.confirm(project_id, claim.reference_id, claim.transaction_id, claim.digest)
+    cache.confirm_soon(project_id, claim.reference_id, claim.transaction_id, claim.digest)
     return json_response(
         accepted_body(claim),
         status=202,
