@@ -1,4 +1,5 @@
-"""One Redis connection that carries many commands at once, for the gateway's hot commands.
+"""One Redis connection that carries many commands at once, for the hot commands of the gateway
+and the worker (its one command per batch).
 
 Each command is written as soon as it is made, without waiting for the replies of those before
 it; Redis answers a connection's commands in order, so the replies go to the waiting callers

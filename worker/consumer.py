@@ -289,8 +289,10 @@ class PartitionWriter:
         attempt = 0
         while True:
             try:
-                async with self._lease.acquire() as connection, connection.transaction():
-                    await store.lock_partition(connection, self.partition)
+                async with (
+                    self._lease.acquire() as connection,
+                    store.partition_transaction(connection, self.partition),
+                ):
                     known = await store.find_known(connection, messages)
                     wallets = await store.lock_wallets(connection, wallet_ids(messages))
                     plan = plan_batch(messages, known, wallets, datetime.now(UTC))

@@ -7,7 +7,7 @@ assignment. The lock dies with its session: at once when the process dies, and w
 because a live lease pings its session every heartbeat and PostgreSQL ends sessions idle for
 longer. A writer that lost its session never writes again on another one without taking the
 lock afresh, and every batch also takes the same key as a transaction lock
-(`store.lock_partition`)."""
+(`store.partition_transaction`)."""
 
 from __future__ import annotations
 

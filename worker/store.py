@@ -4,6 +4,8 @@ where balances change. Also the events outbox: what each batch still has to anno
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -81,11 +83,23 @@ ORDER BY o.batch_id, u.position
 """
 
 
-async def lock_partition(connection: Connection, partition: int) -> None:
-    """Fence: two writers that both believe they own a partition never interleave batches."""
-    await connection.execute(
-        "SELECT pg_advisory_xact_lock($1, $2)", PARTITION_LOCK_SPACE, partition
-    )
+@contextlib.asynccontextmanager
+async def partition_transaction(connection: Connection, partition: int) -> AsyncIterator[None]:
+    """A transaction that holds the partition's transaction lock from its start, committed when
+    the block ends and rolled back when it raises. The lock is the fence: two writers that both
+    believe they own a partition never interleave batches. BEGIN and the lock travel as one
+    simple query, one round trip where asyncpg's `transaction()` and a lock statement take two;
+    the statements after it see what was committed before the lock was granted."""
+    try:
+        await connection.execute(
+            f"BEGIN; SELECT pg_advisory_xact_lock({PARTITION_LOCK_SPACE:d}, {partition:d})"
+        )
+        yield
+    except BaseException:
+        if not connection.is_closed():
+            await connection.execute("ROLLBACK")
+        raise
+    await connection.execute("COMMIT")
 
 
 async def find_known(
