@@ -15,7 +15,7 @@ import orjson
 import uvloop
 
 from bench import report
-from bench.environment import bench_settings, load_average, reset
+from bench.environment import bench_parser, bench_settings, load_average, reset
 from bench.run import Run, http_scenarios
 from bench.seed import create_ledger, fund
 from shared.verify import verify
@@ -107,12 +107,7 @@ def print_report(result: dict[str, Any]) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument(
-        "--namespace", default="bench", help="database cloudwallet_<ns>, vhost cloudwallet-<ns>"
-    )
-    p.add_argument("--redis-db", type=int, default=14)
-    p.add_argument("--partitions", type=int, default=8)
+    p = bench_parser("python -m bench", __doc__, partitions=8)
     p.add_argument("--wallets", type=int, default=10_000)
     p.add_argument("--duration-s", type=float, default=20, help="load window of each HTTP scenario")
     p.add_argument("--tail-s", type=float, default=15, help="wait for late completions, at most")
@@ -135,7 +130,6 @@ def parser() -> argparse.ArgumentParser:
         "--scenarios",
         default="uniform-2000,uniform-max,hot-zipf,three-op,batch,baselines,drain-hot,drain",
     )
-    p.add_argument("--no-verify", dest="verify", action="store_false")
     p.add_argument("--profile", action="store_true", help="py-spy the gateway and the worker")
     p.add_argument("--events", action="store_true", help="end-to-end from the events exchange")
     return p  # fmt: skip

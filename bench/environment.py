@@ -4,6 +4,7 @@ starts from the same empty state. Only 127.0.0.1."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import socket
@@ -31,6 +32,19 @@ def bench_settings(namespace: str, redis_db: int, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+def bench_parser(prog: str, description: str | None, *, partitions: int) -> argparse.ArgumentParser:
+    """The options every benchmark command has: its corner of the services, the partition
+    count, and the ledger check at the end."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument(
+        "--namespace", default="bench", help="database cloudwallet_<ns>, vhost cloudwallet-<ns>"
+    )
+    p.add_argument("--redis-db", type=int, default=14)
+    p.add_argument("--partitions", type=int, default=partitions)
+    p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the ledger check")
+    return p
 
 
 def load_average() -> str:

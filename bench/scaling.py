@@ -25,7 +25,7 @@ import orjson
 import uvloop
 
 from bench import drain, report
-from bench.environment import bench_settings, load_average, reset
+from bench.environment import bench_parser, bench_settings, load_average, reset
 from bench.figures import batch_sizes
 from bench.partitions import (
     close_gate,
@@ -269,12 +269,7 @@ def worker_counts(text: str) -> list[int]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.scaling", description=__doc__)
-    p.add_argument(
-        "--namespace", default="bench", help="database cloudwallet_<ns>, vhost cloudwallet-<ns>"
-    )
-    p.add_argument("--redis-db", type=int, default=14)
-    p.add_argument("--partitions", type=int, default=16)
+    p = bench_parser("python -m bench.scaling", __doc__, partitions=16)
     p.add_argument("--projects", type=int, default=32, help="a multiple of --partitions")
     p.add_argument("--wallets-per-project", type=int, default=1000)
     p.add_argument("--messages", type=int, default=100_000, help="queued before each drain")
@@ -290,7 +285,6 @@ def parser() -> argparse.ArgumentParser:
         default="gated",
         help="workers start on their own shares (gated), or the first takes every partition",
     )
-    p.add_argument("--no-verify", dest="verify", action="store_false")
     return p
 
 
