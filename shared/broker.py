@@ -134,11 +134,17 @@ async def publish_many(channel: AbstractChannel, messages: Sequence[Publish]) ->
     confirms.future.result()  # a nack raises DeliveryError
 
 
-async def connect(settings: Settings, *, name: str) -> AbstractRobustConnection:
+async def connect(
+    settings: Settings,
+    *,
+    name: str,
+    connection_class: type[aio_pika.RobustConnection] = aio_pika.RobustConnection,
+) -> AbstractRobustConnection:
     """A robust connection whose heartbeat notices a dead peer within seconds, and which
     reconnects (restoring its channels, queues and consumers) soon after the broker is back."""
     return await aio_pika.connect_robust(
         settings.amqp_url.get_secret_value(),
+        connection_class=connection_class,
         heartbeat=settings.amqp_heartbeat_s,
         reconnect_interval=settings.amqp_reconnect_interval_ms / 1000,
         client_properties={"connection_name": name},

@@ -37,8 +37,9 @@ from typing import Any, Protocol
 
 import asyncpg
 import orjson
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
+from aiormq.abc import DeliveredMessage
 from pamqp import commands as spec
 
 from shared.broker import EVENTS_EXCHANGE, Publish, publish_many
@@ -79,7 +80,7 @@ PERSISTENT = 2
 # finishing, and enough ready that the next batch is full when the broker is not idle. Memory
 # is bounded by this many messages of at most the request body limit each.
 PREFETCH_BATCHES = 4
-Parsed = tuple[AbstractIncomingMessage, TransactionMessage]
+Parsed = tuple[delivery.Delivery, TransactionMessage]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,7 @@ class Committed:
     (None when it had nothing new to announce)."""
 
     plan: BatchPlan
-    deliveries: list[AbstractIncomingMessage]
+    deliveries: list[delivery.Delivery]
     outbox_batch_id: str | None
 
 
@@ -135,8 +136,14 @@ class PartitionWriter:
         # A queue declared (passively) on the robust channel, unlike one merely named, gets its
         # consumer back when the connection is restored after a broker outage.
         queue = await channel.get_queue(queue_name(self.partition))
-        inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-        await queue.consume(inbox.put, no_ack=False)
+        if not isinstance(queue, delivery.WriterQueue):
+            raise TypeError("a writer consumes on a delivery.WriterConnection")
+        inbox: asyncio.Queue[delivery.Delivery] = asyncio.Queue()
+
+        async def receive(message: DeliveredMessage) -> None:
+            inbox.put_nowait(delivery.Delivery(message))
+
+        await queue.consume(receive, no_ack=False)
         finishing: asyncio.Task[None] | None = None
         loop = asyncio.get_running_loop()
         try:
@@ -176,7 +183,7 @@ class PartitionWriter:
                 with contextlib.suppress(AMQPError, ChannelInvalidStateError, ConnectionError):
                     await channel.close()
 
-    async def _collect(self, inbox: asyncio.Queue[AbstractIncomingMessage]) -> list[Parsed]:
+    async def _collect(self, inbox: asyncio.Queue[delivery.Delivery]) -> list[Parsed]:
         """What is ready, parsed, up to `batch_size_max` transactions (a batch message is never
         split, so one more delivery may take a batch past it by at most
         `transactions_per_batch_max`); waits only while the inbox is empty. Deliveries whose
@@ -188,7 +195,7 @@ class PartitionWriter:
         if self._settings.batch_wait_ms > 0:
             await asyncio.sleep(self._settings.batch_wait_ms / 1000)
         parsed: list[Parsed] = []
-        received: AbstractIncomingMessage | None = first
+        received: delivery.Delivery | None = first
         while received is not None:
             if delivery.is_live(received):
                 parsed.extend(await delivery.parse([received], self.partition, self._context))
@@ -333,9 +340,7 @@ class PartitionWriter:
                 self.partition,
             )
 
-    async def _announce(
-        self, outcomes: list[Outcome], deliveries: list[AbstractIncomingMessage]
-    ) -> bool:
+    async def _announce(self, outcomes: list[Outcome], deliveries: list[delivery.Delivery]) -> bool:
         """Publish each newly applied final state to the events exchange, and every final state
         to the publisher's reply queue where it asked for one; True if the broker confirmed
         them all. Replies are best effort: a publisher that missed one reads the state."""

@@ -26,7 +26,7 @@ from shared.ids import new_id
 from shared.redis_pipeline import PipelinedConnection
 from shared.settings import Settings
 from shared.status_cache import SOCKET_TIMEOUT_S, StatusCache, create_client
-from worker import ownership
+from worker import delivery, ownership
 from worker.consumer import PartitionWriter
 from worker.delivery import raise_if_cancelling
 from worker.lease import PartitionLease
@@ -176,7 +176,9 @@ async def _connect(
     cause) holds up that writer alone, never the events or the other partitions."""
     while not stop.is_set():
         try:
-            return await broker.connect(settings, name=name)
+            return await broker.connect(
+                settings, name=name, connection_class=delivery.WriterConnection
+            )
         except BROKER_CONNECT_ERRORS as error:
             log.warning("%s: cannot reach the broker (%s)", name, type(error).__name__)
         with contextlib.suppress(TimeoutError):
