@@ -63,7 +63,6 @@ async def _status_cache(app: web.Application) -> AsyncIterator[None]:
         pipeline=pipeline,
     )
     yield
-    await app[STATUS_CACHE].flush()
     if pipeline is not None:
         pipeline.close()
     await client.aclose()

@@ -7,15 +7,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
-
-
-def _drop_outcome(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()  # retrieved, so that asyncio does not log it as never retrieved
 
 
 class Coalescer(Generic[Item, Result]):
@@ -38,28 +33,12 @@ class Coalescer(Generic[Item, Result]):
 
     async def submit(self, item: Item) -> Result:
         """Send `item` with the others of this loop turn and return its result."""
-        return await self._enqueue(item)
-
-    def post(self, item: Item) -> None:
-        """Send `item` with the others of this loop turn, without waiting for the result:
-        its outcome, an error too, is dropped. `flush` waits for what was posted."""
-        self._enqueue(item).add_done_callback(_drop_outcome)
-
-    async def flush(self) -> None:
-        """Wait until everything submitted or posted so far has been sent and answered."""
-        while self._waiting or self._sending:
-            if self._sending:
-                await asyncio.wait(self._sending)
-            else:
-                await asyncio.sleep(0)
-
-    def _enqueue(self, item: Item) -> asyncio.Future[Result]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Result] = loop.create_future()
         self._waiting.append((item, future))
         if len(self._waiting) == 1:
             loop.call_soon(self._send_waiting)
-        return future
+        return await future
 
     def _send_waiting(self) -> None:
         waiting, self._waiting = self._waiting, []

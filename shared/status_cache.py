@@ -209,21 +209,13 @@ class StatusCache:
                 )
         return holders
 
-    def confirm_soon(
+    async def confirm(
         self, project_id: str, reference_id: str, transaction_id: str, digest: bytes
     ) -> None:
-        """Keep a reservation whose publish the broker confirmed for `reference_ttl_s`, without
-        waiting for Redis: the confirms made in one turn of the event loop go to Redis as one
-        command, written on the gateway's one pipelined connection before any command of a
-        later turn. One that fails is dropped: the reservation then expires after
-        `reference_pending_ttl_s`, and PostgreSQL still holds the referenceId. `flush` waits
-        for the confirms sent."""
+        """Keep a reservation whose publish the broker confirmed for `reference_ttl_s`. The
+        confirms made in one turn of the event loop go to Redis as one command."""
         claim = Claim(reference_id, transaction_id, digest, {})
-        self._confirming.post((project_id, claim))
-
-    async def flush(self) -> None:
-        """Wait for the confirms sent by `confirm_soon`."""
-        await self._confirming.flush()
+        await self._confirming.submit((project_id, claim))
 
     async def confirm_many(self, project_id: str, claims: list[Claim]) -> None:
         """`confirm` for many reservations of one project in one command."""

@@ -113,7 +113,8 @@ async def _submit_transaction(request: web.Request) -> web.Response:
         with contextlib.suppress(CacheUnavailable):
             await cache.release(project_id, claim.reference_id, claim.transaction_id, claim.digest)
         raise
-    cache.confirm_soon(project_id, claim.reference_id, claim.transaction_id, claim.digest)
+    with contextlib.suppress(CacheUnavailable):
+        await cache.confirm(project_id, claim.reference_id, claim.transaction_id, claim.digest)
     return json_response(
         accepted_body(claim),
         status=202,

@@ -5,7 +5,6 @@ its chunk met, while the other chunks are answered normally."""
 from __future__ import annotations
 
 import asyncio
-import gc
 
 from shared.coalescer import Coalescer
 from shared.errors import CacheUnavailable
@@ -50,36 +49,3 @@ async def test_an_error_reaches_each_caller_of_its_chunk_as_its_own_copy() -> No
     assert isinstance(first, CacheUnavailable) and isinstance(second, CacheUnavailable)
     assert first is not second
     assert rest == [20, 30]
-
-
-async def test_posted_items_share_the_turn_and_flush_waits_until_they_are_sent() -> None:
-    recorder = Recorder()
-    coalescer = Coalescer(recorder.send, items_max=3, copy_error=copy_error)
-    for item in range(4):
-        coalescer.post(item)
-    assert recorder.calls == []  # nothing is sent before the turn ends
-    assert await coalescer.submit(4) == 40  # the same turn: the fourth and fifth share a call
-    assert recorder.calls == [[0, 1, 2], [3, 4]]
-    coalescer.post(5)
-    await coalescer.flush()
-    assert recorder.calls[-1] == [5]
-    await coalescer.flush()  # nothing left: returns at once
-    assert len(recorder.calls) == 3
-
-
-async def test_a_posted_item_that_fails_is_dropped_without_an_unretrieved_error() -> None:
-    loop = asyncio.get_running_loop()
-    reported: list[dict[str, object]] = []
-    loop.set_exception_handler(lambda _, context: reported.append(context))
-    try:
-        recorder = Recorder(fail_on=1)
-        coalescer = Coalescer(recorder.send, items_max=2, copy_error=copy_error)
-        for item in range(4):
-            coalescer.post(item)
-        await coalescer.flush()
-        gc.collect()  # an unretrieved error is reported when its future is collected
-        await asyncio.sleep(0)
-    finally:
-        loop.set_exception_handler(None)
-    assert recorder.calls == [[0, 1], [2, 3]]
-    assert reported == []
