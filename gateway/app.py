@@ -25,9 +25,8 @@ from gateway.middleware import auth_middleware, errors_middleware
 from gateway.routes import add_routes
 from shared.database import check_deployment, create_pool
 from shared.publisher import Publisher
-from shared.redis_pipeline import PipelinedConnection
 from shared.settings import Settings
-from shared.status_cache import SOCKET_TIMEOUT_S, StatusCache, create_client
+from shared.status_cache import StatusCache
 
 log = logging.getLogger(__name__)
 
@@ -51,21 +50,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _status_cache(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    url = settings.redis_url.get_secret_value()
-    client = create_client(url, connections_max=settings.redis_connections_max)
-    pipeline = PipelinedConnection.from_url(url, timeout_s=SOCKET_TIMEOUT_S)
-    app[STATUS_CACHE] = StatusCache(
-        client,
-        reference_ttl_s=settings.reference_ttl_s,
-        status_ttl_s=settings.status_ttl_s,
-        reference_pending_ttl_s=settings.reference_pending_ttl_s,
-        pipeline=pipeline,
-    )
+    cache = StatusCache.open(app[SETTINGS])
+    app[STATUS_CACHE] = cache
     yield
-    if pipeline is not None:
-        pipeline.close()
-    await client.aclose()
+    await cache.close()
 
 
 async def _publisher(app: web.Application) -> AsyncIterator[None]:

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from shared.coalescer import Coalescer
 from shared.errors import CacheUnavailable
 from shared.redis_pipeline import PipelinedConnection
+from shared.settings import Settings
 
 SOCKET_TIMEOUT_S = 2
 COALESCED_MAX = 256  # claims sent to Redis in one command by `reserve`, and by `confirm`
@@ -127,7 +128,7 @@ def status_key(project_id: str, transaction_id: str) -> str:
 class StatusCache:
     """Reference reservations and transaction states in Redis; Redis errors become
     CacheUnavailable here and nowhere else. The scripts go over `pipeline` when one is given
-    (the gateway's submit path), else through `client`."""
+    (`open` gives one to the gateway and the worker), else through `client`."""
 
     def __init__(
         self,
@@ -154,6 +155,25 @@ class StatusCache:
         self._put_many = client.register_script(_PUT_MANY)
         self._reserve_many = client.register_script(_RESERVE_MANY)
         self._release_many = client.register_script(_RELEASE_MANY)
+
+    @classmethod
+    def open(cls, settings: Settings) -> StatusCache:
+        """The cache of a gateway or a worker: redis-py's client of at most
+        `redis_connections_max` connections, and for its scripts the pipelined connection where
+        the URL allows one. `close` closes both."""
+        url = settings.redis_url.get_secret_value()
+        return cls(
+            create_client(url, connections_max=settings.redis_connections_max),
+            reference_ttl_s=settings.reference_ttl_s,
+            status_ttl_s=settings.status_ttl_s,
+            reference_pending_ttl_s=settings.reference_pending_ttl_s,
+            pipeline=PipelinedConnection.from_url(url, timeout_s=SOCKET_TIMEOUT_S),
+        )
+
+    async def close(self) -> None:
+        if self._pipeline is not None:
+            self._pipeline.close()
+        await self._client.aclose()
 
     async def _evaluate(
         self, script: AsyncScript, keys: Sequence[str], arguments: Sequence[bytes | int]

@@ -23,9 +23,8 @@ from aio_pika.exceptions import AMQPError
 from shared import broker
 from shared.database import CONNECTION_ERRORS, check_deployment, create_pool
 from shared.ids import new_id
-from shared.redis_pipeline import PipelinedConnection
 from shared.settings import Settings
-from shared.status_cache import SOCKET_TIMEOUT_S, StatusCache, create_client
+from shared.status_cache import StatusCache
 from worker import delivery, ownership
 from worker.consumer import PartitionWriter
 from worker.delivery import raise_if_cancelling
@@ -57,9 +56,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Write this process's share of the partitions until `stop` is set; a writer's programmer
     error stops the process (its unacknowledged messages return to the queues)."""
     pool = await create_pool(settings, size_max=2, application_name="cloudwallet-worker")
-    redis_url = settings.redis_url.get_secret_value()
-    redis_client = create_client(redis_url, connections_max=settings.redis_connections_max)
-    redis_pipeline = PipelinedConnection.from_url(redis_url, timeout_s=SOCKET_TIMEOUT_S)
+    cache = StatusCache.open(settings)
     connection = await broker.connect(settings, name="cloudwallet-worker")
     worker_id = new_id()
     try:
@@ -69,12 +66,6 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         await broker.declare_topology(setup, settings)
         await setup.close()
         announce = await connection.channel(publisher_confirms=True)
-        cache = StatusCache(
-            redis_client,
-            reference_ttl_s=settings.reference_ttl_s,
-            status_ttl_s=settings.status_ttl_s,
-            pipeline=redis_pipeline,
-        )
         shared = Shared(settings, worker_id, cache, announce)
         log.info("worker %s started", worker_id)
         await _supervise(shared, pool, stop)
@@ -83,9 +74,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             async with pool.acquire() as database_connection:
                 await ownership.leave(database_connection, worker_id)
         await connection.close()
-        if redis_pipeline is not None:
-            redis_pipeline.close()
-        await redis_client.aclose()
+        await cache.close()
         await pool.close()
 
 
