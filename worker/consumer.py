@@ -138,10 +138,10 @@ class PartitionWriter:
         queue = await channel.get_queue(queue_name(self.partition))
         if not isinstance(queue, delivery.WriterQueue):
             raise TypeError("a writer consumes on a delivery.WriterConnection")
-        inbox: asyncio.Queue[delivery.Delivery] = asyncio.Queue()
+        inbox: asyncio.Queue[delivery.Inbound] = asyncio.Queue()
 
         async def receive(message: DeliveredMessage) -> None:
-            inbox.put_nowait(delivery.Delivery(message))
+            inbox.put_nowait(delivery.receive(message, self._context))
 
         await queue.consume(receive, no_ack=False)
         finishing: asyncio.Task[None] | None = None
@@ -183,7 +183,7 @@ class PartitionWriter:
                 with contextlib.suppress(AMQPError, ChannelInvalidStateError, ConnectionError):
                     await channel.close()
 
-    async def _collect(self, inbox: asyncio.Queue[delivery.Delivery]) -> list[Parsed]:
+    async def _collect(self, inbox: asyncio.Queue[delivery.Inbound]) -> list[Parsed]:
         """What is ready, parsed, up to `batch_size_max` transactions (a batch message is never
         split, so one more delivery may take a batch past it by at most
         `transactions_per_batch_max`); waits only while the inbox is empty. Deliveries whose
@@ -195,13 +195,13 @@ class PartitionWriter:
         if self._settings.batch_wait_ms > 0:
             await asyncio.sleep(self._settings.batch_wait_ms / 1000)
         parsed: list[Parsed] = []
-        received: delivery.Delivery | None = first
-        while received is not None:
-            if delivery.is_live(received):
-                parsed.extend(await delivery.parse([received], self.partition, self._context))
+        inbound: delivery.Inbound | None = first
+        while inbound is not None:
+            if delivery.is_live(inbound[0]):
+                parsed.extend(await delivery.parse(inbound, self.partition, self._context))
             if len(parsed) >= self._settings.batch_size_max or inbox.empty():
                 break
-            received = inbox.get_nowait()
+            inbound = inbox.get_nowait()
         return parsed
 
     async def _commit(self, parsed: list[Parsed], stop: asyncio.Event) -> Committed | None:

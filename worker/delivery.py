@@ -159,29 +159,48 @@ def delivery_count(delivery: Delivery) -> int:
     return int(count) if isinstance(count, int) else 0
 
 
+# A delivery in a writer's inbox, with what `decode` made of it when it was read on arrival.
+Inbound = tuple[Delivery, "list[TransactionMessage] | str | None"]
+
+
+def receive(message: DeliveredMessage, context: dict[str, Any]) -> Inbound:
+    """A delivery as the writer's inbox holds it. A single-transaction message is decoded as it
+    arrives, which happens while the writer waits for the database, so that a batch is parsed
+    before the writer asks for it. A batch message is decoded only when collected: the inbox
+    then holds its body, not a thousand parsed transactions for each message prefetched."""
+    received = Delivery(message)
+    if received.type == TRANSACTION_BATCH_TYPE:
+        return received, None
+    return received, decode(received, context)
+
+
+def decode(delivery: Delivery, context: dict[str, Any]) -> list[TransactionMessage] | str:
+    """The transactions a delivery carries, in order: one, or all of a batch message's (AMQP
+    type `cloudwallet.transaction-batch`). A body that cannot be parsed or fails the schema can
+    never succeed: the answer is then why, and the delivery is poison."""
+    try:
+        if delivery.type == TRANSACTION_BATCH_TYPE:
+            return TransactionBatchMessage.model_validate_json(
+                delivery.body, context=context
+            ).transactions
+        return [TransactionMessage.model_validate_json(delivery.body, context=context)]
+    except ValidationError as error:
+        return f"invalid message: {error.errors(include_url=False)[:3]}"
+
+
 async def parse(
-    deliveries: list[Delivery], partition: int, context: dict[str, Any]
+    inbound: Inbound, partition: int, context: dict[str, Any]
 ) -> list[tuple[Delivery, TransactionMessage]]:
-    """The valid transactions of a batch, each with the delivery that carries it: one, or all
-    of a batch message's (AMQP type `cloudwallet.transaction-batch`), in order. A body that
-    cannot be parsed or fails the schema can never succeed, so it goes to the dead-letter
-    exchange at once (a batch message as a whole)."""
-    parsed: list[tuple[Delivery, TransactionMessage]] = []
-    for delivery in deliveries:
-        try:
-            if delivery.type == TRANSACTION_BATCH_TYPE:
-                messages = TransactionBatchMessage.model_validate_json(
-                    delivery.body, context=context
-                ).transactions
-            else:
-                messages = [TransactionMessage.model_validate_json(delivery.body, context=context)]
-        except ValidationError as error:
-            await dead_letter(
-                delivery, partition, f"invalid message: {error.errors(include_url=False)[:3]}"
-            )
-            continue
-        parsed.extend((delivery, message) for message in messages)
-    return parsed
+    """The transactions of a delivery from the inbox, each with the delivery that carries it,
+    decoded now if not on arrival. Poison goes to the dead-letter exchange at once (a batch
+    message as a whole), and its answer is empty."""
+    delivery, decoded = inbound
+    if decoded is None:
+        decoded = decode(delivery, context)
+    if isinstance(decoded, str):
+        await dead_letter(delivery, partition, decoded)
+        return []
+    return [(delivery, message) for message in decoded]
 
 
 async def dead_letter(delivery: Delivery, partition: int, reason: str) -> None:

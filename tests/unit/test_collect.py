@@ -1,6 +1,7 @@
 """A writer's batch is bounded in transactions, not deliveries: `_collect` takes deliveries
 (single transactions and batch messages) from the inbox until `batch_size_max` transactions
-are in hand, never splits a batch message, and leaves the rest in the inbox."""
+are in hand, never splits a batch message, and leaves the rest in the inbox. Single-transaction
+messages are decoded as they arrive (`delivery.receive`), batch messages when collected."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from aiormq.abc import DeliveredMessage
+from pamqp import commands as spec
+from pamqp.header import ContentHeader
 
 from shared.ids import new_id
 from shared.messages import TRANSACTION_BATCH_TYPE
 from shared.settings import Settings
+from worker import delivery
 from worker.consumer import PartitionWriter
 
 PROJECT = new_id()
@@ -58,7 +63,7 @@ async def test_batch_messages_fill_a_batch_up_to_the_limit_and_are_never_split()
     inbox: asyncio.Queue[Any] = asyncio.Queue()
     deliveries = [batch_message(3) for _ in range(4)]
     for one in deliveries:
-        inbox.put_nowait(one)
+        inbox.put_nowait((one, None))
     parsed = await writer(5)._collect(inbox)
     assert len(parsed) == 6  # two whole batch messages: the second takes it past 5
     assert [received for received, _ in parsed] == [deliveries[0]] * 3 + [deliveries[1]] * 3
@@ -68,10 +73,41 @@ async def test_batch_messages_fill_a_batch_up_to_the_limit_and_are_never_split()
 async def test_single_messages_stop_at_the_limit_and_closed_channels_are_skipped() -> None:
     inbox: asyncio.Queue[Any] = asyncio.Queue()
     closed = Delivery(orjson.dumps(transaction("gone")), channel=Channel(is_closed=True))
-    inbox.put_nowait(closed)
+    inbox.put_nowait((closed, None))
     singles = [Delivery(orjson.dumps(transaction(f"s{n}"))) for n in range(5)]
     for one in singles:
-        inbox.put_nowait(one)
+        inbox.put_nowait((one, None))
     parsed = await writer(3)._collect(inbox)
     assert [received for received, _ in parsed] == singles[:3]
     assert inbox.qsize() == 2
+
+
+def delivered(body: bytes, message_type: str | None = None) -> DeliveredMessage:
+    return DeliveredMessage(
+        delivery=spec.Basic.Deliver(delivery_tag=1),
+        header=ContentHeader(properties=spec.Basic.Properties(message_type=message_type)),
+        body=body,
+        channel=None,  # type: ignore[arg-type]
+    )
+
+
+def test_single_messages_are_decoded_on_arrival_and_batch_messages_are_not() -> None:
+    context = writer(5)._context
+    single = transaction("arrived")
+    received, decoded = delivery.receive(delivered(orjson.dumps(single)), context)
+    assert received.body == orjson.dumps(single)
+    assert isinstance(decoded, list) and [m.reference_id for m in decoded] == ["arrived"]
+    batch = batch_message(2)
+    _, decoded = delivery.receive(delivered(batch.body, TRANSACTION_BATCH_TYPE), context)
+    assert decoded is None
+    _, poison = delivery.receive(delivered(b'{"v": 1}'), context)
+    assert isinstance(poison, str) and poison.startswith("invalid message")
+
+
+async def test_collect_takes_what_was_decoded_on_arrival() -> None:
+    inbox: asyncio.Queue[Any] = asyncio.Queue()
+    one = Delivery(b"not read again")
+    decoded = delivery.decode(Delivery(orjson.dumps(transaction("early"))), writer(5)._context)
+    inbox.put_nowait((one, decoded))
+    parsed = await writer(5)._collect(inbox)
+    assert [(received, message.reference_id) for received, message in parsed] == [(one, "early")]
