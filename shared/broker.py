@@ -24,6 +24,7 @@ from pamqp.body import ContentBody
 from pamqp.frame import marshal
 from pamqp.header import ContentHeader
 
+from shared import amqp_frames
 from shared.database import DeploymentMismatch
 from shared.partition import queue_name, routing_key
 from shared.settings import Settings
@@ -141,7 +142,9 @@ async def connect(
     connection_class: type[aio_pika.RobustConnection] = aio_pika.RobustConnection,
 ) -> AbstractRobustConnection:
     """A robust connection whose heartbeat notices a dead peer within seconds, and which
-    reconnects (restoring its channels, queues and consumers) soon after the broker is back."""
+    reconnects (restoring its channels, queues and consumers) soon after the broker is back.
+    It reads frames in chunks (`shared/amqp_frames.py`)."""
+    amqp_frames.install()
     return await aio_pika.connect_robust(
         settings.amqp_url.get_secret_value(),
         connection_class=connection_class,
