@@ -123,7 +123,13 @@ class CreateAsset(_Body):
     ]
     fractions: Annotated[
         int,
-        Field(strict=True, ge=1, le=10**18, description="smallest units per unit: 100 for cents"),
+        Field(
+            strict=True,
+            ge=1,
+            le=10**18,
+            description="smallest units per unit: 100 for cents; a JSON integer written without"
+            " a fraction or an exponent",
+        ),
     ]
 
 

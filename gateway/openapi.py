@@ -51,7 +51,9 @@ def build_openapi(routes: Iterable[Route], settings: Settings) -> dict[str, Any]
         "info": {
             "title": "cloudwallet",
             "version": "1",
-            "description": "Wallets and a double-entry ledger: the Cloud Wallet API.",
+            "description": "Wallets and a double-entry ledger: the Cloud Wallet API. A number"
+            " in a request body is an integer written without a fraction or an exponent"
+            " (100, not 100.0 or 1e2): JSON Schema counts 100.0 as an integer, the API refuses it.",
         },
         "servers": [{"url": "/"}],
         "security": SECURITY,

@@ -21,9 +21,12 @@ from pydantic import (
     field_validator,
 )
 
+from shared.errors import invariant
 from shared.ledger import AMOUNT_MAX, Operation, OperationType
 
-_DIGITS = re.compile(r"[0-9]{1,39}")
+# The longest amount string accepted, leading zeros included: as many digits as AMOUNT_MAX has.
+AMOUNT_DIGITS_MAX = len(str(AMOUNT_MAX))
+_DIGITS = re.compile(rf"[0-9]{{1,{AMOUNT_DIGITS_MAX}}}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # The JSON-schema spelling of "no control characters", for the OpenAPI document.
 TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
@@ -51,6 +54,29 @@ def parse_amount(value: object) -> int:
     return value
 
 
+def _digits_at_most(bound: str, lowest: int = 0) -> str:
+    """A regular expression for the strings of len(bound) digits, the first at least `lowest`,
+    whose value is at most `bound`: a smaller first digit and any rest, or the same first digit
+    and a rest at most the rest of `bound`."""
+    first, rest = int(bound[0]), bound[1:]
+    invariant(lowest <= first, f"no first digit from {lowest} up keeps the value at most {bound}")
+    if not rest:
+        return f"[{lowest}-{first}]" if lowest < first else str(first)
+    same_first = f"{first}{_digits_at_most(rest)}"
+    if lowest == first:
+        return same_first
+    smaller = f"[{lowest}-{first - 1}]" if lowest < first - 1 else str(lowest)
+    return f"(?:{smaller}[0-9]{{{len(rest)}}}|{same_first})"
+
+
+def amount_pattern() -> str:
+    """The pattern of the strings `parse_amount` accepts, with `maxLength` AMOUNT_DIGITS_MAX
+    (which bounds the leading zeros): a value of fewer significant digits than AMOUNT_MAX is
+    always in range, one of as many digits only up to AMOUNT_MAX itself."""
+    shorter = f"0*[1-9][0-9]{{0,{AMOUNT_DIGITS_MAX - 2}}}"
+    return f"^(?:{shorter}|{_digits_at_most(str(AMOUNT_MAX), lowest=1)})$"
+
+
 Amount = Annotated[
     int,
     BeforeValidator(parse_amount),
@@ -60,10 +86,12 @@ Amount = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "pattern": "^0*[1-9][0-9]{0,38}$"},
+                {"type": "string", "maxLength": AMOUNT_DIGITS_MAX, "pattern": amount_pattern()},
                 {"type": "integer", "minimum": 1, "maximum": AMOUNT_MAX},
             ],
-            "description": "integer in the asset's smallest unit, 1 to 2^127-1",
+            "description": "integer in the asset's smallest unit, 1 to 2^127-1: a string of"
+            f" at most {AMOUNT_DIGITS_MAX} digits, or a JSON integer written without a fraction"
+            " or an exponent",
             "examples": ["2000"],
         },
         mode="validation",
