@@ -51,7 +51,7 @@ from shared.partition import queue_name
 from shared.settings import Settings
 from shared.status_cache import StatusCache
 from worker import delivery, store
-from worker.batch import BatchPlan, Outcome, plan_batch, wallet_ids
+from worker.batch import BatchPlan, Outcome, plan_batch
 from worker.lease import LeaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -300,8 +300,7 @@ class PartitionWriter:
                     self._lease.acquire() as connection,
                     store.partition_transaction(connection, self.partition),
                 ):
-                    known = await store.find_known(connection, messages)
-                    wallets = await store.lock_wallets(connection, wallet_ids(messages))
+                    known, wallets = await store.load_batch(connection, messages)
                     plan = plan_batch(messages, known, wallets, datetime.now(UTC))
                     outbox = new_id(), [o.message.id for o in plan.outcomes if o.new]
                     await store.save(connection, plan, self.partition, outbox, forgotten)

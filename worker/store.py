@@ -1,5 +1,5 @@
-"""The worker's SQL: fence the partition, find reference IDs already taken, lock the touched
-wallets in id order, and save a batch plan with set-based statements. This is the one place
+"""The worker's SQL: fence the partition, lock the touched wallets in id order and find the
+reference IDs already taken, and save a batch plan with set-based statements. This is the one place
 where balances change. Also the events outbox: what each batch still has to announce."""
 
 from __future__ import annotations
@@ -14,20 +14,29 @@ from shared import ledger
 from shared.database import Connection
 from shared.messages import TransactionMessage, transaction_from_row
 from shared.partition import PARTITION_LOCK_SPACE
-from worker.batch import BatchPlan, KnownTransaction, LockedWallet, TransactionKey
+from worker.batch import BatchPlan, KnownTransaction, LockedWallet, TransactionKey, wallet_ids
 
 WALLET_STATUSES = {status.value: status for status in ledger.WalletStatus}  # a dict beats Enum()
 
-FIND_KNOWN = """
-SELECT t.* FROM transactions t
-JOIN unnest($1::text[], $2::text[]) AS k(project_id, reference_id)
+# One round trip for what planning a batch needs: the touched wallets, locked in id order (the
+# materialized CTE takes every lock before any row is returned), then the transactions that
+# already hold the batch's reference IDs. The balance travels as text: decoding numeric into a
+# Decimal, then an int, costs the worker three times as much (docs/performance.md, runs 6 and 7).
+LOAD_BATCH = """
+WITH locked AS MATERIALIZED (
+  SELECT id, project_id, asset_id, status, balance FROM wallets
+  WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
+)
+SELECT true AS is_wallet, id, project_id, asset_id, status, balance::text AS balance,
+       NULL::text AS reference_id, NULL::jsonb AS operations, NULL::jsonb AS failure,
+       NULL::timestamptz AS created_at, NULL::timestamptz AS completed_at
+FROM locked
+UNION ALL
+SELECT false, t.id, t.project_id, NULL, t.status, NULL, t.reference_id, t.operations, t.failure,
+       t.created_at, t.completed_at
+FROM transactions t
+JOIN unnest($2::text[], $3::text[]) AS k(project_id, reference_id)
   ON t.project_id = k.project_id AND t.reference_id = k.reference_id
-"""
-# The balance travels as text: decoding numeric into a Decimal, then an int, costs the worker
-# three times as much (docs/performance.md, runs 6 and 7).
-LOCK_WALLETS = """
-SELECT id, project_id, asset_id, status, balance::text FROM wallets
-WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
 """
 # One statement, one round trip: the batch's transactions, the new balances, the entries, and its
 # events outbox row, with the deletion of the rows whose events the broker confirmed. Each
@@ -102,36 +111,29 @@ async def partition_transaction(connection: Connection, partition: int) -> Async
     await connection.execute("COMMIT")
 
 
-async def find_known(
+async def load_batch(
     connection: Connection, messages: list[TransactionMessage]
-) -> dict[TransactionKey, KnownTransaction]:
+) -> tuple[dict[TransactionKey, KnownTransaction], dict[str, LockedWallet]]:
+    """Lock every wallet the batch touches, in id order, and find the transactions that already
+    hold its reference IDs: the inputs of `plan_batch`, in one round trip."""
     rows = await connection.fetch(
-        FIND_KNOWN,
+        LOAD_BATCH,
+        wallet_ids(messages),
         [message.project_id for message in messages],
         [message.reference_id for message in messages],
     )
-    return {
-        (row["project_id"], row["reference_id"]): KnownTransaction(
-            row["id"], transaction_from_row(row)
-        )
-        for row in rows
-    }
-
-
-async def lock_wallets(connection: Connection, wallet_ids: list[str]) -> dict[str, LockedWallet]:
-    rows = await connection.fetch(LOCK_WALLETS, wallet_ids)
-    return {
-        row["id"]: LockedWallet(
-            row["project_id"],
-            ledger.Wallet(
-                row["id"],
-                row["asset_id"],
-                WALLET_STATUSES[row["status"]],
-                int(row["balance"]),
-            ),
-        )
-        for row in rows
-    }
+    known: dict[TransactionKey, KnownTransaction] = {}
+    wallets: dict[str, LockedWallet] = {}
+    for row in rows:
+        if row["is_wallet"]:
+            wallet = ledger.Wallet(
+                row["id"], row["asset_id"], WALLET_STATUSES[row["status"]], int(row["balance"])
+            )
+            wallets[row["id"]] = LockedWallet(row["project_id"], wallet)
+        else:
+            key = (row["project_id"], row["reference_id"])
+            known[key] = KnownTransaction(row["id"], transaction_from_row(row))
+    return known, wallets
 
 
 async def save(
