@@ -111,3 +111,21 @@ async def test_collect_takes_what_was_decoded_on_arrival() -> None:
     inbox.put_nowait((one, decoded))
     parsed = await writer(5)._collect(inbox)
     assert [(received, message.reference_id) for received, message in parsed] == [(one, "early")]
+
+
+async def test_collect_takes_what_is_ready_without_letting_other_tasks_run_first() -> None:
+    # The previous batch's finish is a task ready to run; a batch already in the inbox must
+    # reach its first database round trip before it, not after.
+    inbox: asyncio.Queue[Any] = asyncio.Queue()
+    inbox.put_nowait((Delivery(orjson.dumps(transaction("ready"))), None))
+    ran: list[str] = []
+
+    async def finish() -> None:
+        ran.append("finish")
+
+    other = asyncio.create_task(finish())
+    parsed = await writer(5)._collect(inbox)
+    assert [message.reference_id for _, message in parsed] == ["ready"]
+    assert ran == []
+    await other
+    assert ran == ["finish"]
