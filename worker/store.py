@@ -18,10 +18,11 @@ from worker.batch import BatchPlan, KnownTransaction, LockedWallet, TransactionK
 
 WALLET_STATUSES = {status.value: status for status in ledger.WalletStatus}  # a dict beats Enum()
 
-# One round trip for what planning a batch needs: the touched wallets, locked in id order (the
-# materialized CTE takes every lock before any row is returned), then the transactions that
-# already hold the batch's reference IDs. The balance travels as text: decoding numeric into a
-# Decimal, then an int, costs the worker three times as much (docs/performance.md, runs 6 and 7).
+# One round trip for what planning a batch needs: the touched wallets, sorted then locked row by
+# row in id order (the CTE runs as written, as a plain SELECT ... ORDER BY ... FOR UPDATE would),
+# then the transactions that already hold the batch's reference IDs. The balance travels as
+# text: decoding numeric into a Decimal, then an int, costs the worker three times as much
+# (docs/performance.md, runs 6 and 7).
 LOAD_BATCH = """
 WITH locked AS MATERIALIZED (
   SELECT id, project_id, asset_id, status, balance FROM wallets
