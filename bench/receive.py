@@ -29,7 +29,7 @@ from shared.messages import message_body
 
 QUEUE = "bench.receive"
 PUBLISH_WINDOW = 1000
-READERS = ("aiormq", "buffered")
+READERS = ("aiormq", "amqp_frames")
 ROUND_TIMEOUT_S = 600
 
 
@@ -97,7 +97,7 @@ async def consume(url: str, messages: int, ack_every: int, prefetch: int) -> flo
 
 
 def child(arguments: argparse.Namespace) -> None:
-    if arguments.reader == "buffered":
+    if arguments.reader == "amqp_frames":
         amqp_frames.install()
     spent_cpu_s = uvloop.run(
         consume(arguments.url, arguments.messages, arguments.ack_every, arguments.prefetch)
@@ -135,11 +135,11 @@ def main() -> None:
             )
             figure = float(result.stdout.split()[-1])
             spent_us[reader].append(figure)
-            print(f"round {round_number} {reader:8s} {figure:6.1f} us CPU per message", flush=True)
+            print(f"round {round_number} {reader:11s} {figure:6.1f} us CPU per message", flush=True)
     print(f"load average at end: {load_average()}")
     for reader, figures in spent_us.items():
         print(
-            f"{reader:8s} median {statistics.median(figures):.1f} us per message received"
+            f"{reader:11s} median {statistics.median(figures):.1f} us per message received"
             f" (rounds: {', '.join(f'{figure:.1f}' for figure in figures)})"
         )
 

@@ -1,11 +1,15 @@
 """`BufferedFrameReceiver` yields exactly the frames pamqp decodes one by one, in order, however
 the byte stream is cut into reads; a stream that ends inside a frame, a broken frame or a failing
-socket is a connection error, and a stream that ends between frames ends the iteration."""
+socket is a connection error, and a stream that ends between frames ends the iteration. Its own
+decoding of a delivery's frames and of `basic.ack` gives what pamqp gives, field by field, and
+leaves every other frame to pamqp."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+from datetime import UTC, datetime
+from typing import Any
 
 import pamqp.frame
 import pytest
@@ -17,17 +21,28 @@ from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 from pamqp.heartbeat import Heartbeat
 
-from shared.amqp_frames import BufferedFrameReceiver
+from shared.amqp_frames import BufferedFrameReceiver, decode
 
 names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz.-_", max_size=40)
+texts = st.one_of(st.none(), st.text(max_size=60))  # at most 240 bytes: a short string
 tags = st.integers(min_value=1, max_value=2**63 - 1)
 properties = st.builds(
     spec.Basic.Properties,
-    content_type=st.just("application/json"),
-    delivery_mode=st.sampled_from([1, 2]),
-    message_id=names,
-    reply_to=st.one_of(st.none(), names),
+    content_type=texts,
+    content_encoding=texts,
     headers=st.one_of(st.none(), st.builds(lambda n: {"x-delivery-count": n}, st.integers(0, 9))),
+    delivery_mode=st.sampled_from([None, 1, 2]),
+    priority=st.one_of(st.none(), st.integers(0, 9)),
+    correlation_id=texts,
+    reply_to=texts,
+    expiration=st.one_of(st.none(), st.integers(0, 10**6).map(str)),
+    message_id=texts,
+    timestamp=st.one_of(
+        st.none(), st.integers(0, 2**31).map(lambda s: datetime.fromtimestamp(s, UTC))
+    ),
+    message_type=texts,
+    user_id=texts,
+    app_id=texts,
 )
 frames = st.one_of(
     st.builds(
@@ -41,6 +56,14 @@ frames = st.one_of(
     st.builds(ContentHeader, body_size=st.integers(0, 2**20), properties=properties),
     st.builds(ContentBody, st.binary(min_size=1, max_size=3000)),
     st.builds(spec.Basic.Ack, delivery_tag=tags, multiple=st.booleans()),
+    st.builds(spec.Basic.Nack, delivery_tag=tags, multiple=st.booleans(), requeue=st.booleans()),
+    st.builds(
+        spec.Channel.Close,
+        reply_code=st.integers(200, 599),
+        reply_text=names,
+        class_id=st.just(0),
+        method_id=st.just(0),
+    ),
 )
 # (channel, frame): heartbeats travel on channel 0.
 channel_frames = st.one_of(
@@ -87,7 +110,7 @@ async def read_all(frame_receiver: BufferedFrameReceiver) -> list[tuple[int, int
 @settings(max_examples=300)
 @given(st.lists(channel_frames, min_size=1, max_size=30), st.lists(st.integers(0, 2**20)))
 def test_frames_come_out_whole_and_in_order_however_the_stream_is_read(
-    sent: list[tuple[int, object]], cuts: list[int]
+    sent: list[tuple[int, Any]], cuts: list[int]
 ) -> None:
     marshalled = [pamqp.frame.marshal(frame, channel) for channel, frame in sent]
     expected = [(len(m), channel, m) for m, (channel, _) in zip(marshalled, sent, strict=True)]
@@ -98,7 +121,7 @@ def test_frames_come_out_whole_and_in_order_however_the_stream_is_read(
 @settings(max_examples=100)
 @given(st.lists(channel_frames, min_size=1, max_size=10), st.integers(1, 100))
 def test_a_stream_that_ends_inside_a_frame_is_a_connection_error(
-    sent: list[tuple[int, object]], missing_bytes: int
+    sent: list[tuple[int, Any]], missing_bytes: int
 ) -> None:
     marshalled = [pamqp.frame.marshal(frame, channel) for channel, frame in sent]
     stream = b"".join(marshalled)
@@ -128,3 +151,50 @@ def test_a_failing_socket_is_a_connection_error_after_the_frames_read() -> None:
     weight, channel, frame = asyncio.run(first_then_error())
     assert (weight, channel) == (len(ack), 1)
     assert isinstance(frame, spec.Basic.Ack) and frame.delivery_tag == 7
+
+
+def fields(frame: Any) -> dict[str, object]:
+    """Every field of a pamqp frame, the properties of a content header included."""
+    if isinstance(frame, ContentHeader):
+        header = {name: getattr(frame, name) for name in ("class_id", "weight", "body_size")}
+        return header | {
+            f"properties.{name}": value for name, value in fields(frame.properties).items()
+        }
+    if isinstance(frame, ContentBody):
+        return {"value": frame.value}
+    return {name: getattr(frame, name) for name in type(frame).__slots__}
+
+
+@settings(max_examples=500)
+@given(channel_frames)
+def test_decoded_frames_are_pamqps_field_by_field(sent: tuple[int, Any]) -> None:
+    channel, frame = sent
+    marshalled = pamqp.frame.marshal(frame, channel)
+    _, _, expected = pamqp.frame.unmarshal(marshalled)
+    decoded = decode(marshalled[0], marshalled[7:-1])
+    handled_here = isinstance(frame, spec.Basic.Deliver | spec.Basic.Ack | ContentBody) or (
+        isinstance(frame, ContentHeader)
+        and frame.properties.headers is None
+        and frame.properties.timestamp is None
+    )
+    if not handled_here:
+        assert decoded is None
+        return
+    assert type(decoded) is type(expected)
+    assert fields(decoded) == fields(expected)
+
+
+@pytest.mark.parametrize("cut_bytes", [1, 5, 9])
+def test_a_delivery_frame_cut_short_is_invalid(cut_bytes: int) -> None:
+    deliver = spec.Basic.Deliver("ctag", 7, False, "cloudwallet.transactions", "partition.3")
+    marshalled = bytearray(pamqp.frame.marshal(deliver, 1))
+    payload = marshalled[7:-1][:-cut_bytes]
+    frame = bytes(marshalled[:3]) + len(payload).to_bytes(4, "big") + bytes(payload) + b"\xce"
+    with pytest.raises(InvalidFrameError):
+        asyncio.run(read_all(receiver([frame])))
+
+
+def test_an_empty_body_frame_is_invalid_as_pamqp_has_it() -> None:
+    empty_body = bytes([3]) + (1).to_bytes(2, "big") + (0).to_bytes(4, "big") + b"\xce"
+    with pytest.raises(InvalidFrameError):
+        asyncio.run(read_all(receiver([empty_body])))
