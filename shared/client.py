@@ -68,7 +68,7 @@ class TransactionClient:
         self, project_id: str, reference_id: str, operations: list[dict[str, Any]]
     ) -> str:
         """Publish a transaction and return its id once the broker has confirmed it."""
-        message = _message(project_id, reference_id, operations)
+        message = transaction_message(project_id, reference_id, operations)
         await self._publisher.publish(message)
         return message.id
 
@@ -83,7 +83,7 @@ class TransactionClient:
         """Publish a transaction and return its final state as the API shows it."""
         if len(self._waiting) >= WAITING_MAX:
             raise BrokerUnavailable(f"more than {WAITING_MAX} transactions are awaited")
-        message = _message(project_id, reference_id, operations)
+        message = transaction_message(project_id, reference_id, operations)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[message.id] = future
         try:
@@ -100,9 +100,10 @@ class TransactionClient:
             future.set_result(dict(orjson.loads(delivery.body)))
 
 
-def _message(
+def transaction_message(
     project_id: str, reference_id: str, operations: list[dict[str, Any]]
 ) -> TransactionMessage:
+    """A new transaction of `project_id` as it goes on the queue, validated, submitted now."""
     return TransactionMessage.model_validate(
         {
             "id": new_id(),

@@ -6,15 +6,14 @@ a wallet id that names no wallet and a reference ID not taken are simply absent.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 
 from shared import ledger as core
+from shared.client import transaction_message
 from shared.database import connect
 from shared.ids import new_id
-from shared.messages import TransactionMessage
 from shared.settings import Settings
 from tests.support import Ledger, issue, transfer
 from worker.store import load_batch
@@ -31,20 +30,6 @@ async def sessions(migrated: Settings) -> AsyncIterator[tuple[asyncpg.Connection
         await second.close()
 
 
-def message(
-    project_id: str, reference_id: str, operations: list[dict[str, object]]
-) -> TransactionMessage:
-    return TransactionMessage.model_validate(
-        {
-            "id": new_id(),
-            "projectId": project_id,
-            "referenceId": reference_id,
-            "operations": operations,
-            "submittedAt": datetime.now(UTC),
-        }
-    )
-
-
 async def test_touched_wallets_are_locked_and_taken_reference_ids_found(
     ledger: Ledger, sessions: tuple[asyncpg.Connection, ...]
 ) -> None:
@@ -54,9 +39,9 @@ async def test_touched_wallets_are_locked_and_taken_reference_ids_found(
     project = ledger.project_id
     unknown_wallet = new_id()
     messages = [
-        message(project, "taken", [issue(source, 70)]),
-        message(project, "new", [transfer(source, target, 5)]),
-        message(project, "other", [transfer(source, unknown_wallet, 5)]),
+        transaction_message(project, "taken", [issue(source, 70)]),
+        transaction_message(project, "new", [transfer(source, target, 5)]),
+        transaction_message(project, "other", [transfer(source, unknown_wallet, 5)]),
     ]
     async with first.transaction():
         known, wallets = await load_batch(first, messages)
