@@ -28,7 +28,7 @@ from shared.ids import new_id
 from shared.messages import message_body
 
 QUEUE = "bench.receive"
-PUBLISH_WINDOW = 1000
+PUBLISHES_IN_FLIGHT_MAX = 1000
 READERS = ("aiormq", "amqp_frames")
 ROUND_TIMEOUT_S = 600
 
@@ -55,8 +55,8 @@ async def fill(url: str, messages: int) -> None:
         await channel.queue_declare(QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
         properties = spec.Basic.Properties(content_type="application/json", delivery_mode=2)
         payload = body()
-        for start in range(0, messages, PUBLISH_WINDOW):
-            count = min(PUBLISH_WINDOW, messages - start)
+        for start in range(0, messages, PUBLISHES_IN_FLIGHT_MAX):
+            count = min(PUBLISHES_IN_FLIGHT_MAX, messages - start)
             await asyncio.gather(
                 *(
                     channel.basic_publish(payload, routing_key=QUEUE, properties=properties)
