@@ -167,11 +167,18 @@ def receive(message: DeliveredMessage, context: dict[str, Any]) -> Inbound:
     """A delivery as the writer's inbox holds it. A single-transaction message is decoded as it
     arrives, which happens while the writer waits for the database, so that a batch is parsed
     before the writer asks for it. A batch message is decoded only when collected: the inbox
-    then holds its body, not a thousand parsed transactions for each message prefetched."""
+    then holds its body, not a thousand parsed transactions for each message prefetched.
+
+    Never raises: every delivery must reach the inbox, since one left out would be acknowledged
+    unapplied by a later batch's multiple-ack. An error other than poison (a programmer error)
+    leaves the delivery undecoded, to fail again in `_collect`, where it stops the writer."""
     received = Delivery(message)
     if received.type == TRANSACTION_BATCH_TYPE:
         return received, None
-    return received, decode(received, context)
+    try:
+        return received, decode(received, context)
+    except Exception:
+        return received, None
 
 
 def decode(delivery: Delivery, context: dict[str, Any]) -> list[TransactionMessage] | str:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import pytest
 from aiormq.abc import DeliveredMessage
 from pamqp import commands as spec
 from pamqp.header import ContentHeader
@@ -129,3 +130,19 @@ async def test_collect_takes_what_is_ready_without_letting_other_tasks_run_first
     assert ran == []
     await other
     assert ran == ["finish"]
+
+
+async def test_a_delivery_that_fails_to_decode_on_arrival_still_reaches_the_inbox() -> None:
+    # A programmer error (here a limit of the wrong type) must not lose the delivery on
+    # arrival, where a later multiple-ack would settle it unapplied: it fails again when
+    # collected, and stops the writer there.
+    broken = {"reference_id_length_max": "not a number"}
+    body = orjson.dumps(transaction("broken"))
+    received, decoded = delivery.receive(delivered(body), broken)
+    assert received.body == body and decoded is None
+    inbox: asyncio.Queue[Any] = asyncio.Queue()
+    inbox.put_nowait((Delivery(body), decoded))
+    failing = writer(5)
+    failing._context = broken
+    with pytest.raises(TypeError):
+        await failing._collect(inbox)
