@@ -4,7 +4,12 @@ saves the plan inside one database transaction.
 
 Each transaction is all or nothing on its own; a failing one never fails its neighbours. A
 reference ID already taken (in the database or earlier in the batch) makes the message a replay
-of the same transaction, or an alias of the one holding the reference ID: never a second apply."""
+of the same transaction, or an alias of the one holding the reference ID: never a second apply.
+
+A batch may also be planned ahead (`guess`), while the previous batch is still being written,
+from what the writer last saw of the wallets (`WalletCache`); such a plan is used only if the
+wallets, once locked, are exactly those it was made from and no reference ID is taken, so that
+it is the plan those inputs give."""
 
 from __future__ import annotations
 
@@ -60,6 +65,67 @@ class BatchPlan:
     balances: dict[str, int] = field(default_factory=dict)
     aliases: list[tuple[str, str, str]] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Guess:
+    """A batch planned ahead, from `wallets`, with no reference ID taken."""
+
+    wallets: dict[str, LockedWallet]
+    plan: BatchPlan
+
+    def holds(
+        self, known: Mapping[TransactionKey, KnownTransaction], wallets: Mapping[str, LockedWallet]
+    ) -> bool:
+        """Whether the plan is the one these inputs give: `plan_batch` depends on nothing else
+        (but the instant, which is the batch's whichever it is)."""
+        return not known and self.wallets == wallets
+
+
+class WalletCache:
+    """What the writer last saw of the wallets it touched, with the balances its latest plan
+    left them at (whether or not that plan committed): hints for planning ahead, never trusted.
+    It holds at most `size_max` wallets; when a batch's would not fit, it starts over."""
+
+    def __init__(self, size_max: int) -> None:
+        self._size_max = size_max
+        self._wallets: dict[str, LockedWallet] = {}
+
+    def __len__(self) -> int:
+        return len(self._wallets)
+
+    def remember(self, wallets: Mapping[str, LockedWallet], balances: Mapping[str, int]) -> None:
+        """Keep `wallets` as locked, at the balances `balances` gives the ones a plan changed."""
+        if len(self._wallets) + len(wallets) > self._size_max:
+            self._wallets.clear()
+            if len(wallets) > self._size_max:
+                return
+        self._wallets.update(wallets)
+        for wallet_id, balance in balances.items():
+            locked = wallets[wallet_id]
+            wallet = locked.wallet
+            changed = ledger.Wallet(wallet.id, wallet.asset_id, wallet.status, balance)
+            self._wallets[wallet_id] = LockedWallet(locked.project_id, changed)
+
+    def inputs(self, wallet_ids: list[str]) -> dict[str, LockedWallet] | None:
+        """The wallets of a batch as last seen, or None if any is not known."""
+        wallets = self._wallets
+        found: dict[str, LockedWallet] = {}
+        for wallet_id in wallet_ids:
+            locked = wallets.get(wallet_id)
+            if locked is None:
+                return None
+            found[wallet_id] = locked
+        return found
+
+
+def guess(messages: list[TransactionMessage], cache: WalletCache, now: datetime) -> Guess | None:
+    """Plan a batch ahead from what `cache` knows of its wallets, as if no reference ID were
+    taken; None if it does not know them all."""
+    wallets = cache.inputs(wallet_ids(messages))
+    if wallets is None:
+        return None
+    return Guess(wallets, plan_batch(messages, {}, wallets, now))
 
 
 def wallet_ids(messages: list[TransactionMessage]) -> list[str]:

@@ -15,6 +15,13 @@ batch's database transaction, and the finishes of consecutive batches overlap ea
 N is committed before N+1 begins, finishes start in commit order and write their events in that
 order, and each acks only after the previous one acked, so every ack follows its commit and
 events and acks keep queue order.
+
+The next batch is also collected and planned while the database writes the current one: the
+writer decodes it while the current batch's wallets are read, and plans it, from the wallets
+as the current plan leaves them (`batch.WalletCache`), while the current batch is saved. That
+plan is used only if the wallets the next batch then locks are exactly the ones it was made
+from and none of its reference IDs is taken; otherwise the batch is planned again from what it
+locked. Either way each batch is planned from the rows it holds locked, as before.
 A delivery carries one transaction or a batch message of many, applied in order.
 
 A message that can never be parsed is rejected to the dead-letter exchange at once, and so is
@@ -51,7 +58,7 @@ from shared.partition import queue_name
 from shared.settings import Settings
 from shared.status_cache import StatusCache
 from worker import delivery, store
-from worker.batch import BatchPlan, Outcome, plan_batch
+from worker.batch import BatchPlan, Guess, Outcome, WalletCache, guess, plan_batch
 from worker.lease import LeaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -93,6 +100,31 @@ class Committed:
     outbox_batch_id: str | None
 
 
+class Progress:
+    """How far a batch being committed has got, for the writer to overlap the next batch's work
+    with the database's: `loading` once its wallets are being read, `planned` once its plan is
+    final and in the wallet cache. Both are also set when the commit ends, however it ends."""
+
+    __slots__ = ("loading", "planned")
+
+    def __init__(self) -> None:
+        self.loading = asyncio.Event()
+        self.planned = asyncio.Event()
+
+    def end(self) -> None:
+        self.loading.set()
+        self.planned.set()
+
+
+@dataclass(frozen=True, slots=True)
+class Committing:
+    """A batch being committed by `task`."""
+
+    parsed: list[Parsed]
+    progress: Progress
+    task: asyncio.Task[Committed | None]
+
+
 class Lease(Protocol):
     """Where the writer gets the connection it writes with (`worker/lease.py`)."""
 
@@ -123,6 +155,8 @@ class PartitionWriter:
         }
         self._failpoint = delivery.FailPoint.from_environment()
         self.batch_sizes: list[int] = []
+        self._wallets = WalletCache(settings.wallet_cache_size_max)
+        self.plans_guessed = 0  # batches saved with the plan made ahead
         # The outbox: rows whose events the broker confirmed (deleted by the next batch or when
         # idle), and whether rows may be waiting to be relayed (at start: a previous writer's).
         self._announced: list[str] = []
@@ -144,44 +178,89 @@ class PartitionWriter:
             inbox.put_nowait(delivery.receive(message, self._context))
 
         await queue.consume(receive, no_ack=False)
+        try:
+            await self._write(inbox, stop)
+        finally:
+            log.info(
+                "partition %s: %s of %s batches saved as planned ahead",
+                self.partition,
+                self.plans_guessed,
+                len(self.batch_sizes),
+            )
+            # No basic.cancel first: closing the channel returns the unacknowledged messages
+            # and hands the queue to the next consumer in one step, so that it starts from
+            # them, in queue order. A cancel would activate it while this writer still held
+            # them.
+            with contextlib.suppress(AMQPError, ChannelInvalidStateError, ConnectionError):
+                await channel.close()
+
+    async def _write(self, inbox: asyncio.Queue[delivery.Inbound], stop: asyncio.Event) -> None:
+        """Collect, commit and finish batches until `stop` is set, each batch's commit
+        overlapping the collecting and planning of the next; the batch in hand is seen through
+        before it returns."""
         finishing: asyncio.Task[None] | None = None
+        committing: Committing | None = None
         loop = asyncio.get_running_loop()
         try:
             while not stop.is_set():
                 if self._relay_due and loop.time() >= self._relay_at_s:
+                    finishing = await self._conclude(committing, finishing, stop)
+                    committing = None
                     if finishing is not None:
                         await finishing
                         finishing = None
                     await self._relay(stop)
+                if committing is not None:
+                    if inbox.empty():  # nothing to do meanwhile: see the batch through
+                        finishing = await self._conclude(committing, finishing, stop)
+                        committing = None
+                    else:  # decode the next batch while the database reads this one's wallets
+                        await committing.progress.loading.wait()
                 parsed = await self._collect(inbox)
+                ahead: Guess | None = None
+                if committing is not None and parsed:
+                    # Plan it while the database saves the batch in flight.
+                    await committing.progress.planned.wait()
+                    messages = [message for _, message in parsed]
+                    ahead = guess(messages, self._wallets, datetime.now(UTC))
+                finishing = await self._conclude(committing, finishing, stop)
+                committing = None
                 if not parsed:
                     if finishing is None or finishing.done():
                         await self._forget_announced()
                     continue
-                try:
-                    committed = await self._commit(parsed, stop)
-                except REFUSED_BY_DATABASE as error:
-                    if finishing is not None:
-                        await finishing
-                        finishing = None
-                    await self._settle_refused(parsed, stop, error)
-                    continue
-                if finishing is not None and finishing.done():
-                    finishing.result()  # a programmer error in a finish stops the writer
-                if committed is not None:
-                    finishing = asyncio.create_task(self._finish(committed, after=finishing))
+                progress = Progress()
+                task = asyncio.create_task(self._commit(parsed, stop, ahead, progress))
+                committing = Committing(parsed, progress, task)
         finally:
-            try:
-                if finishing is not None:
-                    await finishing
-                await self._forget_announced()
-            finally:
-                # No basic.cancel first: closing the channel returns the unacknowledged
-                # messages and hands the queue to the next consumer in one step, so that it
-                # starts from them, in queue order. A cancel would activate it while this writer
-                # still held them.
-                with contextlib.suppress(AMQPError, ChannelInvalidStateError, ConnectionError):
-                    await channel.close()
+            finishing = await self._conclude(committing, finishing, stop)
+            if finishing is not None:
+                await finishing
+            await self._forget_announced()
+
+    async def _conclude(
+        self,
+        committing: Committing | None,
+        finishing: asyncio.Task[None] | None,
+        stop: asyncio.Event,
+    ) -> asyncio.Task[None] | None:
+        """See the batch in flight through its commit, and start its finish after the previous
+        batch's; a batch the database refuses is settled here, once the previous finish is
+        done. Returns the latest finish."""
+        if committing is None:
+            return finishing
+        try:
+            committed = await committing.task
+        except REFUSED_BY_DATABASE as error:
+            if finishing is not None:
+                await finishing
+            await self._settle_refused(committing.parsed, stop, error)
+            return None
+        if finishing is not None and finishing.done():
+            finishing.result()  # a programmer error in a finish stops the writer
+        if committed is None:
+            return finishing
+        return asyncio.create_task(self._finish(committed, after=finishing))
 
     async def _collect(self, inbox: asyncio.Queue[delivery.Inbound]) -> list[Parsed]:
         """What is ready, parsed, up to `batch_size_max` transactions (a batch message is never
@@ -210,10 +289,22 @@ class PartitionWriter:
             inbound = inbox.get_nowait()
         return parsed
 
-    async def _commit(self, parsed: list[Parsed], stop: asyncio.Event) -> Committed | None:
-        """Apply a batch in one database transaction; None if stopping before the commit."""
+    async def _commit(
+        self,
+        parsed: list[Parsed],
+        stop: asyncio.Event,
+        ahead: Guess | None = None,
+        progress: Progress | None = None,
+    ) -> Committed | None:
+        """Apply a batch in one database transaction, with its plan made `ahead` if that holds;
+        None if stopping before the commit."""
         forgotten = list(self._announced)
-        applied = await self._apply([message for _, message in parsed], forgotten, stop)
+        messages = [message for _, message in parsed]
+        try:
+            applied = await self._apply(messages, forgotten, stop, ahead, progress)
+        finally:
+            if progress is not None:
+                progress.end()
         if applied is None:
             return None
         plan, outbox_batch_id = applied
@@ -293,12 +384,18 @@ class PartitionWriter:
             await self._finish(committed)
 
     async def _apply(
-        self, messages: list[TransactionMessage], forgotten: list[str], stop: asyncio.Event
+        self,
+        messages: list[TransactionMessage],
+        forgotten: list[str],
+        stop: asyncio.Event,
+        ahead: Guess | None = None,
+        progress: Progress | None = None,
     ) -> tuple[BatchPlan, str | None] | None:
         """Apply the batch in one database transaction, with its outbox row (and the deletion
-        of the rows in `forgotten`), retrying while the database is away. Returns the plan and
-        the outbox row's id, or None only when stopping before it could commit (nothing is
-        acked then)."""
+        of the rows in `forgotten`), retrying while the database is away. The plan made `ahead`
+        is used if the locked wallets and the taken reference IDs are those it was made from.
+        Returns the plan and the outbox row's id, or None only when stopping before it could
+        commit (nothing is acked then)."""
         attempt = 0
         while True:
             try:
@@ -306,8 +403,17 @@ class PartitionWriter:
                     self._lease.acquire() as connection,
                     store.partition_transaction(connection, self.partition),
                 ):
+                    if progress is not None:
+                        progress.loading.set()
                     known, wallets = await store.load_batch(connection, messages)
-                    plan = plan_batch(messages, known, wallets, datetime.now(UTC))
+                    if ahead is not None and ahead.holds(known, wallets):
+                        plan = ahead.plan
+                        self.plans_guessed += 1
+                    else:
+                        plan = plan_batch(messages, known, wallets, datetime.now(UTC))
+                    self._wallets.remember(wallets, plan.balances)
+                    if progress is not None:
+                        progress.planned.set()
                     outbox = new_id(), [o.message.id for o in plan.outcomes if o.new]
                     await store.save(connection, plan, self.partition, outbox, forgotten)
                     await self._failpoint.before_commit(self.partition)

@@ -1,0 +1,148 @@
+"""A batch planned ahead, on the real PostgreSQL: the writer saves that plan only when the
+wallets it locks, and the reference IDs taken, are exactly what the plan was made from;
+otherwise it plans again from the locked rows. A stale balance, a wallet suspended since, or a
+reference ID taken since must never reach the ledger through a plan made earlier."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from shared import ledger as core
+from shared.client import transaction_message
+from shared.database import connect
+from shared.settings import Settings
+from tests.support import Ledger, issue, transfer
+from worker import store
+from worker.batch import Guess, LockedWallet, WalletCache, guess
+from worker.consumer import PartitionWriter
+
+# A partition no worker of the suite owns, so that the test's writer takes its lock at once.
+PARTITION = 1_000_003
+
+
+class Lease:
+    """The writer's connection, one real session."""
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        yield self._connection
+
+
+@pytest.fixture
+async def session(migrated: Settings) -> AsyncIterator[asyncpg.Connection]:
+    connection = await connect(migrated, application_name="test", idle_session_timeout_ms=0)
+    try:
+        yield connection
+    finally:
+        await connection.execute("DELETE FROM event_outbox WHERE partition = $1", PARTITION)
+        await connection.close()
+
+
+def ahead_of(
+    messages: list[Any], ledger: Ledger, balances: dict[str, int], status: core.WalletStatus
+) -> Guess:
+    """A plan made ahead from what a writer believes of the wallets."""
+    cache = WalletCache(100)
+    cache.remember(
+        {
+            wallet_id: LockedWallet(
+                ledger.project_id, core.Wallet(wallet_id, ledger.asset_id, status, balance)
+            )
+            for wallet_id, balance in balances.items()
+        },
+        {},
+    )
+    ahead = guess(messages, cache, messages[0].submitted_at)
+    assert ahead is not None
+    return ahead
+
+
+async def apply(
+    migrated: Settings, session: asyncpg.Connection, messages: list[Any], ahead: Guess
+) -> tuple[PartitionWriter, list[dict[str, Any]]]:
+    writer = PartitionWriter(
+        PARTITION,
+        migrated,
+        Lease(session),
+        None,  # type: ignore[arg-type]  # no status cache, broker or events: not used by _apply
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+    )
+    applied = await writer._apply(messages, [], asyncio.Event(), ahead)
+    assert applied is not None
+    plan, _ = applied
+    return writer, [outcome.body for outcome in plan.outcomes]
+
+
+async def test_a_plan_made_ahead_from_the_locked_rows_is_saved_as_it_is(
+    migrated: Settings, ledger: Ledger, session: asyncpg.Connection
+) -> None:
+    source, target = await ledger.system_wallet(), await ledger.system_wallet()
+    await ledger.api.run(ledger.project_id, [issue(source, 70)])
+    messages = [transaction_message(ledger.project_id, "ahead", [transfer(source, target, 30)])]
+    ahead = ahead_of(messages, ledger, {source: 70, target: 0}, core.WalletStatus.OPEN)
+    writer, bodies = await apply(migrated, session, messages, ahead)
+    assert writer.plans_guessed == 1
+    assert bodies == [outcome.body for outcome in ahead.plan.outcomes]
+    assert bodies[0]["status"] == "Completed"
+    assert await ledger.api.balance(ledger.project_id, source) == 40
+    assert await ledger.api.balance(ledger.project_id, target) == 30
+
+
+async def test_a_stale_balance_is_planned_again_from_the_locked_rows(
+    migrated: Settings, ledger: Ledger, session: asyncpg.Connection
+) -> None:
+    source, target = await ledger.system_wallet(), await ledger.system_wallet()
+    await ledger.api.run(ledger.project_id, [issue(source, 70)])
+    messages = [transaction_message(ledger.project_id, "stale", [transfer(source, target, 500)])]
+    ahead = ahead_of(messages, ledger, {source: 1000, target: 0}, core.WalletStatus.OPEN)
+    assert ahead.plan.outcomes[0].body["status"] == "Completed"  # what the stale cache says
+    writer, bodies = await apply(migrated, session, messages, ahead)
+    assert writer.plans_guessed == 0
+    assert bodies[0]["status"] == "Failed"
+    assert bodies[0]["failure"]["code"] == "InsufficientFunds"
+    assert await ledger.api.balance(ledger.project_id, source) == 70
+    assert await ledger.api.balance(ledger.project_id, target) == 0
+
+
+async def test_a_wallet_suspended_since_is_seen_by_the_plan_saved(
+    migrated: Settings, ledger: Ledger, session: asyncpg.Connection
+) -> None:
+    source, target = await ledger.system_wallet(), await ledger.system_wallet()
+    await ledger.api.run(ledger.project_id, [issue(source, 70)])
+    messages = [transaction_message(ledger.project_id, "frozen", [transfer(source, target, 5)])]
+    ahead = ahead_of(messages, ledger, {source: 70, target: 0}, core.WalletStatus.OPEN)
+    path = f"/projects/{ledger.project_id}/wallets/{source}/status"
+    assert (await ledger.api.put(path, {"status": "Suspended"})).status == 200
+    writer, bodies = await apply(migrated, session, messages, ahead)
+    assert writer.plans_guessed == 0
+    assert bodies[0]["status"] == "Failed"
+    assert bodies[0]["failure"]["code"] == "WalletNotOpen"
+    assert await ledger.api.balance(ledger.project_id, source) == 70
+
+
+async def test_a_reference_id_taken_since_is_a_replay_not_a_second_apply(
+    migrated: Settings, ledger: Ledger, session: asyncpg.Connection
+) -> None:
+    source, target = await ledger.system_wallet(), await ledger.system_wallet()
+    await ledger.api.run(ledger.project_id, [issue(source, 70)])
+    first = await ledger.api.run(
+        ledger.project_id, [transfer(source, target, 10)], reference_id="once"
+    )
+    messages = [transaction_message(ledger.project_id, "once", [transfer(source, target, 10)])]
+    ahead = ahead_of(messages, ledger, {source: 60, target: 10}, core.WalletStatus.OPEN)
+    writer, bodies = await apply(migrated, session, messages, ahead)
+    assert writer.plans_guessed == 0
+    assert bodies == [first]
+    assert await ledger.api.balance(ledger.project_id, source) == 60
+    assert await ledger.api.balance(ledger.project_id, target) == 10
+    assert await store.outbox_leftovers(session, PARTITION, [], 10) == {}
