@@ -69,17 +69,21 @@ class BatchPlan:
 
 @dataclass(frozen=True, slots=True)
 class Guess:
-    """A batch planned ahead, from `wallets`, with no reference ID taken."""
+    """`messages` planned ahead, from `wallets`, with no reference ID taken."""
 
+    messages: list[TransactionMessage]
     wallets: dict[str, LockedWallet]
     plan: BatchPlan
 
     def holds(
-        self, known: Mapping[TransactionKey, KnownTransaction], wallets: Mapping[str, LockedWallet]
+        self,
+        messages: list[TransactionMessage],
+        known: Mapping[TransactionKey, KnownTransaction],
+        wallets: Mapping[str, LockedWallet],
     ) -> bool:
         """Whether the plan is the one these inputs give: `plan_batch` depends on nothing else
         (but the instant, which is the batch's whichever it is)."""
-        return not known and self.wallets == wallets
+        return not known and self.wallets == wallets and self.messages == messages
 
 
 class WalletCache:
@@ -125,7 +129,7 @@ def guess(messages: list[TransactionMessage], cache: WalletCache, now: datetime)
     wallets = cache.inputs(wallet_ids(messages))
     if wallets is None:
         return None
-    return Guess(wallets, plan_batch(messages, {}, wallets, now))
+    return Guess(messages, wallets, plan_batch(messages, {}, wallets, now))
 
 
 def wallet_ids(messages: list[TransactionMessage]) -> list[str]:

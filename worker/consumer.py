@@ -181,12 +181,13 @@ class PartitionWriter:
         try:
             await self._write(inbox, stop)
         finally:
-            log.info(
-                "partition %s: %s of %s batches saved as planned ahead",
-                self.partition,
-                self.plans_guessed,
-                len(self.batch_sizes),
-            )
+            if self.batch_sizes:
+                log.info(
+                    "partition %s: %s of %s batches saved as planned ahead",
+                    self.partition,
+                    self.plans_guessed,
+                    len(self.batch_sizes),
+                )
             # No basic.cancel first: closing the channel returns the unacknowledged messages
             # and hands the queue to the next consumer in one step, so that it starts from
             # them, in queue order. A cancel would activate it while this writer still held
@@ -218,13 +219,15 @@ class PartitionWriter:
                         await committing.progress.loading.wait()
                 parsed = await self._collect(inbox)
                 ahead: Guess | None = None
-                if committing is not None and parsed:
-                    # Plan it while the database saves the batch in flight.
+                if committing is not None and len(parsed) >= self._settings.batch_size_max:
+                    # A full batch: plan it while the database saves the batch in flight.
                     await committing.progress.planned.wait()
                     messages = [message for _, message in parsed]
                     ahead = guess(messages, self._wallets, datetime.now(UTC))
-                finishing = await self._conclude(committing, finishing, stop)
-                committing = None
+                if committing is not None:
+                    finishing = await self._conclude(committing, finishing, stop)
+                    committing = None
+                    await self._take_ready(inbox, parsed)  # what arrived meanwhile, if not full
                 if not parsed:
                     if finishing is None or finishing.done():
                         await self._forget_announced()
@@ -280,14 +283,20 @@ class PartitionWriter:
         if self._settings.batch_wait_ms > 0:
             await asyncio.sleep(self._settings.batch_wait_ms / 1000)
         parsed: list[Parsed] = []
-        inbound: delivery.Inbound | None = first
-        while inbound is not None:
-            if delivery.is_live(inbound[0]):
-                parsed.extend(await delivery.parse(inbound, self.partition, self._context))
-            if len(parsed) >= self._settings.batch_size_max or inbox.empty():
-                break
-            inbound = inbox.get_nowait()
+        await self._take(first, parsed)
+        await self._take_ready(inbox, parsed)
         return parsed
+
+    async def _take_ready(
+        self, inbox: asyncio.Queue[delivery.Inbound], parsed: list[Parsed]
+    ) -> None:
+        """Add to `parsed` what the inbox holds, until `batch_size_max` transactions."""
+        while len(parsed) < self._settings.batch_size_max and not inbox.empty():
+            await self._take(inbox.get_nowait(), parsed)
+
+    async def _take(self, inbound: delivery.Inbound, parsed: list[Parsed]) -> None:
+        if delivery.is_live(inbound[0]):
+            parsed.extend(await delivery.parse(inbound, self.partition, self._context))
 
     async def _commit(
         self,
@@ -406,7 +415,7 @@ class PartitionWriter:
                     if progress is not None:
                         progress.loading.set()
                     known, wallets = await store.load_batch(connection, messages)
-                    if ahead is not None and ahead.holds(known, wallets):
+                    if ahead is not None and ahead.holds(messages, known, wallets):
                         plan = ahead.plan
                         self.plans_guessed += 1
                     else:

@@ -71,7 +71,7 @@ def test_a_plan_made_ahead_holds_only_for_exactly_its_inputs() -> None:
     assert ahead is not None
     assert ahead.plan == plan_batch(messages, {}, ahead.wallets, NOW)
     as_locked = {"a": locked("a", 10), "b": locked("b", 0)}
-    assert ahead.holds({}, as_locked)
+    assert ahead.holds(messages, {}, as_locked)
     changed = [
         {"a": locked("a", 9), "b": locked("b", 0)},  # another balance
         {"a": locked("a", 10, WalletStatus.SUSPENDED), "b": locked("b", 0)},  # another status
@@ -79,9 +79,10 @@ def test_a_plan_made_ahead_holds_only_for_exactly_its_inputs() -> None:
         {"a": locked("a", 10)},  # a wallet that is gone
     ]
     for wallets in changed:
-        assert not ahead.holds({}, wallets)
+        assert not ahead.holds(messages, {}, wallets)
     taken = {("p1", "r1"): KnownTransaction("t0", {"id": "t0"})}
-    assert not ahead.holds(taken, as_locked)
+    assert not ahead.holds(messages, taken, as_locked)
+    assert not ahead.holds([*messages, transfer(2, "b", "a", 1)], {}, as_locked)
     assert guess([transfer(2, "a", "unseen", 1)], cache, NOW) is None
 
 
@@ -114,7 +115,7 @@ def test_with_no_other_writer_a_plan_made_ahead_is_the_plan_of_the_locked_rows(
         rows = {wallet_id: database[wallet_id] for wallet_id in wallet_ids(messages)}
         plan = plan_batch(messages, {}, rows, NOW)
         if ahead is not None:
-            assert ahead.holds({}, rows)
+            assert ahead.holds(messages, {}, rows)
             assert ahead.plan == plan
         cache.remember(rows, plan.balances)
         for wallet_id, balance in plan.balances.items():
