@@ -22,6 +22,15 @@ from shared.verify import verify
 
 RESULTS_DIR = Path("bench/results")
 
+# The drain scenarios, in the order they run: name, reference-ID prefix, wallet distribution,
+# 1 / the share of --drain-messages, and whether the transactions travel in batch messages of
+# --batch-size.
+DRAINS = (
+    ("drain-hot", "hotdrain", "zipf", 10, False),
+    ("drain", "drain", "uniform", 1, False),
+    ("drain-batch", "batchdrain", "uniform", 1, True),
+)
+
 
 async def run_bench(arguments: argparse.Namespace) -> dict[str, Any]:
     settings = bench_settings(
@@ -58,14 +67,14 @@ async def run_bench(arguments: argparse.Namespace) -> dict[str, Any]:
         if "baselines" in selected:
             print(f"running baselines (load average {load_average()})", flush=True)
             result["baselines"] = await run.baselines(ledger)
-        if "drain-hot" in selected:
-            count = max(1, arguments.drain_messages // 10)
-            print(f"running drain-hot of {count} (load average {load_average()})", flush=True)
-            result["scenarios"]["drain-hot"] = await run.drain(ledger, "hotdrain", count, "zipf")
-        if "drain" in selected:
-            count = arguments.drain_messages
-            print(f"running drain of {count} (load average {load_average()})", flush=True)
-            result["scenarios"]["drain"] = await run.drain(ledger, "drain", count, "uniform")
+        for name, prefix, distribution, share, batched in DRAINS:
+            if name in selected:
+                count = max(1, arguments.drain_messages // share)
+                print(f"running {name} of {count} (load average {load_average()})", flush=True)
+                batch_size = arguments.batch_size if batched else 1
+                result["scenarios"][name] = await run.drain(
+                    ledger, prefix, count, distribution, batch_size=batch_size
+                )
     finally:
         run.sampler.stop()
     if arguments.verify:

@@ -1,6 +1,7 @@
-"""The worker drain scenario: with no worker running, queue N transfer messages on the
-project's partition (as an internal publisher would, with confirms), then start the worker
-and time it until every message is committed."""
+"""The worker drain scenarios: with no worker running, queue N one-transfer transactions on the
+project's partition (as an internal publisher would, with confirms), each in a message of its
+own or `batch_size` to a batch message, then start the worker and time it until every
+transaction is committed."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from bench.seed import BenchLedger
 from bench.workload import AMOUNT_MAX, WalletPicker
 from shared.broker import TRANSACTIONS_EXCHANGE
 from shared.ids import new_id
-from shared.messages import format_time
+from shared.messages import TRANSACTION_BATCH_TYPE, format_time
 from shared.partition import partition_of, queue_name, routing_key
 from shared.settings import Settings
 
@@ -44,14 +45,20 @@ async def queue_messages(
     count: int,
     prefix: str,
     seed: int,
+    batch_size: int = 1,
 ) -> Queued:
-    """Publish `count` one-transfer messages to the project's partition, confirms pipelined;
-    their reference IDs are `<prefix>-<n>`."""
+    """Publish `count` one-transfer transactions to the project's partition, confirms
+    pipelined, in messages of their own or (`batch_size` > 1) in batch messages of
+    `batch_size`; their reference IDs are `<prefix>-<n>`."""
     generator = random.Random(seed)
     key = routing_key(partition_of(project_id, settings.partition_count))
     properties = spec.Basic.Properties(
-        content_type="application/json", delivery_mode=2, message_id=None
+        content_type="application/json",
+        delivery_mode=2,
+        message_id=None,
+        message_type=TRANSACTION_BATCH_TYPE if batch_size > 1 else None,
     )
+    transactions: list[dict[str, object]] = []
     connection = await aiormq.connect(settings.amqp_url.get_secret_value())
     started = time.monotonic()
     try:
@@ -63,23 +70,29 @@ async def queue_messages(
             for number, (source, target) in enumerate(
                 picker.pairs(min(CHUNK, count - start), generator), start
             ):
-                body = orjson.dumps(
-                    {
-                        "v": 1,
-                        "id": new_id(),
-                        "projectId": project_id,
-                        "referenceId": f"{prefix}-{number}",
-                        "operations": [
-                            {
-                                "type": "Transfer",
-                                "from": source,
-                                "to": target,
-                                "amount": str(generator.randint(1, AMOUNT_MAX)),
-                            }
-                        ],
-                        "submittedAt": submitted_at,
-                    }
-                )
+                transaction = {
+                    "v": 1,
+                    "id": new_id(),
+                    "projectId": project_id,
+                    "referenceId": f"{prefix}-{number}",
+                    "operations": [
+                        {
+                            "type": "Transfer",
+                            "from": source,
+                            "to": target,
+                            "amount": str(generator.randint(1, AMOUNT_MAX)),
+                        }
+                    ],
+                    "submittedAt": submitted_at,
+                }
+                if batch_size == 1:
+                    body = orjson.dumps(transaction)
+                else:
+                    transactions.append(transaction)
+                    if len(transactions) < batch_size and number < count - 1:
+                        continue
+                    body = orjson.dumps({"v": 1, "transactions": transactions})
+                    transactions = []
                 publish = channel.basic_publish(
                     body, exchange=TRANSACTIONS_EXCHANGE, routing_key=key, properties=properties
                 )

@@ -83,8 +83,14 @@ def http_block(name: str, result: dict[str, Any]) -> list[str]:
 
 def drain_block(name: str, result: dict[str, Any]) -> list[str]:
     batches = result.get("batch_sizes", {})
+    batch_size = result.get("batch_size", 1)
+    carried = (
+        "one-transfer messages"
+        if batch_size == 1
+        else f"transfers in batch messages of {batch_size}"
+    )
     lines = [
-        f"[{name}] {result['messages']} one-transfer messages ({result['distribution']} wallets)"
+        f"[{name}] {result['messages']} {carried} ({result['distribution']} wallets)"
         " queued first"
         f" ({result['queued_per_s']:.0f} msg/s to queue), then the worker started",
         f"  drain rate {result['rate_per_s']:.0f} tx/s (first to last commit);"

@@ -174,7 +174,12 @@ class Run:
         return {name: self.sampler.cpu_percent(name, *window) for name in report.PROCESS_ORDER}
 
     async def drain(
-        self, ledger: BenchLedger, prefix: str, count: int, distribution: str
+        self,
+        ledger: BenchLedger,
+        prefix: str,
+        count: int,
+        distribution: str,
+        batch_size: int = 1,
     ) -> dict[str, Any]:
         if await drain.queue_depth(self.settings, [ledger.project_id]):
             # Messages of earlier scenarios whose confirm came too late (answered 503) were
@@ -186,7 +191,7 @@ class Run:
                 self.stop(services)
         picker = WalletPicker(ledger.wallets, distribution)  # type: ignore[arg-type]
         queued = await drain.queue_messages(
-            self.settings, ledger.project_id, picker, count, prefix, seed=5
+            self.settings, ledger.project_id, picker, count, prefix, seed=5, batch_size=batch_size
         )
         depth = await drain.queue_depth(self.settings, [ledger.project_id])
         started = time.time()
@@ -201,6 +206,7 @@ class Run:
         return {
             "distribution": distribution,
             "messages": count,
+            "batch_size": batch_size,
             "queue_depth_before": depth,
             "queued_per_s": queued.messages / queued.elapsed_s,
             "rate_per_s": drained.rate_per_s,
