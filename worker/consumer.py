@@ -156,6 +156,7 @@ class PartitionWriter:
         self._failpoint = delivery.FailPoint.from_environment()
         self.batch_sizes: list[int] = []
         self._wallets = WalletCache(settings.wallet_cache_size_max)
+        self.plans_ahead = 0  # batches planned ahead
         self.plans_guessed = 0  # batches saved with the plan made ahead
         # The outbox: rows whose events the broker confirmed (deleted by the next batch or when
         # idle), and whether rows may be waiting to be relayed (at start: a previous writer's).
@@ -183,10 +184,11 @@ class PartitionWriter:
         finally:
             if self.batch_sizes:
                 log.info(
-                    "partition %s: %s of %s batches saved as planned ahead",
+                    "partition %s: %s batches, %s planned ahead, %s saved as planned ahead",
                     self.partition,
-                    self.plans_guessed,
                     len(self.batch_sizes),
+                    self.plans_ahead,
+                    self.plans_guessed,
                 )
             # No basic.cancel first: closing the channel returns the unacknowledged messages
             # and hands the queue to the next consumer in one step, so that it starts from
@@ -224,6 +226,7 @@ class PartitionWriter:
                     await committing.progress.planned.wait()
                     messages = [message for _, message in parsed]
                     ahead = guess(messages, self._wallets, datetime.now(UTC))
+                    self.plans_ahead += ahead is not None
                 if committing is not None:
                     finishing = await self._conclude(committing, finishing, stop)
                     committing = None
