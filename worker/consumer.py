@@ -230,6 +230,8 @@ class PartitionWriter:
                 if committing is not None:
                     finishing = await self._conclude(committing, finishing, stop)
                     committing = None
+                    if stop.is_set():
+                        break  # what was collected goes back to the queue with the channel
                     await self._take_ready(inbox, parsed)  # what arrived meanwhile, if not full
                 if not parsed:
                     if finishing is None or finishing.done():
