@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import sys
 from collections.abc import Coroutine
@@ -156,14 +155,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def tune_garbage_collector(settings: Settings) -> None:
-    """Collect the youngest generation every `gc_threshold_allocations` net allocations; the
-    older generations keep Python's thresholds."""
-    if settings.gc_threshold_allocations:
-        _, middle, oldest = gc.get_threshold()
-        gc.set_threshold(settings.gc_threshold_allocations, middle, oldest)
-
-
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     logging.basicConfig(
@@ -174,7 +165,6 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as error:
         print(f"cloudwallet: invalid configuration:\n{error}", file=sys.stderr)
         return 2
-    tune_garbage_collector(settings)
     if arguments.command == "keys":
         command: Coroutine[Any, Any, None] = _create_key(settings, arguments.tenant)
     elif arguments.command == "verify":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from dataclasses import dataclass
 
@@ -52,9 +53,19 @@ class Running:
     stop: asyncio.Event
 
 
+def tune_garbage_collector(settings: Settings) -> None:
+    """Collect the youngest generation every `gc_threshold_allocations` net allocations; the
+    older generations keep Python's thresholds. For the whole process: `cloudwallet run` serves
+    the gateway from the same one."""
+    if settings.gc_threshold_allocations:
+        _, middle, oldest = gc.get_threshold()
+        gc.set_threshold(settings.gc_threshold_allocations, middle, oldest)
+
+
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Write this process's share of the partitions until `stop` is set; a writer's programmer
     error stops the process (its unacknowledged messages return to the queues)."""
+    tune_garbage_collector(settings)
     pool = await create_pool(settings, size_max=2, application_name="cloudwallet-worker")
     cache = StatusCache.open(settings)
     connection = await broker.connect(settings, name="cloudwallet-worker")

@@ -1,4 +1,4 @@
-"""The process settings applied by `cloudwallet` before it runs a command."""
+"""The process settings a worker applies as it starts."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.cli import tune_garbage_collector
 from shared.settings import Settings
+from worker.main import tune_garbage_collector
 
 
 @pytest.fixture
