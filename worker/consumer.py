@@ -422,7 +422,6 @@ class PartitionWriter:
                     known, wallets = await store.load_batch(connection, messages)
                     if ahead is not None and ahead.holds(messages, known, wallets):
                         plan = ahead.plan
-                        self.plans_guessed += 1
                     else:
                         plan = plan_batch(messages, known, wallets, datetime.now(UTC))
                     self._wallets.remember(wallets, plan.balances)
@@ -432,6 +431,7 @@ class PartitionWriter:
                     await store.save(connection, plan, self.partition, outbox, forgotten)
                     await self._failpoint.before_commit(self.partition)
                 self._failpoint.lose_commit(self.partition)
+                self.plans_guessed += ahead is not None and plan is ahead.plan
                 return plan, (outbox[0] if outbox[1] else None)
             except TRANSIENT_DATABASE_ERRORS as error:
                 # The attempt may have committed unknown to us (the connection broke during the
