@@ -47,23 +47,35 @@ async def session(migrated: Settings) -> AsyncIterator[asyncpg.Connection]:
         await connection.close()
 
 
-def ahead_of(
-    messages: list[Any], ledger: Ledger, balances: dict[str, int], status: core.WalletStatus
-) -> Guess:
-    """A plan made ahead from what a writer believes of the wallets."""
+@pytest.fixture
+async def wallets(ledger: Ledger) -> tuple[str, str]:
+    """A source wallet holding 70 and an empty target wallet."""
+    source, target = await ledger.system_wallet(), await ledger.system_wallet()
+    await ledger.api.run(ledger.project_id, [issue(source, 70)])
+    return source, target
+
+
+def transfer_ahead(
+    ledger: Ledger, reference_id: str, wallets: tuple[str, str], amount: int, believed: list[int]
+) -> tuple[list[Any], Guess]:
+    """One transfer from source to target, and its plan made ahead by a writer that believes
+    the two wallets Open at the `believed` balances."""
+    source, target = wallets
+    messages = [transaction_message(ledger.project_id, reference_id, [transfer(*wallets, amount)])]
     cache = WalletCache(100)
     cache.remember(
         {
             wallet_id: LockedWallet(
-                ledger.project_id, core.Wallet(wallet_id, ledger.asset_id, status, balance)
+                ledger.project_id,
+                core.Wallet(wallet_id, ledger.asset_id, core.WalletStatus.OPEN, balance),
             )
-            for wallet_id, balance in balances.items()
+            for wallet_id, balance in zip((source, target), believed, strict=True)
         },
         {},
     )
     ahead = guess(messages, cache, messages[0].submitted_at)
     assert ahead is not None
-    return ahead
+    return messages, ahead
 
 
 async def apply(
@@ -84,65 +96,48 @@ async def apply(
 
 
 async def test_a_plan_made_ahead_from_the_locked_rows_is_saved_as_it_is(
-    migrated: Settings, ledger: Ledger, session: asyncpg.Connection
+    migrated: Settings, ledger: Ledger, session: asyncpg.Connection, wallets: tuple[str, str]
 ) -> None:
-    source, target = await ledger.system_wallet(), await ledger.system_wallet()
-    await ledger.api.run(ledger.project_id, [issue(source, 70)])
-    messages = [transaction_message(ledger.project_id, "ahead", [transfer(source, target, 30)])]
-    ahead = ahead_of(messages, ledger, {source: 70, target: 0}, core.WalletStatus.OPEN)
+    messages, ahead = transfer_ahead(ledger, "ahead", wallets, 30, [70, 0])
     writer, bodies = await apply(migrated, session, messages, ahead)
     assert writer.plans_guessed == 1
     assert bodies == [outcome.body for outcome in ahead.plan.outcomes]
     assert bodies[0]["status"] == "Completed"
-    assert await ledger.api.balance(ledger.project_id, source) == 40
-    assert await ledger.api.balance(ledger.project_id, target) == 30
+    assert [await ledger.api.balance(ledger.project_id, w) for w in wallets] == [40, 30]
 
 
 async def test_a_stale_balance_is_planned_again_from_the_locked_rows(
-    migrated: Settings, ledger: Ledger, session: asyncpg.Connection
+    migrated: Settings, ledger: Ledger, session: asyncpg.Connection, wallets: tuple[str, str]
 ) -> None:
-    source, target = await ledger.system_wallet(), await ledger.system_wallet()
-    await ledger.api.run(ledger.project_id, [issue(source, 70)])
-    messages = [transaction_message(ledger.project_id, "stale", [transfer(source, target, 500)])]
-    ahead = ahead_of(messages, ledger, {source: 1000, target: 0}, core.WalletStatus.OPEN)
+    messages, ahead = transfer_ahead(ledger, "stale", wallets, 500, [1000, 0])
     assert ahead.plan.outcomes[0].body["status"] == "Completed"  # what the stale cache says
     writer, bodies = await apply(migrated, session, messages, ahead)
     assert writer.plans_guessed == 0
     assert bodies[0]["status"] == "Failed"
     assert bodies[0]["failure"]["code"] == "InsufficientFunds"
-    assert await ledger.api.balance(ledger.project_id, source) == 70
-    assert await ledger.api.balance(ledger.project_id, target) == 0
+    assert [await ledger.api.balance(ledger.project_id, w) for w in wallets] == [70, 0]
 
 
 async def test_a_wallet_suspended_since_is_seen_by_the_plan_saved(
-    migrated: Settings, ledger: Ledger, session: asyncpg.Connection
+    migrated: Settings, ledger: Ledger, session: asyncpg.Connection, wallets: tuple[str, str]
 ) -> None:
-    source, target = await ledger.system_wallet(), await ledger.system_wallet()
-    await ledger.api.run(ledger.project_id, [issue(source, 70)])
-    messages = [transaction_message(ledger.project_id, "frozen", [transfer(source, target, 5)])]
-    ahead = ahead_of(messages, ledger, {source: 70, target: 0}, core.WalletStatus.OPEN)
-    path = f"/projects/{ledger.project_id}/wallets/{source}/status"
+    messages, ahead = transfer_ahead(ledger, "frozen", wallets, 5, [70, 0])
+    path = f"/projects/{ledger.project_id}/wallets/{wallets[0]}/status"
     assert (await ledger.api.put(path, {"status": "Suspended"})).status == 200
     writer, bodies = await apply(migrated, session, messages, ahead)
     assert writer.plans_guessed == 0
     assert bodies[0]["status"] == "Failed"
     assert bodies[0]["failure"]["code"] == "WalletNotOpen"
-    assert await ledger.api.balance(ledger.project_id, source) == 70
+    assert [await ledger.api.balance(ledger.project_id, w) for w in wallets] == [70, 0]
 
 
 async def test_a_reference_id_taken_since_is_a_replay_not_a_second_apply(
-    migrated: Settings, ledger: Ledger, session: asyncpg.Connection
+    migrated: Settings, ledger: Ledger, session: asyncpg.Connection, wallets: tuple[str, str]
 ) -> None:
-    source, target = await ledger.system_wallet(), await ledger.system_wallet()
-    await ledger.api.run(ledger.project_id, [issue(source, 70)])
-    first = await ledger.api.run(
-        ledger.project_id, [transfer(source, target, 10)], reference_id="once"
-    )
-    messages = [transaction_message(ledger.project_id, "once", [transfer(source, target, 10)])]
-    ahead = ahead_of(messages, ledger, {source: 60, target: 10}, core.WalletStatus.OPEN)
+    first = await ledger.api.run(ledger.project_id, [transfer(*wallets, 10)], reference_id="once")
+    messages, ahead = transfer_ahead(ledger, "once", wallets, 10, [60, 10])
     writer, bodies = await apply(migrated, session, messages, ahead)
     assert writer.plans_guessed == 0
     assert bodies == [first]
-    assert await ledger.api.balance(ledger.project_id, source) == 60
-    assert await ledger.api.balance(ledger.project_id, target) == 10
+    assert [await ledger.api.balance(ledger.project_id, w) for w in wallets] == [60, 10]
     assert await store.outbox_leftovers(session, PARTITION, [], 10) == {}
