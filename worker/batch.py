@@ -134,17 +134,13 @@ def guess(messages: list[TransactionMessage], cache: WalletCache, now: datetime)
 
 def wallet_ids(messages: list[TransactionMessage]) -> list[str]:
     """Every wallet a batch touches, sorted: the order in which they are locked."""
-    found: set[str] = set()
+    found: set[Any] = set()  # ids, and None for the side an operation has not
+    add = found.add  # one plain loop: half the time of a generator per operation
     for message in messages:
         for operation in message.operations:
-            found.update(
-                wallet_id
-                for wallet_id in (
-                    getattr(operation, "from_wallet_id", None),
-                    getattr(operation, "to_wallet_id", None),
-                )
-                if wallet_id is not None
-            )
+            add(getattr(operation, "from_wallet_id", None))
+            add(getattr(operation, "to_wallet_id", None))
+    found.discard(None)
     return sorted(found)
 
 

@@ -95,8 +95,9 @@ def test_wallets_are_locked_in_id_order() -> None:
     messages = [
         message("t1", "r1", {"type": "Transfer", "from": "z", "to": "b", "amount": "1"}),
         message("t2", "r2", {"type": "Issue", "to": "a", "amount": "1"}),
+        message("t3", "r3", {"type": "Redeem", "from": "c", "amount": "1"}),
     ]
-    assert wallet_ids(messages) == ["a", "b", "z"]
+    assert wallet_ids(messages) == ["a", "b", "c", "z"]
 
 
 def posting(wallet_id: str, entry_type: EntryType, amount: int) -> Posting:
