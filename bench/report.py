@@ -92,7 +92,8 @@ def drain_block(name: str, result: dict[str, Any]) -> list[str]:
     lines = [
         f"[{name}] {result['messages']} {carried} ({result['distribution']} wallets)"
         " queued first"
-        f" ({result['queued_per_s']:.0f} msg/s to queue), then the worker started",
+        f" ({result['queued_per_s']:.0f} {'msg' if batch_size == 1 else 'tx'}/s to queue),"
+        " then the worker started",
         f"  drain rate {result['rate_per_s']:.0f} tx/s (first to last commit);"
         f" {result['wall_rate_per_s']:.0f} tx/s from the worker's start",
         f"  worker batches: {batches.get('batches', 0)}, size mean {batches.get('mean', 0):.1f},"
