@@ -89,10 +89,10 @@ class Guess:
 class WalletCache:
     """What the writer last saw of the wallets it touched, with the balances its latest plan
     left them at (whether or not that plan committed): hints for planning ahead, never trusted.
-    It holds at most `size_max` wallets; when a batch's would not fit, it starts over."""
+    It holds at most `entries_max` wallets; when a batch's would not fit, it starts over."""
 
-    def __init__(self, size_max: int) -> None:
-        self._size_max = size_max
+    def __init__(self, entries_max: int) -> None:
+        self._entries_max = entries_max
         self._wallets: dict[str, LockedWallet] = {}
 
     def __len__(self) -> int:
@@ -100,9 +100,9 @@ class WalletCache:
 
     def remember(self, wallets: Mapping[str, LockedWallet], balances: Mapping[str, int]) -> None:
         """Keep `wallets` as locked, at the balances `balances` gives the ones a plan changed."""
-        if len(self._wallets) + len(wallets) > self._size_max:
+        if len(self._wallets) + len(wallets) > self._entries_max:
             self._wallets.clear()
-            if len(wallets) > self._size_max:
+            if len(wallets) > self._entries_max:
                 return
         self._wallets.update(wallets)
         for wallet_id, balance in balances.items():

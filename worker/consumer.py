@@ -155,7 +155,7 @@ class PartitionWriter:
         }
         self._failpoint = delivery.FailPoint.from_environment()
         self.batch_sizes: list[int] = []
-        self._wallets = WalletCache(settings.wallet_cache_size_max)
+        self._wallets = WalletCache(settings.wallet_cache_entries_max)
         self.plans_ahead = 0  # batches planned ahead
         self.plans_guessed = 0  # batches saved with the plan made ahead
         # The outbox: rows whose events the broker confirmed (deleted by the next batch or when

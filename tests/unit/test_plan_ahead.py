@@ -96,15 +96,15 @@ transfers = st.tuples(
 @given(
     balances=st.lists(st.integers(0, 50), min_size=6, max_size=6),
     batches=st.lists(st.lists(transfers, min_size=1, max_size=8), min_size=2, max_size=5),
-    cache_size_max=st.integers(0, 8),
+    cache_entries_max=st.integers(0, 8),
 )
 def test_with_no_other_writer_a_plan_made_ahead_is_the_plan_of_the_locked_rows(
-    balances: list[int], batches: list[list[tuple[str, str, int]]], cache_size_max: int
+    balances: list[int], batches: list[list[tuple[str, str, int]]], cache_entries_max: int
 ) -> None:
     database = {
         name: locked(name, balance) for name, balance in zip(WALLET_NAMES, balances, strict=True)
     }
-    cache = WalletCache(cache_size_max)
+    cache = WalletCache(cache_entries_max)
     number = 0
     for batch in batches:
         messages = []
