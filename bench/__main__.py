@@ -23,8 +23,8 @@ from shared.verify import verify
 RESULTS_DIR = Path("bench/results")
 
 # The drain scenarios, in the order they run: name, reference-ID prefix, wallet distribution,
-# 1 / the share of --drain-messages, and whether the transactions travel in batch messages of
-# --batch-size.
+# 1 / the share of --drain-messages, and whether the transactions travel --batch-size at a time
+# in the batch messages the gateway would publish for them.
 DRAINS = (
     ("drain-hot", "hotdrain", "zipf", 10, False),
     ("drain", "drain", "uniform", 1, False),

@@ -20,6 +20,7 @@ from pamqp import commands as spec
 
 from bench.seed import BenchLedger
 from bench.workload import AMOUNT_MAX, WalletPicker
+from shared import messages
 from shared.broker import TRANSACTIONS_EXCHANGE
 from shared.ids import new_id
 from shared.messages import TRANSACTION_BATCH_TYPE, format_time
@@ -48,15 +49,16 @@ async def queue_messages(
     batch_size: int = 1,
 ) -> Queued:
     """Publish `count` one-transfer transactions to the project's partition, confirms
-    pipelined, in messages of their own or (`batch_size` > 1) in batch messages of
-    `batch_size`; their reference IDs are `<prefix>-<n>`."""
+    pipelined, in messages of their own or (`batch_size` > 1) `batch_size` at a time in the
+    batch messages the gateway would publish for them (`message_bytes_max` each); their
+    reference IDs are `<prefix>-<n>`."""
     generator = random.Random(seed)
     key = routing_key(partition_of(project_id, settings.partition_count))
-    properties = spec.Basic.Properties(
-        content_type="application/json",
-        delivery_mode=2,
-        message_id=None,
-        message_type=TRANSACTION_BATCH_TYPE if batch_size > 1 else None,
+    single, batch = (
+        spec.Basic.Properties(
+            content_type="application/json", delivery_mode=2, message_type=message_type
+        )
+        for message_type in (None, TRANSACTION_BATCH_TYPE)
     )
     transactions: list[dict[str, object]] = []
     connection = await aiormq.connect(settings.amqp_url.get_secret_value())
@@ -86,19 +88,21 @@ async def queue_messages(
                     "submittedAt": submitted_at,
                 }
                 if batch_size == 1:
-                    body = orjson.dumps(transaction)
+                    outgoing = [(orjson.dumps(transaction), single)]
                 else:
                     transactions.append(transaction)
                     if len(transactions) < batch_size and number < count - 1:
                         continue
-                    body = orjson.dumps({"v": 1, "transactions": transactions})
+                    packed = messages.queue_messages(transactions, settings.message_bytes_max)
+                    outgoing = [(m.body, batch if m.batch else single) for m in packed]
                     transactions = []
-                publish = channel.basic_publish(
-                    body, exchange=TRANSACTIONS_EXCHANGE, routing_key=key, properties=properties
-                )
-                pending.append(asyncio.ensure_future(publish))
-                if len(pending) >= CONFIRM_WINDOW:
-                    _check_confirm(await pending.popleft())
+                for body, properties in outgoing:
+                    publish = channel.basic_publish(
+                        body, exchange=TRANSACTIONS_EXCHANGE, routing_key=key, properties=properties
+                    )
+                    pending.append(asyncio.ensure_future(publish))
+                    if len(pending) >= CONFIRM_WINDOW:
+                        _check_confirm(await pending.popleft())
         while pending:
             _check_confirm(await pending.popleft())
     finally:

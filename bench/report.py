@@ -87,7 +87,7 @@ def drain_block(name: str, result: dict[str, Any]) -> list[str]:
     carried = (
         "one-transfer messages"
         if batch_size == 1
-        else f"transfers in batch messages of {batch_size}"
+        else f"transfers in batches of {batch_size}, in the gateway's batch messages"
     )
     lines = [
         f"[{name}] {result['messages']} {carried} ({result['distribution']} wallets)"

@@ -85,54 +85,87 @@ class _Confirms:
                 self.future.set_exception(self.nack)
 
 
-def _method_frame(channel_number: int, exchange: str, key: str) -> bytes:
+def _method_frame(channel_number: int, exchange: str, key: str, mandatory: bool) -> bytes:
     """The marshalled `basic.publish` frame: the same bytes for every message to one exchange and
     routing key on one channel, so it is built once (pamqp validates the names each time)."""
-    cache_key = (channel_number, exchange, key)
+    cache_key = (channel_number, exchange, key, mandatory)
     marshalled = _METHOD_FRAMES.get(cache_key)
     if marshalled is None:
         if len(_METHOD_FRAMES) >= METHOD_FRAMES_CACHED_MAX:
             _METHOD_FRAMES.clear()
-        marshalled = marshal(spec.Basic.Publish(exchange=exchange, routing_key=key), channel_number)
+        method = spec.Basic.Publish(exchange=exchange, routing_key=key, mandatory=mandatory)
+        marshalled = marshal(method, channel_number)
         _METHOD_FRAMES[cache_key] = marshalled
     return marshalled
 
 
 METHOD_FRAMES_CACHED_MAX = 4096
-_METHOD_FRAMES: dict[tuple[int, str, str], bytes] = {}
+_METHOD_FRAMES: dict[tuple[int, str, str, bool], bytes] = {}
 
 
-async def publish_many(channel: AbstractChannel, messages: Sequence[Publish]) -> None:
-    """Publish messages (no `mandatory` flag) on a confirming channel, in order, and wait for
-    the broker to confirm them all; a nack raises `DeliveryError`, a closed channel
-    `ChannelInvalidStateError` (or the error that closed it). All of their frames are marshalled
-    at once and handed to the connection's writer in one piece, under the channel's lock taken
-    once, with one confirmation counter for them all (`_Confirms`): what aiormq's
-    `basic_publish` does for one message, with its per-message lock, timeout, task, future and
-    write taken out of a hot loop. The caller bounds the wait."""
+async def publish_many(
+    channel: AbstractChannel, messages: Sequence[Publish], *, mandatory: bool = False
+) -> None:
+    """Publish messages on a confirming channel, in order, and wait for the broker to confirm
+    them all; a nack raises `DeliveryError`, a closed channel `ChannelInvalidStateError` (or the
+    error that closed it), and with `mandatory` a message that no queue took comes back as
+    `PublishError` (on a channel opened with `on_return_raises`; each message then needs its
+    own `message_id`, by which aiormq matches a return to its delivery tag). All of their
+    frames are marshalled at once and handed to the connection's writer in one piece, under
+    the channel's lock taken once, with one confirmation counter for them all (`_Confirms`):
+    what aiormq's `basic_publish` does for one message, with its per-message lock, timeout,
+    task, future and write taken out of a hot loop. The caller bounds the wait; cancelled
+    before its frames were queued, it takes its delivery tags back, as aiormq does."""
     if not messages:
         return
     underlay = await underlying_channel(channel)
     if not underlay.publisher_confirms:
         raise ValueError("publish_many needs a channel with publisher confirms")
+    if mandatory and not all(properties.message_id for *_, properties in messages):
+        raise ValueError("a mandatory publish needs a message_id for each message")
     confirms = _Confirms(underlay.create_future(), len(messages))
     number, size_max = underlay.number, underlay.max_content_size
     parts: list[bytes] = []
+    returnable: dict[str, int] = {}
     async with underlay.lock:
+        first_tag = underlay.delivery_tag + 1
         for exchange, key, body, properties in messages:
             underlay.delivery_tag += 1
             underlay.confirmations[underlay.delivery_tag] = confirms  # type: ignore[assignment]
-            parts.append(_method_frame(number, exchange, key))
+            if mandatory and properties.message_id:
+                returnable[properties.message_id] = underlay.delivery_tag
+            parts.append(_method_frame(number, exchange, key, mandatory))
             parts.append(marshal(ContentHeader(properties=properties, body_size=len(body)), number))
             for start in range(0, len(body), size_max):
                 parts.append(marshal(ContentBody(body[start : start + size_max]), number))
-        # Queued in one call before the lock is released, so that the delivery tags counted
-        # above match the order in which the broker receives the messages.
-        await underlay.write_queue.put(ChannelFrame(payload=b"".join(parts), should_close=False))
-    await asyncio.wait([confirms.future])
+        underlay.message_id_delivery_tag.update(returnable)
+        frame = ChannelFrame(payload=b"".join(parts), should_close=False)
+        try:
+            # Queued in one call before the lock is released, so that the delivery tags counted
+            # above match the order in which the broker receives the messages.
+            await underlay.write_queue.put(frame)
+        except BaseException:
+            # Not queued (the writer's queue was full and the wait was cancelled): the broker
+            # has not seen these messages, so their tags go to the next publish.
+            for tag in range(first_tag, underlay.delivery_tag + 1):
+                underlay.confirmations.pop(tag, None)
+            underlay.delivery_tag = first_tag - 1
+            _forget_returnable(underlay, returnable)
+            confirms.future.cancel()
+            raise
+    try:
+        await asyncio.wait([confirms.future])
+    finally:
+        _forget_returnable(underlay, returnable)
     if confirms.future.cancelled():  # what aiormq does to its futures when the channel closes
         raise ChannelInvalidStateError("the channel closed before the broker confirmed")
-    confirms.future.result()  # a nack raises DeliveryError
+    confirms.future.result()  # a nack raises DeliveryError, a return PublishError
+
+
+def _forget_returnable(underlay: aiormq.Channel, returnable: dict[str, int]) -> None:
+    for message_id, tag in returnable.items():
+        if underlay.message_id_delivery_tag.get(message_id) == tag:
+            del underlay.message_id_delivery_tag[message_id]
 
 
 async def connect(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 
@@ -203,7 +204,8 @@ class TransactionBatchMessage(_Model):
     """Several transactions of one project in one queue message (AMQP `type` property
     `cloudwallet.transaction-batch`), applied in order exactly as if each had been published on
     its own: each keeps its own id and referenceId and gets its own final state and event. The
-    gateway's batch route publishes these, so that a batch costs the broker one message."""
+    gateway publishes these (`queue_messages`), so that many transactions cost the broker one
+    message."""
 
     v: Literal[1] = MESSAGE_VERSION
     transactions: list[TransactionMessage] = Field(min_length=1, max_length=10_000)
@@ -214,6 +216,52 @@ class TransactionBatchMessage(_Model):
         if len({message.project_id for message in value}) != 1:
             raise ValueError("all transactions of a batch message belong to one project")
         return value
+
+
+_BATCH_OPENING = b'{"v":1,"transactions":['
+_BATCH_CLOSING = b"]}"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMessage:
+    """An encoded message for a partition queue: one transaction, or a batch message of several
+    (`batch`), named by the id of its first transaction."""
+
+    message_id: str
+    body: bytes
+    batch: bool
+
+
+def queue_messages(bodies: list[dict[str, Any]], bytes_max: int) -> list[QueueMessage]:
+    """The queue messages that carry `bodies` (`message_body` objects of one project), in order:
+    consecutive transactions share a batch message while it stays within `bytes_max` bytes, and
+    a message of one transaction is a plain TransactionMessage, however large. A writer holds
+    a few thousand deliveries at a time, so the size of a delivery is what bounds its memory."""
+    messages: list[QueueMessage] = []
+    group: list[bytes] = []
+    first_id = ""
+    group_bytes = 0
+
+    def flush() -> None:
+        if len(group) == 1:
+            messages.append(QueueMessage(first_id, group[0], batch=False))
+        else:
+            body = b"".join((_BATCH_OPENING, b",".join(group), _BATCH_CLOSING))
+            messages.append(QueueMessage(first_id, body, batch=True))
+
+    for body in bodies:
+        encoded = orjson.dumps(body)
+        if group and group_bytes + 1 + len(encoded) > bytes_max:
+            flush()
+            group = []
+        if not group:
+            first_id = body["id"]
+            group_bytes = len(_BATCH_OPENING) + len(_BATCH_CLOSING) - 1  # no comma before the first
+        group.append(encoded)
+        group_bytes += 1 + len(encoded)
+    if group:
+        flush()
+    return messages
 
 
 def message_body(

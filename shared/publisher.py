@@ -6,23 +6,26 @@ Publishes go round-robin over a few long-lived confirming channels, so that many
 in flight at once; each publish queues its frames on the channel without waiting for the
 socket to drain, and waits only for the broker's confirm. Transactions are applied in the
 order the broker received them: a client that waits for one 202 before the next submit keeps
-its order, and a batch is one message. Single submissions of one project made at the same
-time share a batch message (`publish_coalesced`)."""
+its order, and the messages of a batch go in order on one channel. Single submissions of one
+project made at the same time share a batch message (`publish_coalesced`). No message is larger
+than `message_bytes_max` unless it holds a single transaction: a batch travels in as many
+messages as that takes (`queue_messages`), since a writer holds thousands of deliveries at a
+time and their size is what bounds its memory."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, DeliveryError, PublishError
 from pamqp import commands as spec
 
 from shared import broker
 from shared.errors import BrokerUnavailable
-from shared.messages import TRANSACTION_BATCH_TYPE, TransactionMessage
+from shared.messages import TRANSACTION_BATCH_TYPE, QueueMessage, TransactionMessage, queue_messages
 from shared.partition import partition_of, routing_key
 from shared.settings import Settings
 
@@ -44,6 +47,7 @@ class Publisher:
         self._next_channel = 0
         self._confirm_timeout_s = settings.publish_confirm_timeout_ms / 1000
         self._coalesced_max = settings.transactions_per_batch_max
+        self._message_bytes_max = settings.message_bytes_max
         self._coalescing: dict[str, list[tuple[dict[str, Any], asyncio.Future[None]]]] = {}
         self._sending: set[asyncio.Task[None]] = set()
 
@@ -83,23 +87,35 @@ class Publisher:
         )
 
     async def publish_batch(self, project_id: str, bodies: list[dict[str, Any]]) -> None:
-        """Publish transactions of one project, given as `message_body` objects, as one
-        TransactionBatchMessage, and wait for the broker's confirm: all or none are queued."""
-        await self.publish_body(
-            project_id,
-            orjson.dumps({"v": 1, "transactions": bodies}),
-            message_id=bodies[0]["id"],
-            message_type=TRANSACTION_BATCH_TYPE,
-        )
+        """Publish transactions of one project, given as `message_body` objects, in order, in
+        messages of at most `message_bytes_max` bytes (`queue_messages`) on one channel, and
+        wait for the broker's confirms: an error means some may not be queued, and none is
+        answered accepted."""
+        messages = queue_messages(bodies, self._message_bytes_max)
+        if len(messages) == 1:
+            message = messages[0]
+            await self.publish_body(
+                project_id,
+                message.body,
+                message_id=message.message_id,
+                message_type=TRANSACTION_BATCH_TYPE if message.batch else None,
+            )
+            return
+        key = routing_key(partition_of(project_id, self._settings.partition_count))
+        publishes = [
+            (broker.TRANSACTIONS_EXCHANGE, key, message.body, _properties(message))
+            for message in messages
+        ]
+        async with self._translated_errors():
+            await broker.publish_many(self._next(), publishes, mandatory=True)
 
     async def publish_coalesced(self, project_id: str, body: dict[str, Any]) -> None:
         """Publish one transaction (a `message_body` object) and wait for the confirm, sharing
         the broker message with the other transactions of the project submitted in the same
-        turn of the event loop: they travel as one TransactionBatchMessage, in the order they
-        were submitted, and each caller returns once that message is confirmed. One message
-        and one confirm for many transactions, where the broker's per-message work is the
-        largest cost of a submission; when idle, a transaction travels alone, one loop turn
-        later."""
+        turn of the event loop: they travel as `publish_batch` sends them, in the order they
+        were submitted, and each caller returns once they are confirmed. One message and one
+        confirm for many transactions, where the broker's per-message work is the largest cost
+        of a submission; when idle, a transaction travels alone, one loop turn later."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiting = self._coalescing.setdefault(project_id, [])
         waiting.append((body, future))
@@ -120,14 +136,8 @@ class Publisher:
     async def _publish_waiting(
         self, project_id: str, waiting: list[tuple[dict[str, Any], asyncio.Future[None]]]
     ) -> None:
-        bodies = [body for body, _ in waiting]
         try:
-            if len(bodies) == 1:
-                await self.publish_body(
-                    project_id, orjson.dumps(bodies[0]), message_id=bodies[0]["id"]
-                )
-            else:
-                await self.publish_batch(project_id, bodies)
+            await self.publish_batch(project_id, [body for body, _ in waiting])
         except BrokerUnavailable as error:
             for _, future in waiting:
                 if not future.done():
@@ -161,23 +171,35 @@ class Publisher:
             reply_to=reply_to,
             correlation_id=correlation_id,
         )
+        channel = self._next()
+        async with self._translated_errors():
+            underlay = await broker.underlying_channel(channel)
+            await underlay.basic_publish(
+                body,
+                exchange=broker.TRANSACTIONS_EXCHANGE,
+                routing_key=key,
+                properties=properties,
+                mandatory=True,
+                # Waiting for the socket to drain would hold the channel's lock across a trip
+                # through the writer task and serialize every publish on the channel; the
+                # confirm is what we wait for.
+                wait=False,
+            )
+
+    def _next(self) -> AbstractChannel:
+        """The next confirming channel, round-robin."""
         channel = self._channels[self._next_channel]
         self._next_channel = (self._next_channel + 1) % len(self._channels)
+        return channel
+
+    @asynccontextmanager
+    async def _translated_errors(self) -> AsyncIterator[None]:
+        """Bound a publish by `publish_confirm_timeout_ms`, and turn the broker's errors into
+        BrokerUnavailable: the one place they are translated."""
         retry_after_s = self._settings.retry_after_s
         try:
             async with asyncio.timeout(self._confirm_timeout_s):
-                underlay = await broker.underlying_channel(channel)
-                await underlay.basic_publish(
-                    body,
-                    exchange=broker.TRANSACTIONS_EXCHANGE,
-                    routing_key=key,
-                    properties=properties,
-                    mandatory=True,
-                    # Waiting for the socket to drain would hold the channel's lock across a
-                    # trip through the writer task and serialize every publish on the channel;
-                    # the confirm is what we wait for.
-                    wait=False,
-                )
+                yield
         except TimeoutError:
             raise BrokerUnavailable(
                 "the broker did not confirm the transaction in time", retry_after_s=retry_after_s
@@ -198,3 +220,12 @@ class Publisher:
             raise BrokerUnavailable(
                 "the broker is unavailable", retry_after_s=retry_after_s
             ) from error
+
+
+def _properties(message: QueueMessage) -> spec.Basic.Properties:
+    return spec.Basic.Properties(
+        content_type="application/json",
+        delivery_mode=PERSISTENT,
+        message_id=message.message_id,
+        message_type=TRANSACTION_BATCH_TYPE if message.batch else None,
+    )

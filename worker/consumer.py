@@ -85,7 +85,8 @@ INBOX_POLL_S = 0.2
 PERSISTENT = 2
 # Deliveries the broker may have in flight to a writer, in batches: one being committed, one
 # finishing, and enough ready that the next batch is full when the broker is not idle. Memory
-# is bounded by this many messages of at most the request body limit each.
+# is bounded by this many messages: the gateway's are at most `message_bytes_max` each, or one
+# transaction (shared/publisher.py).
 PREFETCH_BATCHES = 4
 Parsed = tuple[delivery.Delivery, TransactionMessage]
 

@@ -10,8 +10,8 @@ over the limit (400), or the reference cache or the broker being unavailable (50
 accepted) fail the request as a whole.
 
 The reference IDs are reserved in one Redis round trip, and the accepted items are published
-as one TransactionBatchMessage: one broker confirm per batch, and the worker applies the items
-in the order sent."""
+in TransactionBatchMessages of at most `message_bytes_max` bytes, in order on one channel and
+confirmed together, and the worker applies the items in the order sent."""
 
 from __future__ import annotations
 
@@ -149,8 +149,9 @@ async def _submit_fresh(
     results: list[dict[str, Any] | None],
 ) -> dict[int, tuple[Holder, dict[str, Any] | None]]:
     """Reserve the first occurrence of each reference ID, answer the taken ones with 409 and
-    publish the rest as one batch message; if the broker does not confirm it, every reservation
-    is released and the request fails as a whole; once confirmed, the reservations are marked
+    publish the rest in batch messages; if the broker does not confirm them all, every
+    reservation is released and the request fails as a whole; once confirmed, the reservations
+    are marked
     confirmed. Returns, by index, the holder of the item's reference ID and its current
     state."""
     if not fresh:

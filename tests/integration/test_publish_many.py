@@ -1,17 +1,19 @@
-"""`publish_many` against the real broker: every message arrives in order and is confirmed, and
-a nack from the broker is raised."""
+"""`publish_many` against the real broker: every message arrives in order and is confirmed, a
+nack or (with `mandatory`) a return from the broker is raised, and a publish cancelled before
+its frames were queued leaves the channel's confirms in step."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
-from aiormq.exceptions import DeliveryError
+from aiormq.exceptions import DeliveryError, PublishError
 from pamqp import commands as spec
 
-from shared.broker import Publish, publish_many
+from shared.broker import Publish, publish_many, underlying_channel
 from shared.ids import new_id
 from shared.settings import Settings
 
@@ -67,3 +69,47 @@ async def test_a_nack_is_raised(connection: AbstractRobustConnection) -> None:
     room = await channel.declare_queue(f"test-publish-room-{new_id()}", exclusive=True)
     await publish_many(channel, messages(room.name, 10))
     assert len(await drain(room)) == 10
+
+
+async def test_a_mandatory_message_no_queue_takes_comes_back_as_publish_error(
+    connection: AbstractRobustConnection,
+) -> None:
+    channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+    room = await channel.declare_queue(f"test-publish-room-{new_id()}", exclusive=True)
+    routed = messages(room.name, 3)
+    unroutable: Publish = (
+        "",
+        f"test-publish-nowhere-{new_id()}",
+        b"lost",
+        spec.Basic.Properties(message_id="nowhere"),
+    )
+    with pytest.raises(PublishError):
+        await publish_many(channel, [routed[0], unroutable, routed[1]], mandatory=True)
+    await publish_many(channel, routed[2:], mandatory=True)
+    assert await drain(room) == [b"message 0", b"message 1", b"message 2"]
+    underlay = await underlying_channel(channel)
+    assert underlay.message_id_delivery_tag == {}
+
+
+async def test_a_publish_cancelled_before_its_frames_left_takes_its_tags_back(
+    connection: AbstractRobustConnection,
+) -> None:
+    """Cancelled while the connection's frame queue is full, a publish leaves the channel's
+    count of delivery tags as the broker has it, so that later confirms settle later
+    publishes (counted ahead, they would wait for confirms that never come)."""
+    channel = await connection.channel(publisher_confirms=True)
+    queue = await channel.declare_queue(f"test-publish-{new_id()}", exclusive=True)
+    underlay = await underlying_channel(channel)
+    writer_queue = underlay.write_queue
+    underlay.write_queue = asyncio.Queue(maxsize=1)
+    underlay.write_queue.put_nowait(object())  # full: the publish waits to queue its frames
+    try:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await publish_many(channel, messages(queue.name, 5))
+    finally:
+        underlay.write_queue = writer_queue
+    assert underlay.confirmations == {}
+    async with asyncio.timeout(5):
+        await publish_many(channel, messages(queue.name, 2))
+    assert await drain(queue) == [b"message 0", b"message 1"]

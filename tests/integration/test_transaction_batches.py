@@ -5,6 +5,8 @@ batch, requests in flight)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aio_pika
@@ -45,6 +47,23 @@ async def submit_batch(ledger: Ledger, items: list[Any]) -> Any:
     return await ledger.api.post(
         f"/projects/{ledger.project_id}/transactions/batch", {"transactions": items}
     )
+
+
+@asynccontextmanager
+async def gateway(
+    settings: Settings, http_session: aiohttp.ClientSession, **update: int
+) -> AsyncIterator[tuple[web.Application, Api]]:
+    """A gateway of its own with some settings changed, beside the session's worker."""
+    app = create_app(settings.model_copy(update=update))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield app, Api(http_session, f"http://{host}:{port}", await create_tenant_key(settings))
+    finally:
+        await runner.cleanup()
 
 
 async def stored_reference_ids(project_id: str) -> list[str]:
@@ -124,7 +143,7 @@ async def test_a_retried_batch_is_all_duplicates_that_match(ledger: Ledger) -> N
     assert await ledger.api.balance(ledger.project_id, wallet) == sum(range(1, 21))
 
 
-async def test_accepted_items_apply_in_the_order_sent(ledger: Ledger) -> None:
+async def assert_applied_in_the_order_sent(ledger: Ledger) -> None:
     """Each transfer spends exactly what the previous one gave, so any reordering fails one."""
     api, project = ledger.api, ledger.project_id
     one, two = await ledger.customer_wallet(), await ledger.customer_wallet()
@@ -138,6 +157,20 @@ async def test_accepted_items_apply_in_the_order_sent(ledger: Ledger) -> None:
     finals = [await api.final(project, entry["body"]["id"]) for entry in reply.body["items"]]
     assert [final["status"] for final in finals] == ["Completed"] * 200
     await assert_ledger_consistent(namespace_settings(), project)
+
+
+async def test_accepted_items_apply_in_the_order_sent(ledger: Ledger) -> None:
+    await assert_applied_in_the_order_sent(ledger)
+
+
+async def test_a_batch_in_many_messages_applies_in_the_order_sent(
+    migrated: Settings, http_session: aiohttp.ClientSession
+) -> None:
+    """With the smallest `message_bytes_max` (1 KiB, four or five one-transfer transactions),
+    the 200 items travel in dozens of queue messages, published in order on one channel and
+    applied in that order by the worker."""
+    async with gateway(migrated, http_session, message_bytes_max=1024) as (_, api):
+        await assert_applied_in_the_order_sent(await new_ledger(api))
 
 
 async def test_a_full_batch_of_the_maximum_size_is_applied(ledger: Ledger) -> None:
@@ -229,18 +262,9 @@ async def test_over_the_in_flight_limit_a_submission_is_429_with_retry_after(
 ) -> None:
     """Admission control: with every slot of a submit route taken, the next request is refused
     at once instead of queueing in memory."""
-    app = create_app(
-        migrated.model_copy(
-            update={"transaction_batches_in_flight_max": 1, "submissions_in_flight_max": 1}
-        )
-    )
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    api = Api(http_session, f"http://{host}:{port}", await create_tenant_key(migrated))
-    try:
+    async with gateway(
+        migrated, http_session, transaction_batches_in_flight_max=1, submissions_in_flight_max=1
+    ) as (app, api):
         ledger = await new_ledger(api)
         wallet = await ledger.system_wallet()
         limits = app[SUBMISSION_LIMITS]
@@ -250,8 +274,6 @@ async def test_over_the_in_flight_limit_a_submission_is_429_with_retry_after(
                 f"/projects/{ledger.project_id}/transactions", item("s", issue(wallet, 1))
             )
         after = await submit_batch(ledger, [item("r", issue(wallet, 1))])
-    finally:
-        await runner.cleanup()
     for reply in (batch, single):
         assert (reply.status, reply.body["error"]["code"]) == (429, "TooManyRequests")
         assert reply.headers["Retry-After"] == str(migrated.retry_after_s)
