@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     # The largest queue message the gateway publishes: a batch, or the submissions of one loop
     # turn, travels in as many messages as this takes (a transaction larger than it, alone). A
     # writer holds up to 4 x batch_size_max deliveries, so this bounds its memory per partition.
-    message_bytes_max: int = Field(default=64 * 1024, ge=1024)
+    message_bytes_max: int = Field(default=32 * 1024, ge=1024)
     submissions_in_flight_max: int = Field(default=4096, ge=1)
     transaction_batches_in_flight_max: int = Field(default=8, ge=1)
     page_size_default: int = Field(default=50, ge=1)
