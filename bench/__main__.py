@@ -34,7 +34,10 @@ DRAINS = (
 
 async def run_bench(arguments: argparse.Namespace) -> dict[str, Any]:
     settings = bench_settings(
-        arguments.namespace, arguments.redis_db, partition_count=arguments.partitions
+        arguments.namespace,
+        arguments.redis_db,
+        partition_count=arguments.partitions,
+        http_reuse_port=arguments.gateways > 1,
     )
     log_dir = RESULTS_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -125,6 +128,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=1000, help="transactions per batch request")
     p.add_argument("--batch-rate", type=float, default=16, help="batch requests per second")
     p.add_argument("--connections", type=int, default=256, help="keep-alive connections")
+    p.add_argument(
+        "--gateways",
+        type=int,
+        default=1,
+        help="gateway processes sharing the HTTP port in the HTTP scenarios (SO_REUSEPORT)",
+    )
     p.add_argument(
         "--backlog-s",
         type=float,

@@ -70,6 +70,9 @@ class Service:
     def _ready(self, settings: Settings) -> bool:
         if self.role == "worker":
             return b"worker consuming" in self.log_path.read_bytes()
+        # Another gateway sharing the port may answer the probe before this one listens.
+        if b"gateway listening" not in self.log_path.read_bytes():
+            return False
         url = f"http://{settings.http_host}:{settings.http_port}/health"
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
@@ -116,14 +119,15 @@ class Sampler:
     """Samples the CPU time of named processes, of server groups and of the whole machine
     (`machine`: every core's busy time, so at most 100% per core) in a background thread."""
 
-    pids: dict[str, int] = field(default_factory=dict)
+    pids: dict[str, list[int]] = field(default_factory=dict)
     times: list[float] = field(default_factory=list)
     samples: list[dict[str, dict[int, float]]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def watch(self, name: str, pid: int) -> None:
-        self.pids[name] = pid
+    def watch(self, name: str, *pids: int) -> None:
+        """Sample these processes under `name` from now on, their CPU added up."""
+        self.pids[name] = list(pids)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -140,10 +144,11 @@ class Sampler:
 
     def sample(self) -> None:
         found: dict[str, dict[int, float]] = {}
-        for name, pid in list(self.pids.items()):
-            cpu = _cpu_s(pid)
-            if cpu is not None:
-                found[name] = {pid: cpu}
+        for name, pids in list(self.pids.items()):
+            for pid in pids:
+                cpu = _cpu_s(pid)
+                if cpu is not None:
+                    found.setdefault(name, {})[pid] = cpu
         for process in psutil.process_iter(["name", "cpu_times"]):
             for group, names in SERVER_GROUPS.items():
                 if process.info["name"] in names and process.info["cpu_times"] is not None:

@@ -33,7 +33,8 @@ def _resources(result: dict[str, Any]) -> list[str]:
     cpu_text = ", ".join(
         f"{name} {cpu[name]:.0f}%" for name in PROCESS_ORDER if cpu.get(name) is not None
     )
-    rss_text = ", ".join(f"{name} {rss[name]:.0f} MB" for name in PROCESS_ORDER if name in rss)
+    names = [*PROCESS_ORDER, *sorted(set(rss) - set(PROCESS_ORDER))]  # gateway-2, ...
+    rss_text = ", ".join(f"{name} {rss[name]:.0f} MB" for name in names if name in rss)
     return [f"  CPU (% of one core): {cpu_text}", f"  peak RSS: {rss_text}"]
 
 
@@ -57,8 +58,10 @@ def http_block(name: str, result: dict[str, Any]) -> list[str]:
     window_s = load["window_s"]
     other = {k: v for k, v in statuses.items() if k not in ("202", "409", "429", "503")}
     batches = result.get("batch_sizes", {})
+    gateways = result.get("gateways", 1)
     lines = [
-        f"[{name}] {result['description']}",
+        f"[{name}] {result['description']}"
+        + (f", {gateways} gateway processes on one port" if gateways > 1 else ""),
         f"  offered {load['offered_per_s']:.0f} tx/s for {window_s:.0f} s;"
         f" accepted {load['accepted_transactions'] / window_s:.0f} tx/s;"
         f" completed {load['completed_in_window'] / window_s:.0f} tx/s in the window"

@@ -92,11 +92,26 @@ class Run:
         self.run_id = datetime.now(UTC).strftime("%H%M%S")
 
     def start(self, label: str, *roles: str) -> dict[str, Service]:
-        services = {role: Service.start(role, self.settings, self.log_dir, label) for role in roles}
-        for role, service in services.items():
-            self.sampler.watch(role, service.pid)
+        """Start the roles' processes, named by role (`--gateways` gateways in a scenario:
+        `gateway`, `gateway-2`, ..., sampled together as `gateway`)."""
+        services: dict[str, Service] = {}
+        for role in roles:
+            count = self.arguments.gateways if role == "gateway" and label != "seed" else 1
+            for number in range(1, count + 1):
+                name = role if number == 1 else f"{role}-{number}"
+                log_label = label if number == 1 else f"{label}-{number}"
+                services[name] = Service.start(role, self.settings, self.log_dir, log_label)
+            self.sampler.watch(
+                role,
+                *(
+                    services[name].pid
+                    for name in services
+                    if name == role or name.startswith(f"{role}-")
+                ),
+            )
+        for name, service in services.items():
             if self.arguments.profile and label != "seed":
-                raw = self.log_dir / f"{label}-{role}.raw"
+                raw = self.log_dir / f"{label}-{name}.raw"
                 self.profilers.append((raw, profiles.attach(service.pid, raw)))
         return services
 
@@ -149,7 +164,7 @@ class Run:
                 raise RuntimeError(f"the load generator failed ({loadgen.returncode})")
             load = orjson.loads(result_path.read_bytes())
             window = (load["started_wall_s"], load["started_wall_s"] + load["window_s"])
-            peak_rss = {role: service.peak_rss_mb() for role, service in services.items()}
+            peak_rss = {name: service.peak_rss_mb() for name, service in services.items()}
             # What was accepted but not yet applied must not spill into the next scenario.
             backlog_s = await wait_applied(
                 self.settings, ledger.project_id, prefix, load["accepted_transactions"]
@@ -161,6 +176,7 @@ class Run:
             load.update(await applied_figures(self.settings, ledger.project_id, prefix, window))
         return {
             "description": scenario.description,
+            "gateways": arguments.gateways,
             "backlog_drained_s": backlog_s,
             "load": load,
             "batch_sizes": report.batch_summary(

@@ -84,7 +84,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     )
     await runner.setup()
     tune_garbage_collector()
-    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    site = web.TCPSite(
+        runner, settings.http_host, settings.http_port, reuse_port=settings.http_reuse_port
+    )
     await site.start()
     log.info("gateway listening on http://%s:%s", settings.http_host, settings.http_port)
     try:

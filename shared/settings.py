@@ -20,6 +20,9 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    # Let several gateway processes of this machine listen on the same port (SO_REUSEPORT): the
+    # kernel spreads the connections among them, one event loop per core (docs/scaling.md).
+    http_reuse_port: bool = False
 
     partition_count: int = Field(default=8, ge=1, le=1024)
 
