@@ -89,8 +89,9 @@ class Publisher:
     async def publish_batch(self, project_id: str, bodies: list[dict[str, Any]]) -> None:
         """Publish transactions of one project, given as `message_body` objects, in order, in
         messages of at most `message_bytes_max` bytes (`queue_messages`) on one channel, and
-        wait for the broker's confirms: an error means some may not be queued, and none is
-        answered accepted."""
+        wait for the broker's confirms. On an error (BrokerUnavailable) the caller answers none
+        of them accepted, though some may still be queued, as after any confirm that did not
+        come: the worker's unique reference IDs keep a retry from applying them twice."""
         messages = queue_messages(bodies, self._message_bytes_max)
         if len(messages) == 1:
             message = messages[0]

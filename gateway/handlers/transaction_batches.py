@@ -151,9 +151,8 @@ async def _submit_fresh(
     """Reserve the first occurrence of each reference ID, answer the taken ones with 409 and
     publish the rest in batch messages; if the broker does not confirm them all, every
     reservation is released and the request fails as a whole; once confirmed, the reservations
-    are marked
-    confirmed. Returns, by index, the holder of the item's reference ID and its current
-    state."""
+    are marked confirmed. Returns, by index, the holder of the item's reference ID and its
+    current state."""
     if not fresh:
         return {}
     cache = request.app[STATUS_CACHE]
