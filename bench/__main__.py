@@ -146,7 +146,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline-b-batches", type=int, default=100)
     p.add_argument(
         "--scenarios",
-        default="uniform-2000,uniform-max,hot-zipf,three-op,batch,baselines,drain-hot,drain",
+        default="uniform-2000,uniform-max,hot-zipf,hot-10,three-op,batch,baselines,drain-hot,drain",
     )
     p.add_argument("--profile", action="store_true", help="py-spy the gateway and the worker")
     p.add_argument("--events", action="store_true", help="end-to-end from the events exchange")

@@ -171,6 +171,16 @@ def targets(run: dict[str, Any]) -> list[str]:
             else f"{hot:.0f} vs {uniform:.0f} tx/s ({hot / uniform:.2f}x)",
         )
     )
+    hot10 = completed.get("hot-10")
+    lines.append(
+        target(
+            "hot wallets (all traffic on 10 wallets) no more than 20% below uniform, over HTTP",
+            None if not (uniform and hot10) else hot10 >= 0.8 * uniform,
+            "-"
+            if not (uniform and hot10)
+            else f"{hot10:.0f} vs {uniform:.0f} tx/s ({hot10 / uniform:.2f}x)",
+        )
+    )
     hot_drain = scenarios.get("drain-hot")
     if drain and hot_drain:
         ratio = hot_drain["rate_per_s"] / drain["rate_per_s"]

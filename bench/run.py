@@ -19,7 +19,7 @@ from bench import baselines, drain, profiles, report
 from bench.figures import BACKLOG_TIMEOUT_S, applied_figures, batch_sizes, wait_applied
 from bench.processes import Sampler, Service
 from bench.seed import BenchLedger
-from bench.workload import WalletPicker
+from bench.workload import HOT_WALLETS, WalletPicker
 from shared.settings import Settings
 
 LOADGEN_EXTRA_TIMEOUT_S = 180
@@ -59,6 +59,14 @@ def http_scenarios(arguments: argparse.Namespace) -> list[HttpScenario]:
             "hot-zipf",
             f"single transfers, hot wallets (Zipf s=1), {arguments.rate_max}/s offered",
             "zipf",
+            1,
+            0,
+            arguments.rate_max,
+        ),
+        HttpScenario(
+            "hot-10",
+            f"single transfers, all among {HOT_WALLETS} wallets, {arguments.rate_max}/s offered",
+            "hot10",
             1,
             0,
             arguments.rate_max,
@@ -256,6 +264,16 @@ class Run:
             seed=12,
             distribution="zipf",
         )
+        a_hot10 = await baselines.per_transfer(
+            url,
+            ledger.project_id,
+            ledger.wallets,
+            connections=20,
+            duration_s=self.arguments.baseline_a_s,
+            transfers_max=self.arguments.baseline_a_transfers_max,
+            seed=14,
+            distribution="hot10",
+        )
         b = await baselines.set_based(
             url,
             ledger.project_id,
@@ -267,5 +285,5 @@ class Run:
         return {
             key: {"name": r.name, "transfers": r.transfers, "elapsed_s": r.elapsed_s,
                   "rate_per_s": r.rate_per_s}
-            for key, r in (("a", a), ("a-hot", a_hot), ("b", b))
+            for key, r in (("a", a), ("a-hot", a_hot), ("a-hot10", a_hot10), ("b", b))
         }  # fmt: skip

@@ -1,4 +1,5 @@
-"""What the benchmark sends: transfers between wallets picked uniformly or by a Zipf law,
+"""What the benchmark sends: transfers between wallets picked uniformly, by a Zipf law, or
+among the first ten wallets alone,
 one or three operations per transaction, as single submissions or as batches. Bodies are
 built before the clock starts, so the load generator only writes bytes."""
 
@@ -12,13 +13,15 @@ from typing import Any, Literal
 
 import orjson
 
-Distribution = Literal["uniform", "zipf"]
+Distribution = Literal["uniform", "zipf", "hot10"]
+HOT_WALLETS = 10  # the wallets that take all the traffic of `hot10`
 AMOUNT_MAX = 100  # per transfer, far below what each wallet is funded with
 
 
 @dataclass(frozen=True, slots=True)
 class WalletPicker:
-    """Picks pairs of distinct wallets; `zipf` ranks wallets and picks rank k with weight 1/k^s."""
+    """Picks pairs of distinct wallets; `zipf` ranks wallets and picks rank k with weight 1/k^s,
+    `hot10` picks uniformly among the first HOT_WALLETS."""
 
     wallets: list[str]
     distribution: Distribution
@@ -31,7 +34,11 @@ class WalletPicker:
     def pairs(self, count: int, generator: random.Random) -> list[tuple[str, str]]:
         cumulative = self.cumulative_weights() if self.distribution == "zipf" else None
         total = cumulative[-1] if cumulative else 0.0
-        size = len(self.wallets)
+        size = (
+            min(HOT_WALLETS, len(self.wallets))
+            if self.distribution == "hot10"
+            else len(self.wallets)
+        )
 
         def pick() -> str:
             if cumulative is None:
