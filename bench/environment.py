@@ -97,7 +97,7 @@ async def reset(settings: Settings) -> None:
     await asyncio.to_thread(_reset_vhost, _vhost(settings))
     client = redis.Redis.from_url(settings.redis_url.get_secret_value())
     try:
-        await client.flushdb()
+        await client.flushdb(asynchronous=True)  # millions of keys take longer than a read timeout
     finally:
         await client.aclose()
     await migrate(settings)
