@@ -19,10 +19,15 @@ from bench import baselines, drain, profiles, report
 from bench.figures import BACKLOG_TIMEOUT_S, applied_figures, batch_sizes, wait_applied
 from bench.processes import Sampler, Service
 from bench.seed import BenchLedger
-from bench.workload import HOT_WALLETS, WalletPicker
+from bench.workload import HOT_WALLETS, Distribution, WalletPicker
 from shared.settings import Settings
 
 LOADGEN_EXTRA_TIMEOUT_S = 180
+BASELINE_A_RUNS: tuple[tuple[str, int, Distribution], ...] = (
+    ("a", 11, "uniform"),
+    ("a-hot", 12, "zipf"),
+    ("a-hot10", 14, "hot10"),
+)
 
 
 @dataclass(frozen=True)
@@ -245,36 +250,20 @@ class Run:
 
     async def baselines(self, ledger: BenchLedger) -> dict[str, Any]:
         url = self.settings.database_url.get_secret_value()
-        a = await baselines.per_transfer(
-            url,
-            ledger.project_id,
-            ledger.wallets,
-            connections=20,
-            duration_s=self.arguments.baseline_a_s,
-            transfers_max=self.arguments.baseline_a_transfers_max,
-            seed=11,
-        )
-        a_hot = await baselines.per_transfer(
-            url,
-            ledger.project_id,
-            ledger.wallets,
-            connections=20,
-            duration_s=self.arguments.baseline_a_s,
-            transfers_max=self.arguments.baseline_a_transfers_max,
-            seed=12,
-            distribution="zipf",
-        )
-        a_hot10 = await baselines.per_transfer(
-            url,
-            ledger.project_id,
-            ledger.wallets,
-            connections=20,
-            duration_s=self.arguments.baseline_a_s,
-            transfers_max=self.arguments.baseline_a_transfers_max,
-            seed=14,
-            distribution="hot10",
-        )
-        b = await baselines.set_based(
+        results = {}
+        # Baseline (a) on uniform wallets, on Zipf wallets, and on 10 wallets only.
+        for key, seed, distribution in BASELINE_A_RUNS:
+            results[key] = await baselines.per_transfer(
+                url,
+                ledger.project_id,
+                ledger.wallets,
+                connections=20,
+                duration_s=self.arguments.baseline_a_s,
+                transfers_max=self.arguments.baseline_a_transfers_max,
+                seed=seed,
+                distribution=distribution,
+            )
+        results["b"] = await baselines.set_based(
             url,
             ledger.project_id,
             ledger.wallets,
@@ -285,5 +274,5 @@ class Run:
         return {
             key: {"name": r.name, "transfers": r.transfers, "elapsed_s": r.elapsed_s,
                   "rate_per_s": r.rate_per_s}
-            for key, r in (("a", a), ("a-hot", a_hot), ("a-hot10", a_hot10), ("b", b))
+            for key, r in results.items()
         }  # fmt: skip
