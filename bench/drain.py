@@ -54,11 +54,9 @@ async def queue_messages(
     reference IDs are `<prefix>-<n>`."""
     generator = random.Random(seed)
     key = routing_key(partition_of(project_id, settings.partition_count))
-    single, batch = (
-        spec.Basic.Properties(
-            content_type="application/json", delivery_mode=2, message_type=message_type
-        )
-        for message_type in (None, TRANSACTION_BATCH_TYPE)
+    single = spec.Basic.Properties(content_type="application/json", delivery_mode=2)
+    batch = spec.Basic.Properties(
+        content_type="application/json", delivery_mode=2, message_type=TRANSACTION_BATCH_TYPE
     )
     transactions: list[dict[str, object]] = []
     connection = await aiormq.connect(settings.amqp_url.get_secret_value())

@@ -161,26 +161,18 @@ def targets(run: dict[str, Any]) -> list[str]:
             "-" if batch is None else f"{batch:.0f} tx/s",
         )
     )
-    uniform, hot = completed.get("uniform-max"), completed.get("hot-zipf")
-    lines.append(
-        target(
-            "hot wallets (Zipf s=1) no more than 20% below uniform, over HTTP",
-            None if not (uniform and hot) else hot >= 0.8 * uniform,
-            "-"
-            if not (uniform and hot)
-            else f"{hot:.0f} vs {uniform:.0f} tx/s ({hot / uniform:.2f}x)",
+    uniform = completed.get("uniform-max")
+    for scenario, wallets in (("hot-zipf", "Zipf s=1"), ("hot-10", "all traffic on 10 wallets")):
+        hot = completed.get(scenario)
+        lines.append(
+            target(
+                f"hot wallets ({wallets}) no more than 20% below uniform, over HTTP",
+                None if not (uniform and hot) else hot >= 0.8 * uniform,
+                "-"
+                if not (uniform and hot)
+                else f"{hot:.0f} vs {uniform:.0f} tx/s ({hot / uniform:.2f}x)",
+            )
         )
-    )
-    hot10 = completed.get("hot-10")
-    lines.append(
-        target(
-            "hot wallets (all traffic on 10 wallets) no more than 20% below uniform, over HTTP",
-            None if not (uniform and hot10) else hot10 >= 0.8 * uniform,
-            "-"
-            if not (uniform and hot10)
-            else f"{hot10:.0f} vs {uniform:.0f} tx/s ({hot10 / uniform:.2f}x)",
-        )
-    )
     hot_drain = scenarios.get("drain-hot")
     if drain and hot_drain:
         ratio = hot_drain["rate_per_s"] / drain["rate_per_s"]

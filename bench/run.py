@@ -110,18 +110,13 @@ class Run:
         services: dict[str, Service] = {}
         for role in roles:
             count = self.arguments.gateways if role == "gateway" and label != "seed" else 1
+            pids = []
             for number in range(1, count + 1):
-                name = role if number == 1 else f"{role}-{number}"
-                log_label = label if number == 1 else f"{label}-{number}"
-                services[name] = Service.start(role, self.settings, self.log_dir, log_label)
-            self.sampler.watch(
-                role,
-                *(
-                    services[name].pid
-                    for name in services
-                    if name == role or name.startswith(f"{role}-")
-                ),
-            )
+                suffix = f"-{number}" if number > 1 else ""
+                service = Service.start(role, self.settings, self.log_dir, label + suffix)
+                services[role + suffix] = service
+                pids.append(service.pid)
+            self.sampler.watch(role, *pids)
         for name, service in services.items():
             if self.arguments.profile and label != "seed":
                 raw = self.log_dir / f"{label}-{name}.raw"

@@ -237,31 +237,24 @@ def queue_messages(bodies: list[dict[str, Any]], bytes_max: int) -> list[QueueMe
     consecutive transactions share a batch message while it stays within `bytes_max` bytes, and
     a message of one transaction is a plain TransactionMessage, however large. A writer holds
     a few thousand deliveries at a time, so the size of a delivery is what bounds its memory."""
-    messages: list[QueueMessage] = []
-    group: list[bytes] = []
-    first_id = ""
-    group_bytes = 0
-
-    def flush() -> None:
-        if len(group) == 1:
-            messages.append(QueueMessage(first_id, group[0], batch=False))
-        else:
-            body = b"".join((_BATCH_OPENING, b",".join(group), _BATCH_CLOSING))
-            messages.append(QueueMessage(first_id, body, batch=True))
-
+    groups: list[tuple[str, list[bytes]]] = []  # (first transaction id, encoded transactions)
+    group_bytes = 0  # of the last group as a batch message
     for body in bodies:
         encoded = orjson.dumps(body)
-        if group and group_bytes + 1 + len(encoded) > bytes_max:
-            flush()
-            group = []
-        if not group:
-            first_id = body["id"]
-            group_bytes = len(_BATCH_OPENING) + len(_BATCH_CLOSING) - 1  # no comma before the first
-        group.append(encoded)
-        group_bytes += 1 + len(encoded)
-    if group:
-        flush()
-    return messages
+        if groups and group_bytes + 1 + len(encoded) <= bytes_max:  # 1: the comma
+            groups[-1][1].append(encoded)
+            group_bytes += 1 + len(encoded)
+        else:
+            groups.append((body["id"], [encoded]))
+            group_bytes = len(_BATCH_OPENING) + len(encoded) + len(_BATCH_CLOSING)
+    return [
+        QueueMessage(first_id, encoded[0], batch=False)
+        if len(encoded) == 1
+        else QueueMessage(
+            first_id, b"".join((_BATCH_OPENING, b",".join(encoded), _BATCH_CLOSING)), batch=True
+        )
+        for first_id, encoded in groups
+    ]
 
 
 def message_body(

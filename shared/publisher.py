@@ -25,7 +25,7 @@ from pamqp import commands as spec
 
 from shared import broker
 from shared.errors import BrokerUnavailable
-from shared.messages import TRANSACTION_BATCH_TYPE, QueueMessage, TransactionMessage, queue_messages
+from shared.messages import TRANSACTION_BATCH_TYPE, TransactionMessage, queue_messages
 from shared.partition import partition_of, routing_key
 from shared.settings import Settings
 
@@ -93,18 +93,14 @@ class Publisher:
         of them accepted, though some may still be queued, as after any confirm that did not
         come: the worker's unique reference IDs keep a retry from applying them twice."""
         messages = queue_messages(bodies, self._message_bytes_max)
-        if len(messages) == 1:
-            message = messages[0]
-            await self.publish_body(
-                project_id,
-                message.body,
-                message_id=message.message_id,
-                message_type=TRANSACTION_BATCH_TYPE if message.batch else None,
-            )
-            return
         key = routing_key(partition_of(project_id, self._settings.partition_count))
         publishes = [
-            (broker.TRANSACTIONS_EXCHANGE, key, message.body, _properties(message))
+            (
+                broker.TRANSACTIONS_EXCHANGE,
+                key,
+                message.body,
+                _properties(message.message_id, TRANSACTION_BATCH_TYPE if message.batch else None),
+            )
             for message in messages
         ]
         async with self._translated_errors():
@@ -164,14 +160,7 @@ class Publisher:
     ) -> None:
         """Publish an encoded message body to the project's partition and wait for the confirm."""
         key = routing_key(partition_of(project_id, self._settings.partition_count))
-        properties = spec.Basic.Properties(
-            content_type="application/json",
-            delivery_mode=PERSISTENT,
-            message_id=message_id,
-            message_type=message_type,
-            reply_to=reply_to,
-            correlation_id=correlation_id,
-        )
+        properties = _properties(message_id, message_type, reply_to, correlation_id)
         channel = self._next()
         async with self._translated_errors():
             underlay = await broker.underlying_channel(channel)
@@ -223,10 +212,19 @@ class Publisher:
             ) from error
 
 
-def _properties(message: QueueMessage) -> spec.Basic.Properties:
+def _properties(
+    message_id: str,
+    message_type: str | None = None,
+    reply_to: str | None = None,
+    correlation_id: str | None = None,
+) -> spec.Basic.Properties:
+    """The properties of a transaction message: JSON, persistent, named by its (first)
+    transaction's id, by which a return is matched to its publish."""
     return spec.Basic.Properties(
         content_type="application/json",
         delivery_mode=PERSISTENT,
-        message_id=message.message_id,
-        message_type=TRANSACTION_BATCH_TYPE if message.batch else None,
+        message_id=message_id,
+        message_type=message_type,
+        reply_to=reply_to,
+        correlation_id=correlation_id,
     )

@@ -4,11 +4,13 @@ that create a tenant with its own project for each test."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
 import subprocess
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ import aio_pika
 import aiohttp
 import asyncpg
 import orjson
+from aiohttp import web
 
 from shared.ids import new_api_key, new_id, secret_digest
 from shared.settings import Settings
@@ -95,6 +98,21 @@ async def ensure_topology(settings: Settings) -> None:
             timeout=60,
         )
         await asyncio.to_thread(ensure_vhost, settings)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """Serve `app` in this process on a free port of 127.0.0.1 until the block ends; yields its
+    base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
 
 
 async def create_tenant_key(settings: Settings) -> str:

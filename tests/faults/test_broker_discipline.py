@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import aio_pika
 import aiohttp
 import pytest
-from aiohttp import web
 from pydantic import SecretStr
 
 from gateway.app import create_app
@@ -29,6 +28,7 @@ from tests.support import (
     ensure_topology,
     ensure_vhost,
     new_ledger,
+    serving,
 )
 from worker.main import run_worker
 
@@ -80,17 +80,11 @@ async def gateway(
     settings = direct.model_copy(
         update={"amqp_url": SecretStr(via(direct.amqp_url.get_secret_value(), 5672, proxy))}
     )
-    runner = web.AppRunner(create_app(settings), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    api = Api(session, f"http://{host}:{port}", await create_tenant_key(fault_settings))
-    ledger = await new_ledger(api)
     try:
-        yield Gateway(direct, proxy, ledger, await ledger.system_wallet())
+        async with serving(create_app(settings)) as url:
+            ledger = await new_ledger(Api(session, url, await create_tenant_key(fault_settings)))
+            yield Gateway(direct, proxy, ledger, await ledger.system_wallet())
     finally:
-        await runner.cleanup()
         await proxy.close()
 
 

@@ -8,27 +8,21 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from gateway.app import create_app
 from shared.settings import Settings
-from tests.support import Api, Ledger, create_tenant_key, new_ledger
+from tests.support import Api, Ledger, create_tenant_key, new_ledger, serving
 from worker.main import run_worker
 
 
 @pytest.fixture(scope="session")
 async def gateway_url(migrated: Settings) -> AsyncIterator[str]:
-    runner = web.AppRunner(create_app(migrated), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    stop = asyncio.Event()
-    worker = asyncio.create_task(run_worker(migrated, stop))
-    yield f"http://{host}:{port}"
-    stop.set()
-    await asyncio.wait_for(worker, timeout=30)
-    await runner.cleanup()
+    async with serving(create_app(migrated)) as url:
+        stop = asyncio.Event()
+        worker = asyncio.create_task(run_worker(migrated, stop))
+        yield url
+        stop.set()
+        await asyncio.wait_for(worker, timeout=30)
 
 
 @pytest.fixture

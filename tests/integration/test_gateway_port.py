@@ -4,21 +4,17 @@ the first listens on and both serve; without it, the second refuses to start."""
 from __future__ import annotations
 
 import asyncio
-import socket
+import contextlib
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
 from gateway.app import serve
 from shared.settings import Settings
+from tests.processes import free_port
 
 READY_TIMEOUT_S = 10
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def wait_healthy(session: aiohttp.ClientSession, port: int) -> None:
@@ -33,21 +29,31 @@ async def wait_healthy(session: aiohttp.ClientSession, port: int) -> None:
             await asyncio.sleep(0.05)
 
 
+@contextlib.asynccontextmanager
+async def first_gateway(
+    settings: Settings, session: aiohttp.ClientSession
+) -> AsyncIterator[asyncio.Event]:
+    """A gateway serving on `settings.http_port` until the block ends; yields its stop event,
+    for a second gateway to share."""
+    stop = asyncio.Event()
+    first = asyncio.create_task(serve(settings, stop))
+    try:
+        await wait_healthy(session, settings.http_port)
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.wait_for(first, READY_TIMEOUT_S)
+
+
 async def test_two_gateways_share_a_port_with_reuse_port(
     migrated: Settings, http_session: aiohttp.ClientSession
 ) -> None:
     settings = migrated.model_copy(update={"http_port": free_port(), "http_reuse_port": True})
-    stop = asyncio.Event()
-    first = asyncio.create_task(serve(settings, stop))
-    try:
-        await wait_healthy(http_session, settings.http_port)
+    async with first_gateway(settings, http_session) as stop:
         second = asyncio.create_task(serve(settings, stop))
         await asyncio.sleep(0.5)  # long enough to bind, or to fail binding
         assert not second.done()
         await wait_healthy(http_session, settings.http_port)
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(first, return_exceptions=True), READY_TIMEOUT_S)
     await asyncio.wait_for(second, READY_TIMEOUT_S)
 
 
@@ -55,12 +61,6 @@ async def test_without_reuse_port_a_second_gateway_cannot_bind(
     migrated: Settings, http_session: aiohttp.ClientSession
 ) -> None:
     settings = migrated.model_copy(update={"http_port": free_port(), "http_reuse_port": False})
-    stop = asyncio.Event()
-    first = asyncio.create_task(serve(settings, stop))
-    try:
-        await wait_healthy(http_session, settings.http_port)
+    async with first_gateway(settings, http_session) as stop:
         with pytest.raises(OSError):
             await asyncio.wait_for(serve(settings, stop), READY_TIMEOUT_S)
-    finally:
-        stop.set()
-        await asyncio.wait_for(first, READY_TIMEOUT_S)

@@ -19,6 +19,9 @@ from aiohttp import web
 from gateway.app import create_app
 from gateway.handlers.transaction_batches import TransactionBatchResult
 from gateway.keys import SUBMISSION_LIMITS
+from shared.broker import TRANSACTIONS_EXCHANGE
+from shared.messages import TRANSACTION_BATCH_TYPE, TransactionBatchMessage, TransactionMessage
+from shared.partition import partition_of, routing_key
 from shared.settings import Settings
 from shared.status_cache import reference_key
 from tests.support import (
@@ -28,6 +31,7 @@ from tests.support import (
     create_tenant_key,
     namespace_settings,
     new_ledger,
+    serving,
 )
 
 
@@ -55,15 +59,8 @@ async def gateway(
 ) -> AsyncIterator[tuple[web.Application, Api]]:
     """A gateway of its own with some settings changed, beside the session's worker."""
     app = create_app(settings.model_copy(update=update))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        yield app, Api(http_session, f"http://{host}:{port}", await create_tenant_key(settings))
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield app, Api(http_session, url, await create_tenant_key(settings))
 
 
 async def stored_reference_ids(project_id: str) -> list[str]:
@@ -167,10 +164,36 @@ async def test_a_batch_in_many_messages_applies_in_the_order_sent(
     migrated: Settings, http_session: aiohttp.ClientSession
 ) -> None:
     """With the smallest `message_bytes_max` (1 KiB, four or five one-transfer transactions),
-    the 200 items travel in dozens of queue messages, published in order on one channel and
-    applied in that order by the worker."""
+    the 200 items travel in dozens of queue messages of at most that size, which a copy of the
+    partition's traffic sees in the order sent, and the worker applies them in that order."""
     async with gateway(migrated, http_session, message_bytes_max=1024) as (_, api):
-        await assert_applied_in_the_order_sent(await new_ledger(api))
+        ledger = await new_ledger(api)
+        connection = await aio_pika.connect(migrated.amqp_url.get_secret_value())
+        try:
+            channel = await connection.channel()
+            copies = await channel.declare_queue(exclusive=True)
+            partition = partition_of(ledger.project_id, migrated.partition_count)
+            await copies.bind(TRANSACTIONS_EXCHANGE, routing_key(partition))
+            await assert_applied_in_the_order_sent(ledger)
+            carried: list[list[str]] = []  # the steps' reference IDs, by message
+            while (copy := await copies.get(no_ack=True, fail=False)) is not None:
+                transactions = (
+                    TransactionBatchMessage.model_validate_json(copy.body).transactions
+                    if copy.type == TRANSACTION_BATCH_TYPE
+                    else [TransactionMessage.model_validate_json(copy.body)]
+                )
+                steps = [
+                    t.reference_id
+                    for t in transactions
+                    if t.project_id == ledger.project_id and t.reference_id.startswith("step-")
+                ]
+                if steps:
+                    assert len(copy.body) <= 1024
+                    carried.append(steps)
+        finally:
+            await connection.close()
+    assert len(carried) > 20
+    assert [step for steps in carried for step in steps] == [f"step-{n}" for n in range(200)]
 
 
 async def test_a_full_batch_of_the_maximum_size_is_applied(ledger: Ledger) -> None:
