@@ -25,7 +25,7 @@ from pamqp import commands as spec
 
 from shared import broker
 from shared.errors import BrokerUnavailable
-from shared.messages import TRANSACTION_BATCH_TYPE, TransactionMessage, queue_messages
+from shared.messages import TRANSACTION_BATCH_TYPE, QueueMessage, TransactionMessage, queue_messages
 from shared.partition import partition_of, routing_key
 from shared.settings import Settings
 
@@ -92,7 +92,12 @@ class Publisher:
         wait for the broker's confirms. On an error (BrokerUnavailable) the caller answers none
         of them accepted, though some may still be queued, as after any confirm that did not
         come: the worker's unique reference IDs keep a retry from applying them twice."""
-        messages = queue_messages(bodies, self._message_bytes_max)
+        await self.publish_messages(project_id, queue_messages(bodies, self._message_bytes_max))
+
+    async def publish_messages(self, project_id: str, messages: list[QueueMessage]) -> None:
+        """Publish encoded messages of one project to its partition, in order on one channel,
+        and wait for the broker to confirm them all (see `_translated_errors` for the bound and
+        the errors)."""
         key = routing_key(partition_of(project_id, self._settings.partition_count))
         publishes = [
             (
@@ -133,8 +138,14 @@ class Publisher:
     async def _publish_waiting(
         self, project_id: str, waiting: list[tuple[dict[str, Any], asyncio.Future[None]]]
     ) -> None:
+        # Every caller waits on its future: whatever ends the publish must settle them all, or
+        # a request would hang until its client gave up.
         try:
             await self.publish_batch(project_id, [body for body, _ in waiting])
+        except asyncio.CancelledError:
+            for _, future in waiting:
+                future.cancel()
+            raise
         except BrokerUnavailable as error:
             for _, future in waiting:
                 if not future.done():
@@ -143,6 +154,11 @@ class Publisher:
                             error.message, retry_after_s=error.retry_after_s, code=error.code
                         )
                     )
+            return
+        except Exception as error:  # a programmer error: each caller raises it
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(error)
             return
         for _, future in waiting:
             if not future.done():

@@ -1,6 +1,7 @@
 """Coalesced publishing: single submissions of one project made in the same event-loop turn
 share one batch message, in submission order, and each caller learns the outcome of the
-message that carried it (a broker error reaches every one of them)."""
+message that carried it (a broker error reaches every one of them, and so does any other error,
+so that no caller is left waiting)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import orjson
 import pytest
 
 from shared.errors import BrokerUnavailable
-from shared.messages import TRANSACTION_BATCH_TYPE
+from shared.messages import TRANSACTION_BATCH_TYPE, QueueMessage
 from shared.publisher import Publisher
 from shared.settings import Settings
 
@@ -19,19 +20,18 @@ from shared.settings import Settings
 class RecordingPublisher(Publisher):
     """The publisher with the broker replaced by a list of what would have been sent."""
 
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, fail: Exception | None = None) -> None:
         super().__init__(Settings(transactions_per_batch_max=3), None, [None])  # type: ignore[arg-type, list-item]
         self.sent: list[tuple[str, str | None, Any]] = []
         self.fail = fail
 
-    async def publish_body(
-        self, project_id: str, body: bytes, *, message_id: str, message_type: str | None = None,
-        reply_to: str | None = None, correlation_id: str | None = None,
-    ) -> None:  # fmt: skip
+    async def publish_messages(self, project_id: str, messages: list[QueueMessage]) -> None:
         await asyncio.sleep(0)
-        if self.fail:
-            raise BrokerUnavailable("the broker is unavailable", code="QueueFull")
-        self.sent.append((project_id, message_type, orjson.loads(body)))
+        if self.fail is not None:
+            raise self.fail
+        for message in messages:
+            kind = TRANSACTION_BATCH_TYPE if message.batch else None
+            self.sent.append((project_id, kind, orjson.loads(message.body)))
 
 
 def body(transaction_id: str) -> dict[str, Any]:
@@ -67,7 +67,9 @@ async def test_a_later_turn_gets_its_own_message() -> None:
 
 
 async def test_a_broker_error_reaches_every_caller_of_the_message() -> None:
-    publisher = RecordingPublisher(fail=True)
+    publisher = RecordingPublisher(
+        fail=BrokerUnavailable("the broker is unavailable", code="QueueFull")
+    )
     results = await asyncio.gather(
         *(publisher.publish_coalesced("p1", body(name)) for name in "abc"),
         return_exceptions=True,
@@ -79,3 +81,13 @@ async def test_a_broker_error_reaches_every_caller_of_the_message() -> None:
     assert len({id(result) for result in results}) == 3
     with pytest.raises(BrokerUnavailable):
         await publisher.publish_coalesced("p1", body("d"))
+
+
+async def test_any_other_error_reaches_every_caller_instead_of_leaving_them_waiting() -> None:
+    publisher = RecordingPublisher(fail=RuntimeError("a bug"))
+    async with asyncio.timeout(5):
+        results = await asyncio.gather(
+            *(publisher.publish_coalesced("p1", body(name)) for name in "abc"),
+            return_exceptions=True,
+        )
+    assert [type(result) for result in results] == [RuntimeError] * 3
