@@ -15,6 +15,7 @@ time and their size is what bounds its memory."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -48,7 +49,9 @@ class Publisher:
         self._confirm_timeout_s = settings.publish_confirm_timeout_ms / 1000
         self._coalesced_max = settings.transactions_per_batch_max
         self._message_bytes_max = settings.message_bytes_max
+        self._coalesced_in_flight_max = settings.coalesced_sends_in_flight_max
         self._coalescing: dict[str, list[tuple[dict[str, Any], asyncio.Future[None]]]] = {}
+        self._in_flight: dict[str, int] = {}  # coalesced publishes of each project
         self._sending: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -113,27 +116,51 @@ class Publisher:
 
     async def publish_coalesced(self, project_id: str, body: dict[str, Any]) -> None:
         """Publish one transaction (a `message_body` object) and wait for the confirm, sharing
-        the broker message with the other transactions of the project submitted in the same
-        turn of the event loop: they travel as `publish_batch` sends them, in the order they
-        were submitted, and each caller returns once they are confirmed. One message and one
-        confirm for many transactions, where the broker's per-message work is the largest cost
-        of a submission; when idle, a transaction travels alone, one loop turn later."""
+        the broker message with the other transactions of the project submitted meanwhile: in
+        the same turn of the event loop, and while `coalesced_sends_in_flight_max` publishes of
+        the project wait for their confirms. They travel as `publish_batch` sends them, in the
+        order they were submitted, and each caller returns once they are confirmed. One message
+        and one confirm for many transactions, where the broker's per-message work is the
+        largest cost of a submission; when idle, a transaction travels alone, one loop turn
+        later."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiting = self._coalescing.setdefault(project_id, [])
         waiting.append((body, future))
-        if len(self._coalescing) == 1 and len(waiting) == 1:
-            asyncio.get_running_loop().call_soon(self._send_coalesced)
+        if len(waiting) == 1:
+            asyncio.get_running_loop().call_soon(self._send_coalesced, project_id)
         await future
 
-    def _send_coalesced(self) -> None:
-        coalescing, self._coalescing = self._coalescing, {}
-        for project_id, waiting in coalescing.items():
+    def _send_coalesced(self, project_id: str) -> None:
+        """Publish what waits for the project, unless every place is taken: the first publish
+        of the project to end publishes it."""
+        in_flight = self._in_flight.get(project_id, 0)
+        if in_flight >= self._coalesced_in_flight_max or project_id not in self._coalescing:
+            return
+        waiting = self._coalescing.pop(project_id)
+        self._in_flight[project_id] = in_flight + 1
+        task = asyncio.create_task(self._publish_chunks(project_id, waiting))
+        self._sending.add(task)
+        task.add_done_callback(functools.partial(self._sent, project_id))
+
+    def _sent(self, project_id: str, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        in_flight = self._in_flight.pop(project_id) - 1
+        if in_flight:
+            self._in_flight[project_id] = in_flight
+        self._send_coalesced(project_id)
+
+    async def _publish_chunks(
+        self, project_id: str, waiting: list[tuple[dict[str, Any], asyncio.Future[None]]]
+    ) -> None:
+        """Publish the waiting transactions in order, `transactions_per_batch_max` at a time."""
+        try:
             for start in range(0, len(waiting), self._coalesced_max):
-                task = asyncio.create_task(
-                    self._publish_waiting(project_id, waiting[start : start + self._coalesced_max])
-                )
-                self._sending.add(task)
-                task.add_done_callback(self._sending.discard)
+                chunk = waiting[start : start + self._coalesced_max]
+                await self._publish_waiting(project_id, chunk)
+        except asyncio.CancelledError:
+            for _, future in waiting:  # those already answered keep their answer
+                future.cancel()
+            raise
 
     async def _publish_waiting(
         self, project_id: str, waiting: list[tuple[dict[str, Any], asyncio.Future[None]]]

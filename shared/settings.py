@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # writer holds up to 4 x batch_size_max deliveries, so this bounds its memory per partition.
     message_bytes_max: int = Field(default=32 * 1024, ge=1024)
     submissions_in_flight_max: int = Field(default=4096, ge=1)
+    # Coalesced commands (the gateway's reservations and their confirms in Redis, and one
+    # project's coalesced publishes) on their way at once; what arrives meanwhile waits for the
+    # first of them to be answered and then travels together (shared/coalescer.py).
+    coalesced_sends_in_flight_max: int = Field(default=1, ge=1)
     transaction_batches_in_flight_max: int = Field(default=8, ge=1)
     page_size_default: int = Field(default=50, ge=1)
     page_size_max: int = Field(default=500, ge=1)

@@ -138,6 +138,7 @@ class StatusCache:
         status_ttl_s: int,
         reference_pending_ttl_s: int | None = None,
         pipeline: PipelinedConnection | None = None,
+        sends_in_flight_max: int = 1,
     ) -> None:
         self._client = client
         self._pipeline = pipeline
@@ -145,10 +146,16 @@ class StatusCache:
         self._reference_pending_ttl_s = reference_pending_ttl_s or reference_ttl_s
         self._status_ttl_s = status_ttl_s
         self._reserving = Coalescer(
-            self._reserve_claims, items_max=COALESCED_MAX, copy_error=_copy_error
+            self._reserve_claims,
+            items_max=COALESCED_MAX,
+            sends_in_flight_max=sends_in_flight_max,
+            copy_error=_copy_error,
         )
         self._confirming = Coalescer(
-            self._confirm_claims, items_max=COALESCED_MAX, copy_error=_copy_error
+            self._confirm_claims,
+            items_max=COALESCED_MAX,
+            sends_in_flight_max=sends_in_flight_max,
+            copy_error=_copy_error,
         )
         self._confirm_many = client.register_script(_CONFIRM_MANY)
         self._release = client.register_script(_RELEASE)
@@ -168,6 +175,7 @@ class StatusCache:
             status_ttl_s=settings.status_ttl_s,
             reference_pending_ttl_s=settings.reference_pending_ttl_s,
             pipeline=PipelinedConnection.from_url(url, timeout_s=SOCKET_TIMEOUT_S),
+            sends_in_flight_max=settings.coalesced_sends_in_flight_max,
         )
 
     async def close(self) -> None:
@@ -193,8 +201,8 @@ class StatusCache:
         pending: dict[str, Any],
     ) -> Holder | None:
         """Claim a reference ID for a new transaction, unconfirmed until `confirm`; return
-        its holder if it is taken. The claims made in one turn of the event loop go to Redis
-        as one command."""
+        its holder if it is taken. The claims made in one turn of the event loop, or while the
+        previous command of claims is unanswered, go to Redis as one command."""
         claim = Claim(reference_id, transaction_id, digest, pending)
         return await self._reserving.submit((project_id, claim))
 
@@ -233,7 +241,8 @@ class StatusCache:
         self, project_id: str, reference_id: str, transaction_id: str, digest: bytes
     ) -> None:
         """Keep a reservation whose publish the broker confirmed for `reference_ttl_s`. The
-        confirms made in one turn of the event loop go to Redis as one command."""
+        confirms made in one turn of the event loop, or while the previous command of confirms
+        is unanswered, go to Redis as one command."""
         claim = Claim(reference_id, transaction_id, digest, {})
         await self._confirming.submit((project_id, claim))
 

@@ -1,7 +1,8 @@
-"""Coalesced publishing: single submissions of one project made in the same event-loop turn
-share one batch message, in submission order, and each caller learns the outcome of the
-message that carried it (a broker error reaches every one of them, and so does any other error,
-so that no caller is left waiting)."""
+"""Coalesced publishing: single submissions of one project made in the same event-loop turn, or
+while the project's previous publish waits for its confirm, share one batch message, in
+submission order, and each caller learns the outcome of the message that carried it (a broker
+error reaches every one of them, and so does any other error, so that no caller is left
+waiting). Another project's submissions never wait for that confirm."""
 
 from __future__ import annotations
 
@@ -24,9 +25,12 @@ class RecordingPublisher(Publisher):
         super().__init__(Settings(transactions_per_batch_max=3), None, [None])  # type: ignore[arg-type, list-item]
         self.sent: list[tuple[str, str | None, Any]] = []
         self.fail = fail
+        self.confirms: dict[str, asyncio.Event] = {}  # a project's publishes wait for its event
 
     async def publish_messages(self, project_id: str, messages: list[QueueMessage]) -> None:
         await asyncio.sleep(0)
+        if project_id in self.confirms:
+            await self.confirms[project_id].wait()
         if self.fail is not None:
             raise self.fail
         for message in messages:
@@ -91,3 +95,24 @@ async def test_any_other_error_reaches_every_caller_instead_of_leaving_them_wait
             return_exceptions=True,
         )
     assert [type(result) for result in results] == [RuntimeError] * 3
+
+
+async def test_submissions_made_while_the_project_waits_for_a_confirm_travel_together() -> None:
+    publisher = RecordingPublisher()
+    publisher.confirms["p1"] = asyncio.Event()
+    first = asyncio.create_task(publisher.publish_coalesced("p1", body("a")))
+    await asyncio.sleep(0.01)
+    waiting = [asyncio.create_task(publisher.publish_coalesced("p1", body(name))) for name in "bc"]
+    await asyncio.sleep(0.01)
+    waiting.append(asyncio.create_task(publisher.publish_coalesced("p1", body("d"))))
+    async with asyncio.timeout(5):
+        await publisher.publish_coalesced("p2", body("x"))  # p1's confirm holds only p1
+    assert [sent[0] for sent in publisher.sent] == ["p2"]
+    assert not first.done() and not any(task.done() for task in waiting)
+    publisher.confirms["p1"].set()
+    async with asyncio.timeout(5):
+        await asyncio.gather(first, *waiting)
+    p1 = [sent for sent in publisher.sent if sent[0] == "p1"]
+    assert [kind for _, kind, _ in p1] == [None, TRANSACTION_BATCH_TYPE]
+    assert p1[0][2]["id"] == "a"
+    assert [item["id"] for item in p1[1][2]["transactions"]] == ["b", "c", "d"]
