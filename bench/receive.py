@@ -1,5 +1,7 @@
 """`python -m bench.receive`: what receiving a delivery costs a consumer, with aiormq's own frame
-reader and with `shared/amqp_frames.py`'s, on the same broker, in alternating rounds.
+reader, channel and consumer task per delivery, and with `shared/amqp_frames.py`'s reader and
+channel and an `InlineConsumer` (as a partition writer receives), on the same broker, in
+alternating rounds.
 
 Each round queues `--messages` one-transfer transaction messages (the body a worker receives)
 on a scratch quorum queue of the benchmark's virtual host, then a child process consumes them
@@ -67,7 +69,7 @@ async def fill(url: str, messages: int) -> None:
         await connection.close()
 
 
-async def consume(url: str, messages: int, ack_every: int, prefetch: int) -> float:
+async def consume(url: str, messages: int, ack_every: int, prefetch: int, inline: bool) -> float:
     """Consume `messages` deliveries; the CPU seconds it took."""
     connection = await aiormq.connect(url)
     try:
@@ -78,8 +80,9 @@ async def consume(url: str, messages: int, ack_every: int, prefetch: int) -> flo
         async def keep(message: aiormq.abc.DeliveredMessage) -> None:
             inbox.put_nowait(message)
 
+        callback = amqp_frames.InlineConsumer(inbox.put_nowait) if inline else keep
         started_cpu_s = time.process_time()
-        await channel.basic_consume(QUEUE, keep, no_ack=False)
+        await channel.basic_consume(QUEUE, callback, no_ack=False)  # type: ignore[arg-type]
         received = 0
         while received < messages:
             last = await inbox.get()
@@ -97,10 +100,11 @@ async def consume(url: str, messages: int, ack_every: int, prefetch: int) -> flo
 
 
 def child(arguments: argparse.Namespace) -> None:
-    if arguments.reader == "amqp_frames":
+    ours = arguments.reader == "amqp_frames"
+    if ours:
         amqp_frames.install()
     spent_cpu_s = uvloop.run(
-        consume(arguments.url, arguments.messages, arguments.ack_every, arguments.prefetch)
+        consume(arguments.url, arguments.messages, arguments.ack_every, arguments.prefetch, ours)
     )
     print(f"{spent_cpu_s / arguments.messages * 1e6:.1f}")
 

@@ -10,18 +10,30 @@ generated frames. Receiving a delivery costs a consumer 40% less CPU (`python -m
 bench.receive`: 52.2 against 31.9 us per message, medians of three rounds; the chunked reading
 alone took 48.5 to 39.0; docs/performance.md, run 12).
 
-`install()` makes every aiormq connection opened afterwards in the process read this way
-(`shared/broker.py` `connect` calls it). The protocol handshake still goes through aiormq's own
-reading, frame by frame, so nothing is read ahead of it."""
+Each channel's frames then wait in its own queue for the channel's reader. aiormq bounds that
+queue at 10 frames, so its connection reader and the channel's reader take turns every three
+deliveries, and it runs every consumer callback in a task of its own. `BufferedChannel` queues
+up to `CHANNEL_FRAMES_BUFFERED_MAX` frames, and calls an `InlineConsumer` from the channel's
+reader as each delivery is read, with no task: a writer's receiving took 20-24 us of CPU per
+message instead of 52-56 (a throwaway script of `bench.receive`'s rounds; 39-41 with the
+inline consumer alone; docs/performance.md, run 16).
+
+`install()` makes every aiormq connection opened afterwards in the process read this way, with
+these channels (`shared/broker.py` `connect` calls it). The protocol handshake still goes
+through aiormq's own reading, frame by frame, so nothing is read ahead of it."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
 from collections import deque
+from collections.abc import Callable
 
+import aiormq.channel
 import aiormq.connection
 import pamqp.frame
+from aiormq.abc import AbstractConnection, DeliveredMessage
 from aiormq.connection import ReceivedFrame
 from aiormq.exceptions import AMQPConnectionError, InvalidFrameError
 from pamqp import commands as spec
@@ -31,7 +43,12 @@ from pamqp.exceptions import PAMQPException
 from pamqp.frame import FrameTypes
 from pamqp.header import ContentHeader
 
+log = logging.getLogger(__name__)
 READ_BYTES_MAX = 256 * 1024
+# Frames a channel's queue holds for its reader before the connection's reader waits. The
+# broker sends a consumer at most its prefetch in deliveries (three frames each, more for a
+# body above the frame size) and a publisher one confirm per publish in flight.
+CHANNEL_FRAMES_BUFFERED_MAX = 16_384
 # type (octet), channel (short), payload size (long); the payload and a frame-end octet follow.
 FRAME_HEADER = struct.Struct(">BHI")
 FRAME_OVERHEAD_BYTES = FRAME_HEADER.size + 1
@@ -189,7 +206,60 @@ def _check_consumed(payload: bytes, end: int) -> None:
         raise ValueError(f"a frame of {len(payload)} bytes whose fields end at byte {end}")
 
 
+class InlineConsumer:
+    """A consumer callback that a `BufferedChannel` calls as it reads each delivery, in the
+    channel's reader, where aiormq would start a task for each one. It must neither block nor
+    raise: the channel's next frame waits for it, and an error is only logged."""
+
+    __slots__ = ("_callback",)
+
+    def __init__(self, callback: Callable[[DeliveredMessage], None]) -> None:
+        self._callback = callback
+
+    def __call__(self, message: DeliveredMessage) -> None:
+        self._callback(message)
+
+
+class BufferedChannel(aiormq.channel.Channel):
+    """aiormq's channel, queueing up to `CHANNEL_FRAMES_BUFFERED_MAX` frames, and calling an
+    `InlineConsumer` without a task. Any other consumer is aiormq's to call, as before."""
+
+    def __init__(
+        self,
+        connector: AbstractConnection,
+        number: int,
+        publisher_confirms: bool = True,
+        frame_buffer: int | None = None,
+        on_return_raises: bool = True,
+    ) -> None:
+        super().__init__(
+            connector,
+            number,
+            publisher_confirms=publisher_confirms,
+            frame_buffer=CHANNEL_FRAMES_BUFFERED_MAX,
+            on_return_raises=on_return_raises,
+        )
+
+    async def _on_deliver_frame(self, frame: spec.Basic.Deliver) -> None:
+        consumer = self.consumers.get(frame.consumer_tag or "")
+        # aiormq keeps a plain callable wrapped in a coroutine function (`tools.awaitable`).
+        inline = getattr(consumer, "__wrapped__", None)
+        if not isinstance(inline, InlineConsumer):
+            await super()._on_deliver_frame(frame)
+            return
+        header = await self._get_frame()
+        if not isinstance(header, ContentHeader):
+            raise ValueError(f"Unexpected frame {header!r} instead of ContentHeader", header)
+        message = await self._read_content(frame, header)
+        try:
+            inline(message)
+        except Exception:
+            log.exception("Consumer callback failed")
+
+
 def install() -> None:
-    """Read frames with BufferedFrameReceiver on every aiormq connection opened from now on in
-    this process (aiormq looks its receiver class up when it connects)."""
+    """Read frames with BufferedFrameReceiver, into BufferedChannels, on every aiormq connection
+    opened from now on in this process (aiormq looks both classes up when it connects and when
+    it opens a channel)."""
     aiormq.connection.FrameReceiver = BufferedFrameReceiver  # type: ignore[misc]
+    aiormq.connection.Channel = BufferedChannel  # type: ignore[attr-defined]

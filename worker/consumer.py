@@ -49,6 +49,7 @@ from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from aiormq.abc import DeliveredMessage
 from pamqp import commands as spec
 
+from shared.amqp_frames import InlineConsumer
 from shared.broker import EVENTS_EXCHANGE, Publish, publish_many
 from shared.database import Connection
 from shared.errors import CacheUnavailable
@@ -176,10 +177,10 @@ class PartitionWriter:
             raise TypeError("a writer consumes on a delivery.WriterConnection")
         inbox: asyncio.Queue[delivery.Inbound] = asyncio.Queue()
 
-        async def receive(message: DeliveredMessage) -> None:
+        def receive(message: DeliveredMessage) -> None:
             inbox.put_nowait(delivery.receive(message, self._context))
 
-        await queue.consume(receive, no_ack=False)
+        await queue.consume(InlineConsumer(receive), no_ack=False)
         try:
             await self._write(inbox, stop)
         finally:

@@ -9,7 +9,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from aiormq.abc import DeliveredMessage
 from pydantic import ValidationError
 
+from shared.amqp_frames import InlineConsumer
 from shared.messages import TRANSACTION_BATCH_TYPE, TransactionBatchMessage, TransactionMessage
 
 log = logging.getLogger(__name__)
@@ -94,13 +95,14 @@ class Delivery:
 
 
 class WriterQueue(RobustQueue):
-    """A partition queue whose consumer gets aiormq's deliveries as they are, where aio-pika
-    would build an IncomingMessage and a second task for each. Its consumer is still restored
-    with the channel after a broker outage (RobustQueue keeps it in `_consumers`)."""
+    """A partition queue whose consumer gets aiormq's deliveries as they are, as the channel
+    reads them (an `InlineConsumer`), where aio-pika would build an IncomingMessage and a task
+    for each, and aiormq one more task. Its consumer is still restored with the channel after a
+    broker outage (RobustQueue keeps it in `_consumers`)."""
 
     async def consume(  # type: ignore[override]
         self,
-        callback: Callable[[DeliveredMessage], Coroutine[Any, Any, None]],
+        callback: InlineConsumer,
         no_ack: bool = False,
         exclusive: bool = False,
         arguments: dict[str, Any] | None = None,
@@ -111,7 +113,7 @@ class WriterQueue(RobustQueue):
         channel = await self.channel.get_underlay_channel()
         consumed = await channel.basic_consume(
             queue=self.name,
-            consumer_callback=callback,
+            consumer_callback=callback,  # type: ignore[arg-type]  # aiormq wraps a plain callable
             exclusive=exclusive,
             no_ack=no_ack,
             arguments=arguments,
