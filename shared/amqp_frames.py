@@ -221,7 +221,8 @@ class InlineConsumer:
 
 
 class BufferedChannel(aiormq.channel.Channel):
-    """aiormq's channel, queueing up to `CHANNEL_FRAMES_BUFFERED_MAX` frames, and calling an
+    """aiormq's channel, queueing up to `CHANNEL_FRAMES_BUFFERED_MAX` frames whatever
+    `frame_buffer` its opener names (aiormq's connection names 10), and calling an
     `InlineConsumer` without a task. Any other consumer is aiormq's to call, as before."""
 
     def __init__(
