@@ -277,16 +277,19 @@ def message_body(
     }
 
 
+_OPERATION_TYPES = {kind.value: kind for kind in OperationType}  # a dict beats Enum()
+
+
 def to_core(
     operations: list[TransferOperation | IssueOperation | RedeemOperation],
 ) -> list[Operation]:
     """The wire operations as the ledger core takes them."""
     return [
         Operation(
-            type=OperationType(op.type),
-            amount=op.amount,
-            from_wallet_id=getattr(op, "from_wallet_id", None),
-            to_wallet_id=getattr(op, "to_wallet_id", None),
+            _OPERATION_TYPES[op.type],
+            op.amount,
+            getattr(op, "from_wallet_id", None),
+            getattr(op, "to_wallet_id", None),
         )
         for op in operations
     ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared import ledger
 from shared.errors import invariant
@@ -31,22 +31,19 @@ from shared.messages import (
 TransactionKey = tuple[str, str]  # (project id, reference id)
 
 
-@dataclass(frozen=True, slots=True)
-class KnownTransaction:
+class KnownTransaction(NamedTuple):
     """A transaction already holding a reference ID, with its body as the API shows it."""
 
     id: str
     body: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class LockedWallet:
+class LockedWallet(NamedTuple):
     project_id: str
     wallet: ledger.Wallet
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What one message resolved to: the transaction state to cache, announce and reply with."""
 
     message: TransactionMessage
@@ -178,11 +175,13 @@ def _apply_one(
 ) -> dict[str, Any]:
     """Apply one message to the batch's current wallets: all of it, or none of it."""
     operations_core = to_core(message.operations)
+    project_id = message.project_id
     visible = {}
-    for operation in operations_core:
-        for wallet_id in (operation.from_wallet_id, operation.to_wallet_id):
-            if wallet_id is not None and owners.get(wallet_id) == message.project_id:
-                visible[wallet_id] = current[wallet_id]
+    for _, _, source, target in operations_core:
+        if source is not None and owners.get(source) == project_id:
+            visible[source] = current[source]
+        if target is not None and owners.get(target) == project_id:
+            visible[target] = current[target]
     result = ledger.apply(visible, operations_core)
     failure = None
     if isinstance(result, ledger.Failure):
@@ -193,28 +192,22 @@ def _apply_one(
         }
     else:
         _check_balanced(result)
+        balances = plan.balances
         for wallet_id, balance in result.balances.items():
             wallet = current[wallet_id]
             current[wallet_id] = ledger.Wallet(wallet.id, wallet.asset_id, wallet.status, balance)
-            plan.balances[wallet_id] = balance
-        plan.entries.extend(
-            (
-                p.wallet_id,
-                message.id,
-                p.operation_index,
-                str(p.type),
-                p.amount,
-                p.balance_after,
-                p.counterparty_wallet_id,
+            balances[wallet_id] = balance
+        entries = plan.entries
+        for wallet_id, index, kind, amount, balance_after, counterparty in result.postings:
+            entries.append(
+                (wallet_id, message.id, index, kind.value, amount, balance_after, counterparty)
             )
-            for p in result.postings
-        )
     operations = operations_json(message.operations)
     status = "Failed" if failure else "Completed"
     plan.transactions.append(
         (
             message.id,
-            message.project_id,
+            project_id,
             message.reference_id,
             request_digest(operations),
             status,

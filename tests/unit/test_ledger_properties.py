@@ -13,6 +13,7 @@ from shared.ledger import (
     Applied,
     EntryType,
     Failure,
+    FailureCode,
     Operation,
     OperationType,
     Wallet,
@@ -117,3 +118,53 @@ def test_order_of_operations_decides(amount: int, balance_one: int, balance_two:
     top_up = Operation(OperationType.ISSUE, amount, None, "w1")
     assert isinstance(apply(wallets, [transfer, top_up]), Failure)
     assert isinstance(apply(wallets, [top_up, transfer]), Applied)
+
+
+def reference_apply(
+    wallets: dict[str, Wallet], ops: list[Operation]
+) -> tuple[dict[str, int], list[tuple[object, ...]]] | tuple[int, FailureCode]:
+    """The core's rules as its docstring lists them, one operation at a time and with nothing
+    made fast: the new balances and postings, or the index and code of the first failure."""
+    balances = {wallet_id: wallet.balance for wallet_id, wallet in wallets.items()}
+    touched: set[str] = set()
+    postings: list[tuple[object, ...]] = []
+    for index, op in enumerate(ops):
+        source, target = op.from_wallet_id, op.to_wallet_id
+        ends = [wallet_id for wallet_id in (source, target) if wallet_id is not None]
+        if op.type is OperationType.TRANSFER and source == target:
+            return index, FailureCode.SAME_WALLET
+        if any(wallet_id not in wallets for wallet_id in ends):
+            return index, FailureCode.WALLET_NOT_FOUND
+        if len(ends) == 2 and wallets[ends[0]].asset_id != wallets[ends[1]].asset_id:
+            return index, FailureCode.ASSET_MISMATCH
+        if any(wallets[wallet_id].status is not WalletStatus.OPEN for wallet_id in ends):
+            return index, FailureCode.WALLET_NOT_OPEN
+        if source is not None and balances[source] < op.amount:
+            return index, FailureCode.INSUFFICIENT_FUNDS
+        if target is not None and balances[target] + op.amount > AMOUNT_MAX:
+            return index, FailureCode.BALANCE_OVERFLOW
+        if source is not None:
+            balances[source] -= op.amount
+            kind = EntryType.REDEEM if target is None else EntryType.DEBIT
+            postings.append((source, index, kind, op.amount, balances[source], target))
+        if target is not None:
+            balances[target] += op.amount
+            kind = EntryType.ISSUE if source is None else EntryType.CREDIT
+            postings.append((target, index, kind, op.amount, balances[target], source))
+        touched.update(ends)
+    return {wallet_id: balances[wallet_id] for wallet_id in touched}, postings
+
+
+@settings(max_examples=1000)
+@given(ledgers(), transactions)
+def test_apply_agrees_with_the_rules_as_listed(
+    wallets: dict[str, Wallet], ops: list[Operation]
+) -> None:
+    """Every outcome, failures and their precedence included, is the one the listed rules give
+    when followed literally."""
+    result = apply(wallets, ops)
+    if isinstance(result, Failure):
+        assert reference_apply(wallets, ops) == (result.operation_index, result.code)
+    else:
+        postings = [tuple(posting) for posting in result.postings]
+        assert reference_apply(wallets, ops) == (dict(result.balances), postings)
