@@ -7,7 +7,9 @@ requires, and stops what it started.
 
 Path ids are drawn mostly from the fixture (so that generated requests reach the handlers, not
 only the 404 of an unknown project) and otherwise generated; the stateful phase follows the
-document's links from resources it creates itself.
+document's links from resources it creates itself. Generated asset codes and reference IDs are
+mostly made unique (`tests/schemathesis/hooks.py`), so that the success path of creating them is
+reached as well as their 409s.
 
 The namespace is `<CLOUDWALLET_TEST_NAMESPACE>_schemathesis` (database, RabbitMQ virtual host),
 with the Redis db of CLOUDWALLET_TEST_REDIS_DB, so a run never touches the test suite's data."""
@@ -106,6 +108,14 @@ def schemathesis_command(
     ]
 
 
+def hooks_env() -> dict[str, str]:
+    """The environment of the schemathesis process, with the hooks of `tests/schemathesis/hooks.py`
+    (the repository on its import path)."""
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(part for part in (root, os.environ.get("PYTHONPATH", "")) if part)
+    return {**os.environ, "SCHEMATHESIS_HOOKS": "tests.schemathesis.hooks", "PYTHONPATH": path}
+
+
 def call(url: str, api_key: str, method: str, path: str, body: Any) -> Any:
     request = urllib.request.Request(
         url + path,
@@ -182,7 +192,7 @@ def main(extra: list[str]) -> int:
         command = schemathesis_command(url, api_key, config_path, work_dir / "report", extra)
         print(f"schemathesis: seed {SEED}, logs and report in {work_dir}", flush=True)
         started = time.monotonic()
-        result = subprocess.run(command, timeout=RUN_TIMEOUT_S, check=False)
+        result = subprocess.run(command, timeout=RUN_TIMEOUT_S, check=False, env=hooks_env())
         print(f"schemathesis: exit {result.returncode} in {time.monotonic() - started:.0f} s")
         return result.returncode
     finally:
