@@ -16,6 +16,7 @@ _CONTROL_BUT_LAYOUT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 DESCRIPTION_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 RESOURCE_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 WALLET_IDS_PER_RESUME_MAX = 500
+ASSET_CODE_LENGTH_MAX = 16
 # "." and ".." cannot travel in a URL path: clients and proxies fold them away.
 UNADDRESSABLE_IDS = frozenset({".", ".."})
 
@@ -116,7 +117,7 @@ class CreateAsset(_Body):
         str,
         Field(
             min_length=1,
-            max_length=16,
+            max_length=ASSET_CODE_LENGTH_MAX,
             pattern=r"^[A-Za-z0-9_.-]+$",
             description="unique in the project",
         ),

@@ -16,9 +16,9 @@ from typing import Any
 
 import schemathesis
 
+from gateway.models import ASSET_CODE_LENGTH_MAX
 from shared.messages import REFERENCE_ID_LENGTH_MAX_DEFAULT
 
-ASSET_CODE_LENGTH_MAX = 16
 UNIQUE_FIELDS = {  # (method, path) -> (field, length limit)
     ("POST", "/projects/{projectId}/assets"): ("code", ASSET_CODE_LENGTH_MAX),
     ("POST", "/projects/{projectId}/transactions"): (
