@@ -63,6 +63,9 @@ class Tally:
     errors: int = 0
     accepted_transactions: int = 0
     accept_us: HdrHistogram = field(default_factory=lambda: HdrHistogram(1, LATENCY_MAX_US, 3))
+    # Refusals (429 and 503 with Retry-After) on their own: under overload, how fast the
+    # service says no matters as much as how fast it says yes.
+    refused_us: HdrHistogram = field(default_factory=lambda: HdrHistogram(1, LATENCY_MAX_US, 3))
     end_to_end_us: HdrHistogram = field(default_factory=lambda: HdrHistogram(1, LATENCY_MAX_US, 3))
     completed: int = 0
     completed_in_window: int = 0
@@ -124,7 +127,10 @@ class LoadGenerator:
         assert isinstance(due, float)
         self.outstanding -= 1
         self.tally.statuses[status] += 1
-        self.tally.accept_us.record_value(max(1, int((now - due) * 1e6)))
+        latency_us = max(1, int((now - due) * 1e6))
+        self.tally.accept_us.record_value(latency_us)
+        if status in (429, 503):
+            self.tally.refused_us.record_value(latency_us)
         if status == 202:
             self.note_accepted(body, due)
         elif len(self.tally.error_samples) < ERROR_SAMPLES_MAX:
@@ -230,6 +236,7 @@ class LoadGenerator:
             "not_completed": len(self.due_by_transaction),
             "last_completion_s": tally.last_completion_s,
             "accept_ms": percentiles(tally.accept_us, (50, 99, 99.9, 100)),
+            "refused_ms": percentiles(tally.refused_us, (50, 99, 99.9, 100)),
             "end_to_end_ms": percentiles(tally.end_to_end_us, (50, 99, 99.9, 100)),
             "cpu_s": usage.ru_utime + usage.ru_stime,
             "peak_rss_mb": usage.ru_maxrss / 1024,

@@ -72,7 +72,8 @@ def http_block(name: str, result: dict[str, Any]) -> list[str]:
         f" dropped {load['dropped']}, connection errors {load['errors']},"
         f" unanswered {load['unanswered']}",
         f"  accept latency p50 / p99 / p99.9 / max: "
-        f"{_ms(load['accept_ms'], 'p50', 'p99', 'p99.9', 'p100')} ms",
+        f"{_ms(load['accept_ms'], 'p50', 'p99', 'p99.9', 'p100')} ms"
+        f" (refusals alone: {_ms(load.get('refused_ms', {}), 'p50', 'p99', 'p100')} ms)",
         f"  end-to-end latency (202 to applied) p50 / p99 / max: "
         f"{_ms(load['end_to_end_ms'], 'p50', 'p99', 'p100')} ms"
         f" [{load.get('end_to_end_source', 'events exchange, from the intended send time')}]",

@@ -19,10 +19,14 @@ from gateway.keys import (
     SETTINGS,
     STATUS_CACHE,
     SUBMISSION_LIMITS,
+    SUBMITTER,
 )
 from gateway.limits import SubmissionLimits
 from gateway.middleware import auth_middleware, errors_middleware
+from gateway.references import AppliedReferences
 from gateway.routes import add_routes
+from gateway.states import TransactionStates
+from gateway.submission import Submitter
 from shared.database import check_deployment, create_pool
 from shared.publisher import Publisher
 from shared.settings import Settings
@@ -63,6 +67,18 @@ async def _publisher(app: web.Application) -> AsyncIterator[None]:
     await publisher.close()
 
 
+async def _submitter(app: web.Application) -> AsyncIterator[None]:
+    settings, cache, database = app[SETTINGS], app[STATUS_CACHE], app[DATABASE]
+    app[SUBMITTER] = Submitter(
+        settings,
+        cache,
+        app[PUBLISHER],
+        AppliedReferences(database, settings),
+        TransactionStates(cache, database),
+    )
+    yield
+
+
 def create_app(settings: Settings) -> web.Application:
     """The gateway with its routes, middlewares and resources; nothing connects until startup."""
     app = web.Application(
@@ -71,7 +87,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[SUBMISSION_LIMITS] = SubmissionLimits(settings)
-    app.cleanup_ctx.extend([_database, _status_cache, _publisher])
+    app.cleanup_ctx.extend([_database, _status_cache, _publisher, _submitter])
     add_routes(app, settings)
     return app
 

@@ -8,6 +8,7 @@ from gateway.auth import Authenticator
 from gateway.db import Database
 from gateway.limits import SubmissionLimits
 from gateway.operation import Operation
+from gateway.submission import Submitter
 from shared.publisher import Publisher
 from shared.settings import Settings
 from shared.status_cache import StatusCache
@@ -21,5 +22,6 @@ OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
 DOCS_PAGE = web.AppKey("docs_page", bytes)
 OPERATIONS = web.AppKey("operations", dict[tuple[str, str], Operation])
 SUBMISSION_LIMITS = web.AppKey("submission_limits", SubmissionLimits)
+SUBMITTER = web.AppKey("submitter", Submitter)
 TENANT_ID = web.RequestKey("tenant_id", str)
 OPERATION = web.RequestKey("operation", Operation)

@@ -58,8 +58,13 @@ class Coalescer(Generic[Item, Result]):
         self._send_waiting()
 
     async def _answer(self, waiting: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        # A caller that gave up (its deadline passed while it waited) is not sent: under a
+        # backlog, work nobody waits for would only delay the callers still waiting.
+        waiting = [(item, future) for item, future in waiting if not future.done()]
         for start in range(0, len(waiting), self._items_max):
             chunk = waiting[start : start + self._items_max]
+            if all(future.done() for _, future in chunk):
+                continue
             try:
                 results = await self._send([item for item, _ in chunk])
             except asyncio.CancelledError:

@@ -29,12 +29,29 @@ class Settings(BaseSettings):
     request_body_bytes_max: int = Field(default=1024 * 1024, ge=1024)
     operations_per_transaction_max: int = Field(default=100, ge=1, le=10_000)
     reference_id_length_max: int = Field(default=128, ge=1, le=1024)
+    # How deep a JSON body may nest objects and arrays (gateway/http.py decode_json); no route's
+    # body nests more than 5 deep. A deeper one is a 400; the bound stays far below Python's
+    # recursion limit, which the standard JSON parser and pydantic count against.
+    json_depth_max: int = Field(default=32, ge=8, le=256)
     transactions_per_batch_max: int = Field(default=1000, ge=1, le=10_000)
     # The largest queue message the gateway publishes: a batch, or the submissions of one loop
     # turn, travels in as many messages as this takes (a transaction larger than it, alone). A
     # writer holds up to 4 x batch_size_max deliveries, so this bounds its memory per partition.
     message_bytes_max: int = Field(default=32 * 1024, ge=1024)
     submissions_in_flight_max: int = Field(default=4096, ge=1)
+    # Admission by waiting time: once the oldest submission in progress has waited this long,
+    # new ones are refused at once (429 with Retry-After) rather than queued behind it.
+    submission_wait_max_ms: int = Field(default=1000, ge=1)
+    # A duplicate referenceId whose first submission is still being published waits at most this
+    # long for the broker's confirm of that publish, then answers 409 (or 503 if it failed).
+    duplicate_wait_max_ms: int = Field(default=6000, ge=1)
+    # The one PostgreSQL lookup per group of new reservations that finds reference IDs Redis
+    # has lost (docs/decisions/0002-reference-ids-in-postgresql.md): its bound, and how long
+    # lookups are skipped after one failed.
+    reference_lookup_timeout_ms: int = Field(default=250, ge=1)
+    reference_lookup_pause_ms: int = Field(default=1000, ge=0)
+    # Everything one request asks of Redis, together, and each Redis command, is bounded by this.
+    redis_timeout_ms: int = Field(default=2000, ge=1)
     # Coalesced commands (the gateway's reservations and their confirms in Redis, and one
     # project's coalesced publishes) on their way at once; what arrives meanwhile waits for the
     # first of them to be answered and then travels together (shared/coalescer.py).
@@ -54,6 +71,12 @@ class Settings(BaseSettings):
     amqp_heartbeat_s: int = Field(default=5, ge=1)
     amqp_reconnect_interval_ms: int = Field(default=1000, ge=1)
     broker_close_timeout_ms: int = Field(default=5000, ge=1)
+    # Broker failures (worker/main.py): how long one attempt to connect may take (a stalled
+    # network answers nothing), and how long a partition whose writer failed waits for a new
+    # one, doubling with each failure in a row up to the maximum.
+    amqp_connect_timeout_ms: int = Field(default=10_000, ge=1)
+    writer_restart_backoff_ms: int = Field(default=1000, ge=1)
+    writer_restart_backoff_max_ms: int = Field(default=30_000, ge=1)
 
     batch_size_max: int = Field(default=500, ge=1, le=10_000)
     batch_wait_ms: int = Field(default=0, ge=0)
@@ -92,6 +115,26 @@ class Settings(BaseSettings):
     status_ttl_s: int = Field(default=24 * 3600, ge=1)
     auth_cache_ttl_s: int = Field(default=30, ge=0)
     auth_cache_entries_max: int = Field(default=10_000, ge=1)
+    # The gateway without PostgreSQL (gateway/auth.py, gateway/db.py). Keys and project
+    # ownership are looked up again once older than their TTL; while PostgreSQL cannot answer,
+    # what was looked up less than auth_cache_stale_max_s ago is still used, and looked up
+    # again every auth_cache_refresh_retry_ms.
+    auth_project_cache_ttl_s: int = Field(default=300, ge=0)
+    auth_cache_stale_max_s: int = Field(default=600, ge=0)
+    auth_cache_refresh_retry_ms: int = Field(default=1000, ge=1)
+    # Key ids PostgreSQL does not know, remembered so that asking again costs no query.
+    auth_unknown_key_ttl_s: int = Field(default=10, ge=0)
+    auth_unknown_key_entries_max: int = Field(default=10_000, ge=1)
+    # Failed authentication per client address (a token bucket): up to
+    # auth_failures_per_address_max failures at once, regained evenly over auth_failure_window_s;
+    # then 429 with Retry-After. Addresses remembered at most: the oldest goes first.
+    auth_failures_per_address_max: int = Field(default=10, ge=1)
+    auth_failure_window_s: int = Field(default=60, ge=1)
+    auth_failure_addresses_max: int = Field(default=10_000, ge=1)
+    # Every database call of the gateway, waiting for a connection included, and every new
+    # connection of any process: past it, the gateway answers 503 DatabaseUnavailable.
+    database_query_timeout_ms: int = Field(default=3000, ge=1)
+    database_connect_timeout_ms: int = Field(default=5000, ge=1)
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
@@ -99,6 +142,8 @@ class Settings(BaseSettings):
             raise ValueError("page_size_default must not exceed page_size_max")
         if self.reference_pending_ttl_s * 1000 <= self.publish_confirm_timeout_ms:
             raise ValueError("reference_pending_ttl_s must outlast publish_confirm_timeout_ms")
+        if self.duplicate_wait_max_ms >= self.reference_pending_ttl_s * 1000:
+            raise ValueError("duplicate_wait_max_ms must be shorter than reference_pending_ttl_s")
         if self.reference_pending_ttl_s > self.reference_ttl_s:
             raise ValueError("reference_pending_ttl_s must not exceed reference_ttl_s")
         if self.worker_heartbeat_ms * 3 > self.worker_timeout_ms:

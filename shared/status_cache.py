@@ -24,7 +24,6 @@ from shared.errors import CacheUnavailable
 from shared.redis_pipeline import PipelinedConnection
 from shared.settings import Settings
 
-SOCKET_TIMEOUT_S = 2
 COALESCED_MAX = 256  # claims sent to Redis in one command by `reserve`, and by `confirm`
 
 # Release a reservation only if it is still ours (unconfirmed).
@@ -107,6 +106,17 @@ for index = 1, #KEYS / 2 do
 end
 return 0
 """
+# Hand a reservation of ours over to the transaction PostgreSQL says holds the reference ID (Redis
+# had lost it): KEYS the reference key, our status key and the holder's status key; ARGV our
+# value, the holder's confirmed value, its state, the reference TTL and the status TTL.
+_HAND_OVER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
+  redis.call('DEL', KEYS[2])
+end
+redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[5])
+return 0
+"""
 # Set many status keys with one TTL in one command: one round trip and one reply to parse,
 # where a pipeline of SETs costs the client a command and a reply per key.
 _PUT_MANY = """
@@ -161,6 +171,7 @@ class StatusCache:
         self._release = client.register_script(_RELEASE)
         self._put_many = client.register_script(_PUT_MANY)
         self._reserve_many = client.register_script(_RESERVE_MANY)
+        self._hand_over = client.register_script(_HAND_OVER)
         self._release_many = client.register_script(_RELEASE_MANY)
 
     @classmethod
@@ -170,11 +181,15 @@ class StatusCache:
         the URL allows one. `close` closes both."""
         url = settings.redis_url.get_secret_value()
         return cls(
-            create_client(url, connections_max=settings.redis_connections_max),
+            create_client(
+                url,
+                connections_max=settings.redis_connections_max,
+                timeout_s=settings.redis_timeout_ms / 1000,
+            ),
             reference_ttl_s=settings.reference_ttl_s,
             status_ttl_s=settings.status_ttl_s,
             reference_pending_ttl_s=settings.reference_pending_ttl_s,
-            pipeline=PipelinedConnection.from_url(url, timeout_s=SOCKET_TIMEOUT_S),
+            pipeline=PipelinedConnection.from_url(url, timeout_s=settings.redis_timeout_ms / 1000),
             sends_in_flight_max=settings.coalesced_sends_in_flight_max,
         )
 
@@ -222,20 +237,42 @@ class StatusCache:
             replies = await self._evaluate(self._reserve_many, keys, arguments)
         except RedisError as error:
             raise CacheUnavailable("the reference cache is unavailable") from error
-        holders: list[Holder | None] = []
-        for existing in replies:
-            if existing is None:
-                holders.append(None)
+        return [None if existing is None else _holder(existing) for existing in replies]
+
+    async def holder(self, project_id: str, reference_id: str) -> Holder | None:
+        """The transaction holding a reference ID now, if Redis has one."""
+        key = reference_key(project_id, reference_id)
+        try:
+            if self._pipeline is not None:
+                raw = await self._pipeline.execute("GET", key)
             else:
-                holder = orjson.loads(existing)
-                holders.append(
-                    Holder(
-                        holder["id"],
-                        bytes.fromhex(holder["digest"]),
-                        holder.get("confirmed", True),
-                    )
-                )
-        return holders
+                raw = await self._client.get(key)
+        except RedisError as error:
+            raise CacheUnavailable("the reference cache is unavailable") from error
+        return None if raw is None else _holder(raw)
+
+    async def hand_over(
+        self, project_id: str, claim: Claim, holder: Holder, state: dict[str, Any]
+    ) -> None:
+        """Replace our reservation of `claim`'s reference ID, which Redis had lost to the
+        transaction `holder` that PostgreSQL says applied it, by that holder (confirmed), and
+        cache its state: the next duplicate is answered from Redis."""
+        keys = [
+            reference_key(project_id, claim.reference_id),
+            status_key(project_id, claim.transaction_id),
+            status_key(project_id, holder.transaction_id),
+        ]
+        arguments: list[bytes | int] = [
+            _reference_value(claim.transaction_id, claim.digest),
+            _reference_value(holder.transaction_id, holder.digest, confirmed=True),
+            orjson.dumps(state),
+            self._reference_ttl_s,
+            self._status_ttl_s,
+        ]
+        try:
+            await self._evaluate(self._hand_over, keys, arguments)
+        except RedisError as error:
+            raise CacheUnavailable("the reference cache is unavailable") from error
 
     async def confirm(
         self, project_id: str, reference_id: str, transaction_id: str, digest: bytes
@@ -323,15 +360,20 @@ class StatusCache:
             raise CacheUnavailable("the status cache is unavailable") from error
 
 
-def create_client(url: str, *, connections_max: int = 64) -> redis.Redis:
+def _holder(raw: bytes) -> Holder:
+    holder = orjson.loads(raw)
+    return Holder(holder["id"], bytes.fromhex(holder["digest"]), holder.get("confirmed", True))
+
+
+def create_client(url: str, *, connections_max: int, timeout_s: float) -> redis.Redis:
     """A Redis client with short timeouts: a slow cache must not hold up the money path. At
     most `connections_max` connections; a command waits (up to the same timeout) for a free
     one rather than failing when more are in flight."""
     pool = redis.BlockingConnectionPool.from_url(
         url,
         max_connections=connections_max,
-        timeout=SOCKET_TIMEOUT_S,
-        socket_timeout=SOCKET_TIMEOUT_S,
-        socket_connect_timeout=SOCKET_TIMEOUT_S,
+        timeout=timeout_s,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
     )
     return redis.Redis.from_pool(pool)  # closing the client closes the pool

@@ -15,7 +15,7 @@ confirmed together, and the worker applies the items in the order sent."""
 
 from __future__ import annotations
 
-import contextlib
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -23,20 +23,19 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from gateway import examples, schemas
-from gateway.handlers.transactions import (
+from gateway.http import field_errors, json_response, read_model
+from gateway.keys import SETTINGS, SUBMISSION_LIMITS, SUBMITTER
+from gateway.operation import Operation
+from gateway.submission import (
+    DuplicateReference,
     Submission,
+    Taken,
     accepted_body,
-    current_states,
-    duplicate,
     prepare,
     submission_context,
 )
-from gateway.http import field_errors, json_response, read_model
-from gateway.keys import PUBLISHER, SETTINGS, STATUS_CACHE, SUBMISSION_LIMITS
-from gateway.operation import Operation
-from shared.errors import ApiError, CacheUnavailable, ValidationFailed
+from shared.errors import ApiError, ValidationFailed
 from shared.messages import SubmitTransaction
-from shared.status_cache import Holder
 
 TRANSACTIONS_PER_BATCH_MAX_DEFAULT = 1000
 
@@ -97,24 +96,58 @@ def _refused(index: int, error: ApiError) -> dict[str, Any]:
     return {"index": index, "status": error.status, "body": error.body()}
 
 
+@dataclass
+class _Items:
+    """A batch's items sorted out: the results known so far (bad items), the first occurrence of
+    each reference ID, and the items repeating one."""
+
+    results: list[dict[str, Any] | None]
+    fresh: list[tuple[int, Submission]] = field(default_factory=list)
+    repeats: list[tuple[int, Submission, int]] = field(default_factory=list)  # with the first's
+
+
 async def submit_transaction_batch(request: web.Request) -> web.Response:
-    async with request.app[SUBMISSION_LIMITS].batch.slot():
-        return await _submit_transaction_batch(request)
-
-
-async def _submit_transaction_batch(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
+    submitter = request.app[SUBMITTER]
     project_id = request.match_info["projectId"]
-    envelope = await read_model(
-        request,
-        SubmitTransactionBatch,
-        context={"transactions_per_batch_max": settings.transactions_per_batch_max},
+    async with request.app[SUBMISSION_LIMITS].batch.slot():
+        envelope = await read_model(
+            request,
+            SubmitTransactionBatch,
+            context={"transactions_per_batch_max": settings.transactions_per_batch_max},
+        )
+        items = _sort_items(project_id, envelope, submission_context(settings))
+        outcomes = await submitter.submit_many(project_id, [one for _, one in items.fresh])
+    # Outside the admission slot: a duplicate may wait for another request's publish.
+    indexed = zip(items.fresh, outcomes, strict=True)
+    taken = [(index, one) for (index, _), one in indexed if isinstance(one, Taken)]
+    taken_answers = await submitter.answer_taken(project_id, [one for _, one in taken])
+    answers: dict[int, ApiError | None] = {}  # by index of a first occurrence; None: accepted
+    for (index, submission), outcome in zip(items.fresh, outcomes, strict=True):
+        if outcome is None:
+            items.results[index] = _accepted(index, submission)
+        answers[index] = None if isinstance(outcome, Taken) else outcome
+    answers.update((index, answer) for (index, _), answer in zip(taken, taken_answers, strict=True))
+    for index, refusal in answers.items():
+        if refusal is not None:
+            items.results[index] = _refused(index, refusal)
+    firsts = dict(items.fresh)
+    for index, submission, first in items.repeats:
+        refusal = _repeat(submission, firsts[first], answers[first])
+        items.results[index] = _refused(index, refusal)
+    results = [result for result in items.results if result is not None]
+    accepted = sum(1 for result in results if result["status"] == 202)
+    return json_response(
+        {"items": results, "accepted": accepted, "rejected": len(results) - accepted}, status=202
     )
-    results: list[dict[str, Any] | None] = [None] * len(envelope.transactions)
-    fresh: list[tuple[int, Submission]] = []
-    repeats: list[tuple[int, Submission, int]] = []  # (index, submission, index of the first)
+
+
+def _sort_items(
+    project_id: str, envelope: SubmitTransactionBatch, context: dict[str, Any]
+) -> _Items:
+    """Validate each item on its own, and tell first occurrences of reference IDs from repeats."""
+    items = _Items([None] * len(envelope.transactions))
     first_of_reference: dict[str, int] = {}
-    context = submission_context(settings)
     submitted_at = datetime.now(UTC)
     for index, item in enumerate(envelope.transactions):
         try:
@@ -123,71 +156,25 @@ async def _submit_transaction_batch(request: web.Request) -> web.Response:
             failed = ValidationFailed(
                 "the transaction is not valid", details={"fields": field_errors(error)}
             )
-            results[index] = _refused(index, failed)
+            items.results[index] = _refused(index, failed)
             continue
         submission = prepare(project_id, body, submitted_at)
         first = first_of_reference.setdefault(body.reference_id, index)
         if first == index:
-            fresh.append((index, submission))
+            items.fresh.append((index, submission))
         else:
-            repeats.append((index, submission, first))
-    holders = await _submit_fresh(request, project_id, fresh, results)
-    for index, submission, first in repeats:
-        holder, state = holders[first]
-        results[index] = _refused(index, duplicate(request, submission.claim, holder, state))
-    items = [result for result in results if result is not None]
-    accepted = sum(1 for item in items if item["status"] == 202)
-    return json_response(
-        {"items": items, "accepted": accepted, "rejected": len(items) - accepted}, status=202
-    )
+            items.repeats.append((index, submission, first))
+    return items
 
 
-async def _submit_fresh(
-    request: web.Request,
-    project_id: str,
-    fresh: list[tuple[int, Submission]],
-    results: list[dict[str, Any] | None],
-) -> dict[int, tuple[Holder, dict[str, Any] | None]]:
-    """Reserve the first occurrence of each reference ID, answer the taken ones with 409 and
-    publish the rest in batch messages; if the broker does not confirm them all, every
-    reservation is released and the request fails as a whole; once confirmed, the reservations
-    are marked confirmed. Returns, by index, the holder of the item's reference ID and its
-    current state."""
-    if not fresh:
-        return {}
-    cache = request.app[STATUS_CACHE]
-    reserved = await cache.reserve_many(project_id, [submission.claim for _, submission in fresh])
-    holder_ids = [holder.transaction_id for holder in reserved if holder is not None]
-    states = await current_states(request, project_id, holder_ids) if holder_ids else {}
-    holders: dict[int, tuple[Holder, dict[str, Any] | None]] = {}
-    publishable: list[tuple[int, Submission]] = []
-    for (index, submission), holder in zip(fresh, reserved, strict=True):
-        if holder is None:
-            publishable.append((index, submission))
-            claim = submission.claim
-            # Confirmed by the time a later item of the batch is answered: the publish below
-            # either succeeds or fails the whole request.
-            holders[index] = (Holder(claim.transaction_id, claim.digest, True), claim.pending)
-        else:
-            state = states.get(holder.transaction_id)
-            holders[index] = (holder, state)
-            conflict = duplicate(request, submission.claim, holder, state)
-            results[index] = _refused(index, conflict)
-    if publishable:
-        try:
-            await request.app[PUBLISHER].publish_batch(
-                project_id, [submission.message for _, submission in publishable]
-            )
-        except BaseException:
-            # Best effort: a reservation that cannot be released expires after its pending TTL.
-            with contextlib.suppress(CacheUnavailable):
-                await cache.release_many(project_id, [s.claim for _, s in publishable])
-            raise
-        with contextlib.suppress(CacheUnavailable):
-            await cache.confirm_many(project_id, [s.claim for _, s in publishable])
-    for index, submission in publishable:
-        results[index] = _accepted(index, submission)
-    return holders
+def _repeat(submission: Submission, first: Submission, answer: ApiError | None) -> ApiError:
+    """A reference ID repeated within the batch: 409 with what its first occurrence got (the
+    accepted transaction, or the holder it found), or that occurrence's 503."""
+    if answer is None:
+        return DuplicateReference(submission.claim, first.claim.digest, first.claim.pending)
+    if isinstance(answer, DuplicateReference):
+        return answer.to(submission.claim)
+    return answer
 
 
 SUBMIT_TRANSACTION_BATCH = Operation(

@@ -1,120 +1,45 @@
 """Transactions: submit (dedup in Redis, publish with confirm, 202), read the current state,
 and list the applied ones.
 
-The submit path makes no database query: the tenant and project checks are cached, the
-reference ID is reserved in Redis, and the worker decides in PostgreSQL what was applied."""
+The submit path's work is `gateway/submission.py`'s; the handlers here parse, call it, and
+shape the answer."""
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
 
 from gateway import examples
 from gateway.http import json_response, read_model
-from gateway.keys import DATABASE, PUBLISHER, SETTINGS, STATUS_CACHE, SUBMISSION_LIMITS
+from gateway.keys import SETTINGS, SUBMISSION_LIMITS, SUBMITTER
 from gateway.operation import Link, Operation
 from gateway.schemas import Transaction, TransactionAccepted
+from gateway.submission import ClientGone, accepted_body, prepare, submission_context
 from gateway.views import transaction_view
-from shared.errors import ApiError, CacheUnavailable, Conflict, NotFound, Unavailable
-from shared.ids import new_id
-from shared.messages import (
-    SubmitTransaction,
-    message_body,
-    operations_json,
-    request_digest,
-    transaction_body,
-    transaction_from_row,
-)
-from shared.settings import Settings
-from shared.status_cache import Claim, Holder
+from shared.errors import NotFound
+from shared.messages import SubmitTransaction
 
 TAG = "Transactions"
-SELECT_TRANSACTIONS = """
-SELECT t.*, t.id AS requested_id FROM transactions t
-WHERE t.id = ANY($1::text[]) AND t.project_id = $2
-UNION ALL
-SELECT t.*, a.id AS requested_id FROM transaction_aliases a
-JOIN transactions t ON t.id = a.transaction_id
-WHERE a.id = ANY($1::text[]) AND a.project_id = $2
-"""
 
 
-@dataclass(frozen=True, slots=True)
-class Submission:
-    """A validated transaction with its new id: the reference-ID claim and the queue message
-    (as the JSON object to publish)."""
-
-    claim: Claim
-    message: dict[str, Any]
-
-
-def prepare(project_id: str, body: SubmitTransaction, submitted_at: datetime) -> Submission:
-    """Give a validated submission its id, digest, Pending state and queue message."""
-    transaction_id = new_id()
-    operations = operations_json(body.operations)
-    pending = transaction_body(
-        transaction_id=transaction_id,
-        reference_id=body.reference_id,
-        status="Pending",
-        operations=operations,
-        created_at=submitted_at,
-    )
-    message = message_body(
-        transaction_id=transaction_id,
-        project_id=project_id,
-        reference_id=body.reference_id,
-        operations=operations,
-        submitted_at=submitted_at,
-    )
-    claim = Claim(body.reference_id, transaction_id, request_digest(operations), pending)
-    return Submission(claim, message)
-
-
-def submission_context(settings: Settings) -> dict[str, Any]:
-    """The limits a submitted transaction is validated against."""
-    return {
-        "operations_per_transaction_max": settings.operations_per_transaction_max,
-        "reference_id_length_max": settings.reference_id_length_max,
-    }
-
-
-def accepted_body(claim: Claim) -> dict[str, Any]:
-    """What a 202 answers."""
-    return {"id": claim.transaction_id, "referenceId": claim.reference_id, "status": "Pending"}
-
-
-async def submit_transaction(request: web.Request) -> web.Response:
-    async with request.app[SUBMISSION_LIMITS].single.slot():
-        return await _submit_transaction(request)
-
-
-async def _submit_transaction(request: web.Request) -> web.Response:
+async def submit_transaction(request: web.Request) -> web.StreamResponse:
+    submitter = request.app[SUBMITTER]
     project_id = request.match_info["projectId"]
-    body = await read_model(
-        request, SubmitTransaction, context=submission_context(request.app[SETTINGS])
-    )
-    submission = prepare(project_id, body, datetime.now(UTC))
+    async with request.app[SUBMISSION_LIMITS].single.slot():
+        body = await read_model(
+            request, SubmitTransaction, context=submission_context(request.app[SETTINGS])
+        )
+        submission = prepare(project_id, body, datetime.now(UTC))
+        try:
+            taken = await submitter.submit(project_id, submission, lambda: _client_gone(request))
+        except ClientGone:
+            return web.Response(status=499)  # nobody reads it: the connection is closed
+    if taken is not None:
+        # Outside the admission slot: a duplicate may wait for another request's publish.
+        (answer,) = await submitter.answer_taken(project_id, [taken])
+        raise answer
     claim = submission.claim
-    cache = request.app[STATUS_CACHE]
-    holder = await cache.reserve(
-        project_id, claim.reference_id, claim.transaction_id, claim.digest, claim.pending
-    )
-    if holder is not None:
-        states = await current_states(request, project_id, [holder.transaction_id])
-        raise duplicate(request, claim, holder, states.get(holder.transaction_id))
-    try:
-        await request.app[PUBLISHER].publish_coalesced(project_id, submission.message)
-    except BaseException:
-        # Best effort: a reservation that cannot be released expires after its pending TTL.
-        with contextlib.suppress(CacheUnavailable):
-            await cache.release(project_id, claim.reference_id, claim.transaction_id, claim.digest)
-        raise
-    with contextlib.suppress(CacheUnavailable):
-        await cache.confirm(project_id, claim.reference_id, claim.transaction_id, claim.digest)
     return json_response(
         accepted_body(claim),
         status=202,
@@ -122,66 +47,19 @@ async def _submit_transaction(request: web.Request) -> web.Response:
     )
 
 
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 async def get_transaction(request: web.Request) -> web.Response:
     project_id = request.match_info["projectId"]
     transaction_id = request.match_info["transactionId"]
-    found = (await current_states(request, project_id, [transaction_id])).get(transaction_id)
+    states = await request.app[SUBMITTER].states.current(project_id, [transaction_id])
+    found = states.get(transaction_id)
     if found is None:
         raise NotFound(f"transaction {transaction_id} not found", code="TransactionNotFound")
     return json_response(transaction_view(found))
-
-
-async def current_states(
-    request: web.Request, project_id: str, transaction_ids: list[str]
-) -> dict[str, dict[str, Any]]:
-    """The current state of each known transaction, by id: Redis first for all of them in one
-    round trip, then one PostgreSQL query for those Redis has nothing final for (it may have
-    been flushed, or a worker may have committed without reaching Redis). With Redis
-    unreachable, a transaction PostgreSQL does not know may still be waiting in its queue:
-    that is a 503, not an unknown transaction."""
-    cache_error: CacheUnavailable | None = None
-    try:
-        cached = await request.app[STATUS_CACHE].get_many(project_id, transaction_ids)
-    except CacheUnavailable as error:
-        cached, cache_error = [None] * len(transaction_ids), error
-    found: dict[str, dict[str, Any]] = {}
-    unsettled: list[str] = []
-    for transaction_id, state in zip(transaction_ids, cached, strict=True):
-        if state is not None:
-            found[transaction_id] = state
-        if state is None or state.get("status") == "Pending":
-            unsettled.append(transaction_id)
-    if unsettled:
-        rows = await request.app[DATABASE].fetch(SELECT_TRANSACTIONS, unsettled, project_id)
-        for row in rows:
-            found[row["requested_id"]] = transaction_from_row(row)
-    if cache_error is not None and any(tid not in found for tid in transaction_ids):
-        raise cache_error
-    return found
-
-
-def duplicate(
-    request: web.Request, claim: Claim, holder: Holder, current: dict[str, Any] | None
-) -> ApiError:
-    """409 with the transaction holding the claim's reference ID; 503 while the holder's
-    publish is unconfirmed and it has no final state, because it may never exist."""
-    if not holder.confirmed and (current is None or current.get("status") == "Pending"):
-        return Unavailable(
-            f"a request with referenceId {claim.reference_id} is still being submitted",
-            code="ReferenceIdInProgress",
-            retry_after_s=request.app[SETTINGS].retry_after_s,
-        )
-    if current is None:
-        current = {
-            "id": holder.transaction_id,
-            "referenceId": claim.reference_id,
-            "status": "Pending",
-        }
-    return Conflict(
-        f"referenceId {claim.reference_id} is already used in this project",
-        code="DuplicateReferenceId",
-        details={"requestMatches": holder.digest == claim.digest, "transaction": current},
-    )
 
 
 _TRANSACTION = {"projectId": "$request.path.projectId", "transactionId": "$response.body#/id"}
@@ -206,9 +84,12 @@ SUBMIT_TRANSACTION = Operation(
     description="Accepted once the broker confirmed it (202, Pending); poll the Location until"
     " the status is Completed or Failed. The operations apply in order, all or nothing. A"
     " referenceId already used in the project answers 409 DuplicateReferenceId with the"
-    " existing transaction in details.transaction and details.requestMatches. Beyond"
-    " `submissions_in_flight_max` submissions in progress, 429 TooManyRequests with"
-    " Retry-After.",
+    " existing transaction in details.transaction and details.requestMatches, also when only"
+    " PostgreSQL still holds it; one whose first submission is still being published waits"
+    " for that publish (at most `duplicate_wait_max_ms`), and answers 503"
+    " ReferenceIdInProgress only if it failed. Once the oldest submission in progress has"
+    " waited `submission_wait_max_ms`, or beyond `submissions_in_flight_max` in progress, 429"
+    " TooManyRequests with Retry-After.",
     links=(Link("GetTransaction", "getTransaction", _TRANSACTION),),
 )
 GET_TRANSACTION = Operation(

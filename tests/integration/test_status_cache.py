@@ -105,7 +105,7 @@ async def test_concurrent_reserves_share_commands_and_each_gets_its_own_answer(
 
 
 async def test_reserve_answers_503_material_when_redis_is_unreachable() -> None:
-    unreachable = create_client("redis://127.0.0.1:1/0")
+    unreachable = create_client("redis://127.0.0.1:1/0", connections_max=4, timeout_s=2)
     cache = StatusCache(unreachable, reference_ttl_s=60, status_ttl_s=30)
     try:
         one = claim("x")

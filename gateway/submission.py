@@ -1,0 +1,311 @@
+"""Submitting transactions: the one place where a reference ID is reserved, checked against
+what PostgreSQL applied, published, and confirmed or released. Both submit routes call it.
+
+    reserve in Redis ──taken──────────────> the holder's state: 409, after waiting (bounded)
+         │ ours                               for an unconfirmed holder's publish; 503 if that
+         v                                    publish failed
+    applied in PostgreSQL? ──yes──> hand the reservation over to it, 409
+         │ no
+         v
+    publish (broker confirm) ──error──> release the reservation, 503
+         │
+         v
+    confirm the reservation, 202
+
+Redis is a fast path that may forget anything at any time; the worker's UNIQUE constraint on
+(project, referenceId) decides what is applied (docs/guarantees.md). Each request's Redis work
+together is bounded by `redis_timeout_ms`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from gateway.references import Applied, AppliedReferences
+from gateway.states import TransactionStates
+from shared.errors import ApiError, CacheUnavailable, Conflict, Unavailable
+from shared.ids import new_id
+from shared.messages import (
+    SubmitTransaction,
+    message_body,
+    operations_json,
+    request_digest,
+    transaction_body,
+)
+from shared.publisher import Publisher
+from shared.settings import Settings
+from shared.status_cache import Claim, Holder, StatusCache
+
+Result = TypeVar("Result")
+HOLDER_POLL_FIRST_S = 0.005  # the first pause while waiting for a holder's publish; it doubles
+HOLDER_POLL_MAX_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A validated transaction with its new id: the reference-ID claim and the queue message
+    (as the JSON object to publish)."""
+
+    claim: Claim
+    message: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """A submission whose reference ID another transaction holds in Redis."""
+
+    claim: Claim
+    holder: Holder
+
+
+class ClientGone(Exception):
+    """The client closed its connection before its submission was published: nothing was."""
+
+
+def prepare(project_id: str, body: SubmitTransaction, submitted_at: datetime) -> Submission:
+    """Give a validated submission its id, digest, Pending state and queue message."""
+    transaction_id = new_id()
+    operations = operations_json(body.operations)
+    pending = transaction_body(
+        transaction_id=transaction_id,
+        reference_id=body.reference_id,
+        status="Pending",
+        operations=operations,
+        created_at=submitted_at,
+    )
+    message = message_body(
+        transaction_id=transaction_id,
+        project_id=project_id,
+        reference_id=body.reference_id,
+        operations=operations,
+        submitted_at=submitted_at,
+    )
+    claim = Claim(body.reference_id, transaction_id, request_digest(operations), pending)
+    return Submission(claim, message)
+
+
+def submission_context(settings: Settings) -> dict[str, Any]:
+    """The limits a submitted transaction is validated against."""
+    return {
+        "operations_per_transaction_max": settings.operations_per_transaction_max,
+        "reference_id_length_max": settings.reference_id_length_max,
+    }
+
+
+def accepted_body(claim: Claim) -> dict[str, Any]:
+    """What a 202 answers."""
+    return {"id": claim.transaction_id, "referenceId": claim.reference_id, "status": "Pending"}
+
+
+class DuplicateReference(Conflict):
+    """409 DuplicateReferenceId with the transaction holding the reference ID; `digest` is
+    that transaction's request digest, to compare other requests with."""
+
+    def __init__(self, claim: Claim, digest: bytes, current: dict[str, Any]) -> None:
+        super().__init__(
+            f"referenceId {claim.reference_id} is already used in this project",
+            code="DuplicateReferenceId",
+            details={"requestMatches": digest == claim.digest, "transaction": current},
+        )
+        self.digest = digest
+        self.current = current
+
+    def to(self, claim: Claim) -> DuplicateReference:
+        """The same answer to another request with the same reference ID."""
+        return DuplicateReference(claim, self.digest, self.current)
+
+
+class Submitter:
+    """Reserves, checks, publishes and confirms submissions (see the module's diagram)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        cache: StatusCache,
+        publisher: Publisher,
+        references: AppliedReferences,
+        states: TransactionStates,
+    ) -> None:
+        self._settings = settings
+        self._cache = cache
+        self._publisher = publisher
+        self._references = references
+        self.states = states
+        self._redis_timeout_s = settings.redis_timeout_ms / 1000
+        self._duplicate_wait_s = settings.duplicate_wait_max_ms / 1000
+
+    async def submit(
+        self,
+        project_id: str,
+        submission: Submission,
+        client_gone: Callable[[], bool] = lambda: False,
+    ) -> Taken | None:
+        """Publish the submission, confirmed by the broker (None), unless its reference ID is
+        taken: a holder in Redis is returned (`answer_taken` answers it), one in PostgreSQL is
+        raised as 409. Raises Unavailable when Redis or the broker cannot take it, and
+        ClientGone when the client left before the publish."""
+        claim = submission.claim
+        deadline_s = asyncio.get_running_loop().time() + self._redis_timeout_s
+        holder = await self._within(
+            deadline_s,
+            self._cache.reserve(
+                project_id, claim.reference_id, claim.transaction_id, claim.digest, claim.pending
+            ),
+        )
+        if holder is not None:
+            return Taken(claim, holder)
+        applied = await self._references.find(project_id, claim.reference_id)
+        if applied is not None:
+            await self._hand_over(project_id, claim, applied, deadline_s)
+            raise DuplicateReference(claim, applied.digest, applied.state)
+        if client_gone():
+            await self._release(project_id, [claim])
+            raise ClientGone
+        try:
+            await self._publisher.publish_coalesced(project_id, submission.message)
+        except BaseException:
+            await self._release(project_id, [claim])
+            raise
+        with contextlib.suppress(CacheUnavailable):
+            await self._within(
+                deadline_s,
+                self._cache.confirm(
+                    project_id, claim.reference_id, claim.transaction_id, claim.digest
+                ),
+            )
+        return None
+
+    async def submit_many(
+        self, project_id: str, submissions: list[Submission]
+    ) -> list[Taken | ApiError | None]:
+        """`submit` for the first occurrences of distinct reference IDs of one project: one
+        reservation command, one lookup, and the publishable ones published together in order;
+        per submission, None once published, its holder in Redis, or its 409. If the broker does
+        not confirm them all, every reservation is released and the error raised."""
+        if not submissions:
+            return []
+        deadline_s = asyncio.get_running_loop().time() + self._redis_timeout_s
+        claims = [submission.claim for submission in submissions]
+        holders = await self._within(deadline_s, self._cache.reserve_many(project_id, claims))
+        outcomes: list[Taken | ApiError | None] = [
+            None if holder is None else Taken(claim, holder)
+            for claim, holder in zip(claims, holders, strict=True)
+        ]
+        fresh = [index for index, holder in enumerate(holders) if holder is None]
+        applied = await self._references.find_many(
+            project_id, [claims[index].reference_id for index in fresh]
+        )
+        publishable: list[Submission] = []
+        for index, found in zip(fresh, applied, strict=True):
+            if found is None:
+                publishable.append(submissions[index])
+                continue
+            claim = claims[index]
+            await self._hand_over(project_id, claim, found, deadline_s)
+            outcomes[index] = DuplicateReference(claim, found.digest, found.state)
+        if publishable:
+            try:
+                await self._publisher.publish_batch(project_id, [s.message for s in publishable])
+            except BaseException:
+                await self._release(project_id, [s.claim for s in publishable])
+                raise
+            with contextlib.suppress(CacheUnavailable):
+                confirmed = [s.claim for s in publishable]
+                await self._within(deadline_s, self._cache.confirm_many(project_id, confirmed))
+        return outcomes
+
+    async def answer_taken(self, project_id: str, taken: list[Taken]) -> list[ApiError]:
+        """The answer to each submission whose reference ID was taken: 409 with the holder's
+        current state; an unconfirmed holder without a final state is waited for (at most
+        `duplicate_wait_max_ms`) until its publish is confirmed, and answers 503
+        ReferenceIdInProgress only if that publish failed or never confirmed."""
+        if not taken:
+            return []
+        states = await self.states.current(project_id, [t.holder.transaction_id for t in taken])
+        return list(
+            await asyncio.gather(
+                *(
+                    self._answer(project_id, one, states.get(one.holder.transaction_id))
+                    for one in taken
+                )
+            )
+        )
+
+    async def _answer(
+        self, project_id: str, taken: Taken, current: dict[str, Any] | None
+    ) -> ApiError:
+        holder = taken.holder
+        if not holder.confirmed and (current is None or current.get("status") == "Pending"):
+            waited = await self._wait_confirmed(project_id, taken.claim.reference_id, holder)
+            if waited is None:
+                return Unavailable(
+                    f"a request with referenceId {taken.claim.reference_id} is still being"
+                    " submitted, or its publish failed",
+                    code="ReferenceIdInProgress",
+                    retry_after_s=self._settings.retry_after_s,
+                )
+            holder = waited
+            states = await self.states.current(project_id, [holder.transaction_id])
+            current = states.get(holder.transaction_id)
+        if current is None:
+            current = {
+                "id": holder.transaction_id,
+                "referenceId": taken.claim.reference_id,
+                "status": "Pending",
+            }
+        digest = holder.digest
+        if current["id"] != holder.transaction_id and "operations" in current:
+            # The holder's id is an alias: the transaction that holds the reference ID in
+            # PostgreSQL is another one, and the request is compared with that one.
+            digest = request_digest(current["operations"])
+        return DuplicateReference(taken.claim, digest, current)
+
+    async def _wait_confirmed(
+        self, project_id: str, reference_id: str, holder: Holder
+    ) -> Holder | None:
+        """Poll Redis until the reference ID's holder is confirmed (returned), or is gone, or
+        `duplicate_wait_max_ms` passed (None)."""
+        loop = asyncio.get_running_loop()
+        deadline_s = loop.time() + self._duplicate_wait_s
+        pause_s = HOLDER_POLL_FIRST_S
+        while loop.time() < deadline_s:
+            await asyncio.sleep(min(pause_s, max(0.0, deadline_s - loop.time())))
+            pause_s = min(pause_s * 2, HOLDER_POLL_MAX_S)
+            current = await self._within(
+                loop.time() + self._redis_timeout_s, self._cache.holder(project_id, reference_id)
+            )
+            if current is None:
+                return None
+            if current.confirmed:
+                return current
+        return None
+
+    async def _hand_over(
+        self, project_id: str, claim: Claim, applied: Applied, deadline_s: float
+    ) -> None:
+        holder = Holder(applied.transaction_id, applied.digest, True)
+        with contextlib.suppress(CacheUnavailable):
+            await self._within(
+                deadline_s, self._cache.hand_over(project_id, claim, holder, applied.state)
+            )
+
+    async def _release(self, project_id: str, claims: list[Claim]) -> None:
+        """Best effort: a reservation that cannot be released expires after its pending TTL."""
+        deadline_s = asyncio.get_running_loop().time() + self._redis_timeout_s
+        with contextlib.suppress(CacheUnavailable):
+            await self._within(deadline_s, self._cache.release_many(project_id, claims))
+
+    async def _within(self, deadline_s: float, work: Awaitable[Result]) -> Result:
+        """`work`, bounded by the request's Redis deadline: past it, CacheUnavailable."""
+        try:
+            async with asyncio.timeout_at(deadline_s):
+                return await work
+        except TimeoutError:
+            raise CacheUnavailable(
+                "the reference cache did not answer in time",
+                retry_after_s=self._settings.retry_after_s,
+            ) from None
