@@ -1,7 +1,7 @@
 """The load of a fault scenario: clients that submit transactions over HTTP one after another,
-as a careful client would: a 503 or a lost connection is retried with the same reference ID
-until the gateway answers 202 or 409, and every accepted (id, referenceId) is logged. Some
-clients also resubmit reference IDs they already had accepted, as a client unsure of its
+as a careful client would: a 429, a 503 or a lost connection is retried with the same
+reference ID until the gateway answers 202 or 409, and every accepted (id, referenceId) is
+logged. Some clients also resubmit reference IDs they already had accepted, as a client unsure of its
 first attempt does."""
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class Counts:
     accepted_202: int = 0
     duplicate_409: int = 0
     unavailable_503: int = 0
+    too_many_429: int = 0
     connection_errors: int = 0
 
 
@@ -117,9 +118,12 @@ class Workload:
                 holder = details["transaction"]["id"]
                 accepted = Accepted(holder, reference_id, client, sequence, resubmitted)
                 break
-            if reply.status == 503:
+            if reply.status in (429, 503):
                 assert "Retry-After" in reply.headers, reply.headers
-                self.counts.unavailable_503 += 1
+                if reply.status == 503:
+                    self.counts.unavailable_503 += 1
+                else:
+                    self.counts.too_many_429 += 1
                 await asyncio.sleep(RETRY_PAUSE_S)
                 continue
             raise AssertionError(f"submit answered {reply.status}: {reply.body}")
