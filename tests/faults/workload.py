@@ -1,8 +1,8 @@
 """The load of a fault scenario: clients that submit transactions over HTTP one after another,
 as a careful client would: a 429, a 503 or a lost connection is retried with the same
 reference ID until the gateway answers 202 or 409, and every accepted (id, referenceId) is
-logged. Some clients also resubmit reference IDs they already had accepted, as a client unsure of its
-first attempt does."""
+logged. Some clients also resubmit reference IDs they already had accepted, as a client unsure
+of its first attempt does."""
 
 from __future__ import annotations
 
