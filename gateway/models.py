@@ -4,43 +4,24 @@ same types, so the document and the validation cannot disagree."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
-from shared.messages import TEXT_PATTERN
+from shared.text import (
+    DESCRIPTION_PATTERN,
+    ID_PATTERN,
+    NAME_PATTERN,
+    check_description,
+    check_id,
+    check_name,
+)
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_BUT_LAYOUT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-DESCRIPTION_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 RESOURCE_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 WALLET_IDS_PER_RESUME_MAX = 500
 ASSET_CODE_LENGTH_MAX = 16
 # "." and ".." cannot travel in a URL path: clients and proxies fold them away.
 UNADDRESSABLE_IDS = frozenset({".", ".."})
-
-
-def _valid_unicode(value: str) -> None:
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("must be valid Unicode (no lone surrogates)") from None
-
-
-def _plain_text(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    _valid_unicode(value)
-    return value
-
-
-def _layout_text(value: str) -> str:
-    if _CONTROL_BUT_LAYOUT.search(value):
-        raise ValueError("must not contain control characters other than tab and new lines")
-    _valid_unicode(value)
-    return value
 
 
 def _addressable(value: str) -> str:
@@ -51,18 +32,18 @@ def _addressable(value: str) -> str:
 
 Name = Annotated[
     str,
-    Field(min_length=1, max_length=200, json_schema_extra={"pattern": TEXT_PATTERN}),
-    AfterValidator(_plain_text),
+    Field(min_length=1, max_length=200, json_schema_extra={"pattern": NAME_PATTERN}),
+    AfterValidator(check_name),
 ]
 OptionalName = Annotated[
     str,
-    Field(max_length=200, json_schema_extra={"pattern": TEXT_PATTERN}),
-    AfterValidator(_plain_text),
+    Field(max_length=200, json_schema_extra={"pattern": NAME_PATTERN}),
+    AfterValidator(check_name),
 ]
 Description = Annotated[
     str,
     Field(max_length=1000, json_schema_extra={"pattern": DESCRIPTION_PATTERN}),
-    AfterValidator(_layout_text),
+    AfterValidator(check_description),
 ]
 ResourceId = Annotated[
     str,
@@ -80,11 +61,11 @@ CustomerId = Annotated[
         min_length=1,
         max_length=128,
         description="the caller's own id of the customer: 1-128 characters, no control"
-        " characters, not '.' or '..'",
+        " characters, line separators or bidirectional controls, not '.' or '..'",
         examples=["customer-42"],
-        json_schema_extra={"pattern": TEXT_PATTERN, "not": {"enum": sorted(UNADDRESSABLE_IDS)}},
+        json_schema_extra={"pattern": ID_PATTERN, "not": {"enum": sorted(UNADDRESSABLE_IDS)}},
     ),
-    AfterValidator(_plain_text),
+    AfterValidator(check_id),
     AfterValidator(_addressable),
 ]
 WalletStatusName = Literal["Open", "Suspended", "Closed"]

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,13 +25,11 @@ from pydantic import (
 
 from shared.errors import invariant
 from shared.ledger import AMOUNT_MAX, Operation, OperationType
+from shared.text import ID_PATTERN, check_id
 
 # The longest amount string accepted, leading zeros included: as many digits as AMOUNT_MAX has.
 AMOUNT_DIGITS_MAX = len(str(AMOUNT_MAX))
 _DIGITS = re.compile(rf"[0-9]{{1,{AMOUNT_DIGITS_MAX}}}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# The JSON-schema spelling of "no control characters", for the OpenAPI document.
-TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 OPERATIONS_MAX_DEFAULT = 100
 REFERENCE_ID_LENGTH_MAX_DEFAULT = 128
 MESSAGE_VERSION: Literal[1] = 1
@@ -110,17 +109,6 @@ Amount = Annotated[
 WalletId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-def _text_without_control(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("must be valid Unicode (no lone surrogates)") from None
-    return value
-
-
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=False)
 
@@ -153,7 +141,7 @@ def _check_reference_id(value: str, info: ValidationInfo) -> str:
     limit = (info.context or {}).get("reference_id_length_max", REFERENCE_ID_LENGTH_MAX_DEFAULT)
     if len(value) > limit:
         raise ValueError(f"must be at most {limit} characters")
-    return _text_without_control(value)
+    return check_id(value)
 
 
 def _check_operations(value: list[Any], info: ValidationInfo) -> list[Any]:
@@ -170,7 +158,7 @@ class SubmitTransaction(_Model):
         alias="referenceId",
         min_length=1,
         max_length=1024,
-        json_schema_extra={"pattern": TEXT_PATTERN},
+        json_schema_extra={"pattern": ID_PATTERN},
         description="the caller's idempotency key, unique per project",
     )
     operations: list[OperationModel] = Field(min_length=1, max_length=10_000)
@@ -184,7 +172,9 @@ class TransactionMessage(_Model):
 
     v: Literal[1] = MESSAGE_VERSION
     id: Annotated[str, Field(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9_-]+$")]
-    project_id: str = Field(alias="projectId", min_length=1, max_length=64)
+    project_id: Annotated[str, AfterValidator(check_id)] = Field(
+        alias="projectId", min_length=1, max_length=64
+    )
     reference_id: str = Field(alias="referenceId", min_length=1, max_length=1024)
     operations: list[OperationModel] = Field(min_length=1, max_length=10_000)
     submitted_at: datetime = Field(alias="submittedAt")
