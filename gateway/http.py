@@ -12,7 +12,12 @@ from pydantic import BaseModel, ValidationError
 from gateway.keys import OPERATION, SETTINGS
 from gateway.queries import single_values
 from gateway.schemas import Out
-from shared.errors import InvariantViolation, ValidationFailed, invariant
+from shared.errors import (
+    InvariantViolation,
+    UnsupportedMediaType,
+    ValidationFailed,
+    invariant,
+)
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -21,6 +26,8 @@ JSON_DEPTH_MAX_DEFAULT = 32
 # A repeated key is named in the answer; a longer key is cut to this many characters there.
 KEY_SHOWN_CHARACTERS_MAX = 64
 _UTF8_BOM = b"\xef\xbb\xbf"
+# JSON is UTF-8 (RFC 8259); "utf8" is a common misspelling of the same encoding.
+JSON_CHARSETS = frozenset({"utf-8", "utf8"})
 
 
 class _RepeatedKey(ValueError):
@@ -195,6 +202,12 @@ def _check_content_type(request: web.Request) -> None:
         raise ValidationFailed(
             "the body must be JSON",
             details={"fields": [{"field": "Content-Type", "message": "must be application/json"}]},
+        )
+    charset = request.charset
+    if charset is not None and charset.lower() not in JSON_CHARSETS:
+        raise UnsupportedMediaType(
+            "the body must be JSON in UTF-8",
+            details={"fields": [{"field": "Content-Type", "message": "charset must be utf-8"}]},
         )
 
 

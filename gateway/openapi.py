@@ -31,6 +31,7 @@ STATUS_TEXT = {
     404: "Not found (another tenant's resources answer exactly like missing ones)",
     409: "The request conflicts with the current state",
     413: "The request body is too large",
+    415: "The body declares a charset other than UTF-8",
     429: "Too many requests in progress; retry after Retry-After seconds",
     503: "A dependency is unavailable; retry after Retry-After seconds",
 }

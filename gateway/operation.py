@@ -31,6 +31,7 @@ ERROR_STATUS: dict[str, int] = {
     "WalletNotEmpty": 409,
     "DuplicateReferenceId": 409,
     "PayloadTooLarge": 413,
+    "UnsupportedMediaType": 415,
     "TooManyRequests": 429,
     "ServiceUnavailable": 503,
     "QueueFull": 503,
@@ -96,7 +97,7 @@ class Route:
         if "projectId" in self.path_parameters():
             codes.append("ProjectNotFound")
         if self.operation.body is not None:
-            codes.append("PayloadTooLarge")
+            codes.extend(("PayloadTooLarge", "UnsupportedMediaType"))
         if not self.operation.public:
             codes.append("ServiceUnavailable")
         codes.extend(code for code in self.operation.errors if code not in codes)

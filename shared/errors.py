@@ -8,6 +8,7 @@ to the library, and one gateway middleware maps it to HTTP.
     │   ├── NotFound             404 <Thing>NotFound
     │   ├── Conflict             409 DuplicateReferenceId, AssetInUse, WalletNotEmpty, ...
     │   ├── PayloadTooLarge      413 PayloadTooLarge
+    │   ├── UnsupportedMediaType 415 UnsupportedMediaType: a body in a charset other than UTF-8
     │   └── Unavailable          503 ServiceUnavailable, with Retry-After
     │       ├── DatabaseUnavailable
     │       ├── BrokerUnavailable
@@ -75,6 +76,11 @@ class Conflict(ApiError):
 class PayloadTooLarge(ApiError):
     status = 413
     default_code = "PayloadTooLarge"
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+    default_code = "UnsupportedMediaType"
 
 
 class Unavailable(ApiError):
