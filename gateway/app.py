@@ -41,10 +41,15 @@ GC_YOUNG_ALLOCATIONS_MAX = 20_000
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    pool = await create_pool(settings, application_name="cloudwallet-gateway")
+    pool = await create_pool(
+        settings,
+        application_name="cloudwallet-gateway",
+        command_timeout_ms=settings.database_query_timeout_ms,
+        statement_timeout_ms=settings.database_query_timeout_ms,
+    )
     async with pool.acquire() as connection:
         await check_deployment(connection, settings)
-    database = Database(pool)
+    database = Database(pool, query_timeout_ms=settings.database_query_timeout_ms)
     app[DATABASE] = database
     app[AUTHENTICATOR] = Authenticator(
         database, ttl_s=settings.auth_cache_ttl_s, entries_max=settings.auth_cache_entries_max

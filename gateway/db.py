@@ -1,44 +1,42 @@
-"""The gateway's edge to PostgreSQL: connection-level failures, and the rare deadlock or
-serialization failure a retry resolves, become DatabaseUnavailable (503 with Retry-After)
-here; constraint violations the handlers expect come back as asyncpg's own classes."""
+"""The gateway's edge to PostgreSQL. Every call, waiting for a pooled connection included, ends
+within `database_query_timeout_ms`: past it the connection is closed at once (a stalled network
+would never answer asyncpg's cancel request or the pool's reset) and the call fails. A lost,
+stalled or busy database (the transient errors of `shared.database`) becomes DatabaseUnavailable
+(503 with Retry-After) here, once; constraint violations the handlers expect come back as
+asyncpg's own classes."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 
-from shared.database import CONNECTION_ERRORS as DATABASE_CONNECTION_ERRORS
-from shared.database import Connection
+from shared.database import CONNECTION_ERRORS, TRANSIENT_ERRORS, Connection
 from shared.errors import DatabaseUnavailable, InvariantViolation
 
-# Deadlocks and serialization failures are transient too: the caller may simply try again.
-CONNECTION_ERRORS = (
-    *DATABASE_CONNECTION_ERRORS,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.SerializationError,
-)
+# The least time a connection is given to be reset on its way back to the pool: a call that
+# used up its budget still returns a healthy connection rather than closing it.
+RELEASE_TIMEOUT_MIN_S = 0.05
 
 
 class Database:
     """The few query shapes the handlers use, over one pool."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, query_timeout_ms: int) -> None:
         self.pool = pool
+        self._timeout_s = query_timeout_ms / 1000
 
     async def fetch(self, query: str, *arguments: Any) -> list[asyncpg.Record]:
-        try:
-            return list(await self.pool.fetch(query, *arguments))
-        except CONNECTION_ERRORS as error:
-            raise DatabaseUnavailable("the database is unavailable") from error
+        async with self._connection() as connection:
+            return list(await connection.fetch(query, *arguments))
 
     async def fetchrow(self, query: str, *arguments: Any) -> asyncpg.Record | None:
-        try:
-            return await self.pool.fetchrow(query, *arguments)
-        except CONNECTION_ERRORS as error:
-            raise DatabaseUnavailable("the database is unavailable") from error
+        async with self._connection() as connection:
+            return await connection.fetchrow(query, *arguments)
 
     async def fetchone(self, query: str, *arguments: Any) -> asyncpg.Record:
         """A row the statement always returns (an INSERT ... RETURNING, say)."""
@@ -48,16 +46,59 @@ class Database:
         return row
 
     async def fetchval(self, query: str, *arguments: Any) -> Any:
-        try:
-            return await self.pool.fetchval(query, *arguments)
-        except CONNECTION_ERRORS as error:
-            raise DatabaseUnavailable("the database is unavailable") from error
+        async with self._connection() as connection:
+            return await connection.fetchval(query, *arguments)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        """One database transaction on one connection."""
-        try:
-            async with self.pool.acquire() as connection, connection.transaction():
+        """One database transaction on one connection, within the timeout as a whole."""
+        async with self._connection() as connection:
+            transaction = connection.transaction()
+            await transaction.start()
+            try:
                 yield connection
-        except CONNECTION_ERRORS as error:
-            raise DatabaseUnavailable("the database is unavailable") from error
+            except asyncio.CancelledError:
+                raise  # the connection is closed, which ends the transaction without a ROLLBACK
+            except BaseException:
+                await transaction.rollback()
+                raise
+            await transaction.commit()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Connection]:
+        """A pooled connection for the rest of the time budget. A watchdog closes it when the
+        budget is spent, which fails whatever statement is waiting on it; so does a caller's
+        cancellation (its own timeout), since the statement's outcome is then unknown."""
+        loop = asyncio.get_running_loop()
+        deadline_s = loop.time() + self._timeout_s
+        try:
+            connection = await self.pool.acquire(timeout=self._timeout_s)
+        except TRANSIENT_ERRORS as error:
+            raise self._unavailable(loop.time() >= deadline_s) from error
+        watchdog = loop.call_at(deadline_s, _terminate, connection)
+        try:
+            yield connection
+        except asyncio.CancelledError:
+            _terminate(connection)
+            raise
+        except TRANSIENT_ERRORS as error:
+            raise self._unavailable(loop.time() >= deadline_s) from error
+        finally:
+            watchdog.cancel()
+            # A connection that fails its reset is closed by the pool; the answer stands.
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                remaining_s = max(deadline_s - loop.time(), RELEASE_TIMEOUT_MIN_S)
+                await self.pool.release(connection, timeout=remaining_s)
+
+    def _unavailable(self, timed_out: bool) -> DatabaseUnavailable:
+        if timed_out:
+            return DatabaseUnavailable(
+                f"the database did not answer within {self._timeout_s * 1000:.0f} ms"
+            )
+        return DatabaseUnavailable("the database is unavailable")
+
+
+def _terminate(connection: Connection) -> None:
+    """Close a connection at once, without a word to the server."""
+    with contextlib.suppress(asyncpg.InterfaceError):  # already closed or back in the pool
+        connection.terminate()

@@ -30,7 +30,8 @@ def database_url(settings: Settings) -> str:
     return settings.database_url.get_secret_value()
 
 
-# What a lost or unreachable database looks like through asyncpg.
+# What a lost, unreachable or stalled database looks like through asyncpg. A statement or a
+# connection attempt that outlived its timeout raises TimeoutError, which is an OSError.
 CONNECTION_ERRORS = (
     OSError,
     asyncpg.PostgresConnectionError,
@@ -39,6 +40,19 @@ CONNECTION_ERRORS = (
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,
     asyncpg.InternalClientError,  # the connection broke mid-statement (backend terminated)
+)
+# The one table of transient database errors, for every process: after any of them the same
+# work may simply be tried again (by a client after the gateway's 503, by a writer after its
+# backoff). Besides a lost connection: a deadlock or a serialization failure, a session ended
+# for idling in a transaction, a lock not granted within `database_lock_timeout_ms`, and a
+# statement cancelled by an operator or a server-side timeout.
+TRANSIENT_ERRORS = (
+    *CONNECTION_ERRORS,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.IdleInTransactionSessionTimeoutError,
+    asyncpg.LockNotAvailableError,
+    asyncpg.QueryCanceledError,
 )
 
 
@@ -70,6 +84,7 @@ async def connect(
     """One connection of its own (a partition's lease), configured like the pools'."""
     connection = await asyncpg.connect(
         database_url(settings),
+        timeout=settings.database_connect_timeout_ms / 1000,
         command_timeout=settings.database_command_timeout_ms / 1000,
         server_settings=_server_settings(
             settings, application_name, settings.database_lock_timeout_ms, idle_session_timeout_ms
@@ -85,16 +100,24 @@ async def create_pool(
     size_max: int | None = None,
     application_name: str = "cloudwallet",
     lock_timeout_ms: int | None = None,
+    command_timeout_ms: int | None = None,
+    statement_timeout_ms: int | None = None,
 ) -> asyncpg.Pool:
-    """A connection pool; every statement is bounded in time (see `_server_settings`)."""
+    """A connection pool; every statement is bounded in time (see `_server_settings`), by
+    `command_timeout_ms` on the client's side (default `database_command_timeout_ms`) and, with
+    `statement_timeout_ms`, on the server's too (so that a statement whose client gave up does
+    not run on); every new connection is bounded by `database_connect_timeout_ms`."""
     pool_size_max = size_max or settings.database_pool_size_max
     server_settings = _server_settings(settings, application_name, lock_timeout_ms)
+    if statement_timeout_ms is not None:
+        server_settings["statement_timeout"] = str(statement_timeout_ms)
     return await asyncpg.create_pool(
         database_url(settings),
         min_size=1,
         max_size=pool_size_max,
         init=_set_codecs,
-        command_timeout=settings.database_command_timeout_ms / 1000,
+        timeout=settings.database_connect_timeout_ms / 1000,
+        command_timeout=(command_timeout_ms or settings.database_command_timeout_ms) / 1000,
         server_settings=server_settings,
     )
 

@@ -51,7 +51,7 @@ from pamqp import commands as spec
 
 from shared.amqp_frames import InlineConsumer
 from shared.broker import EVENTS_EXCHANGE, Publish, publish_many
-from shared.database import Connection
+from shared.database import TRANSIENT_ERRORS, Connection
 from shared.errors import CacheUnavailable
 from shared.ids import new_id
 from shared.messages import TransactionMessage
@@ -63,22 +63,10 @@ from worker.batch import BatchPlan, Guess, Outcome, WalletCache, guess, plan_bat
 from worker.lease import LeaseUnavailable
 
 log = logging.getLogger(__name__)
-TRANSIENT_DATABASE_ERRORS = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.IdleInTransactionSessionTimeoutError,
-    asyncpg.LockNotAvailableError,
-    # What asyncpg raises when its connection broke mid-transaction (the backend terminated):
-    # the outcome is unknown, and the retry finds out under the partition lock.
-    asyncpg.InternalClientError,
-    LeaseUnavailable,
-)
+# The transient database errors of every process (shared/database.py), and a lease lost: the
+# batch is tried again after a backoff. When the connection broke mid-transaction the outcome is
+# unknown, and the retry finds out under the partition lock.
+TRANSIENT_DATABASE_ERRORS = (*TRANSIENT_ERRORS, LeaseUnavailable)
 # The database refuses the message itself (a constraint or a value it cannot store): applying it
 # again can never succeed.
 REFUSED_BY_DATABASE = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
