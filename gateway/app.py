@@ -51,10 +51,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         await check_deployment(connection, settings)
     database = Database(pool, query_timeout_ms=settings.database_query_timeout_ms)
     app[DATABASE] = database
-    app[AUTHENTICATOR] = Authenticator(
-        database, ttl_s=settings.auth_cache_ttl_s, entries_max=settings.auth_cache_entries_max
-    )
+    authenticator = app[AUTHENTICATOR] = Authenticator(database, settings)
     yield
+    await authenticator.close()
     await pool.close()
 
 

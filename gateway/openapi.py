@@ -32,7 +32,8 @@ STATUS_TEXT = {
     409: "The request conflicts with the current state",
     413: "The request body is too large",
     415: "The body declares a charset other than UTF-8",
-    429: "Too many requests in progress; retry after Retry-After seconds",
+    429: "Too many requests in progress, or failed authentications from this address;"
+    " retry after Retry-After seconds",
     503: "A dependency is unavailable; retry after Retry-After seconds",
 }
 

@@ -87,9 +87,9 @@ class Route:
 
     def error_codes(self) -> list[str]:
         """Every code the route may answer: its own and those every route of its kind has."""
-        codes = []
+        codes: list[str] = []
         if not self.operation.public:
-            codes.append("Unauthorized")
+            codes.extend(("Unauthorized", "TooManyRequests"))  # failed authentication's limit
         if self.path_parameters() or self.operation.body or self.operation.query:
             codes.append("ValidationError")
         if self.path_parameters():

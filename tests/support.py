@@ -37,6 +37,9 @@ def namespace_settings(**overrides: Any) -> Settings:
         "redis_url": f"redis://127.0.0.1:6379/{os.environ.get('CLOUDWALLET_TEST_REDIS_DB', '15')}",
         "partition_count": 4,
         "http_port": 0,
+        # Every suite's clients share 127.0.0.1, and some send hundreds of wrong keys on
+        # purpose: the failed-authentication limit has tests of its own (test_auth_limits.py).
+        "auth_failures_per_address_max": 1_000_000,
     }
     values.update(overrides)
     return Settings(**values)
