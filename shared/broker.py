@@ -6,19 +6,28 @@
 - `cloudwallet.dead` (fanout) -> queue `cloudwallet.dead`: messages that can never be applied.
 - `cloudwallet.events` (topic): `transaction.completed.<projectId>` and
   `transaction.failed.<projectId>`.
+
+Every error of aiormq and aio-pika is translated here (`broker_errors`), into BrokerUnavailable.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from aiormq.abc import ChannelFrame
-from aiormq.exceptions import ChannelInvalidStateError, ChannelPreconditionFailed
+from aiormq.exceptions import (
+    AMQPError,
+    ChannelInvalidStateError,
+    ChannelPreconditionFailed,
+    DeliveryError,
+    PublishError,
+)
 from pamqp import commands as spec
 from pamqp.body import ContentBody
 from pamqp.frame import marshal
@@ -26,6 +35,7 @@ from pamqp.header import ContentHeader
 
 from shared import amqp_frames
 from shared.database import DeploymentMismatch
+from shared.errors import BrokerUnavailable
 from shared.partition import queue_name, routing_key
 from shared.settings import Settings
 
@@ -33,6 +43,53 @@ TRANSACTIONS_EXCHANGE = "cloudwallet.transactions"
 DEAD_LETTER_EXCHANGE = "cloudwallet.dead"
 DEAD_LETTER_QUEUE = "cloudwallet.dead"
 EVENTS_EXCHANGE = "cloudwallet.events"
+# The typed errors of a lost or refusing broker: aiormq's and aio-pika's own (a closed channel's
+# ChannelInvalidStateError among them) and the socket's (OSError, which TimeoutError is).
+BROKER_ERRORS = (AMQPError, ChannelInvalidStateError, OSError)
+
+
+def is_broker_loss(error: BaseException) -> bool:
+    """Whether `error`, raised by a call to aiormq or aio-pika, means that the broker connection
+    or channel is gone. Besides the typed BROKER_ERRORS, aiormq rejects what waits on a
+    connection that ended with no reason of its own (`FutureStore.reject_all`) in two untyped
+    ways: with a bare `Exception()` when the socket closed under it (its reader met the end of
+    the stream), and with a `CancelledError` when its heartbeat found the connection stalled and
+    cancelled the reader; aio-pika also cancels the calls in flight on a channel that closes.
+    A CancelledError counts only when no one is cancelling the current task."""
+    if isinstance(error, BROKER_ERRORS):
+        return True
+    if type(error) is Exception:
+        return not error.args
+    if isinstance(error, asyncio.CancelledError):
+        task = asyncio.current_task()
+        return task is not None and task.cancelling() == 0
+    return False
+
+
+@contextlib.contextmanager
+def broker_errors(*, retry_after_s: int = 1) -> Iterator[None]:
+    """Around calls to aiormq or aio-pika (and nothing else): raise BrokerUnavailable for every
+    way the broker can fail them, however the connection was lost (a Connection.Close, a reset,
+    a closed or stalled socket); `QueueUnroutable` for a mandatory message that no queue took,
+    `QueueFull` for a nack. Any other error goes through as it is."""
+    try:
+        yield
+    except PublishError as error:  # a subclass of DeliveryError: a return, not a nack
+        raise BrokerUnavailable(
+            "the transaction could not be routed to its partition queue",
+            retry_after_s=retry_after_s,
+            code="QueueUnroutable",
+        ) from error
+    except DeliveryError as error:
+        raise BrokerUnavailable(
+            "the partition queue is full or unavailable",
+            retry_after_s=retry_after_s,
+            code="QueueFull",
+        ) from error
+    except BaseException as error:
+        if not is_broker_loss(error):
+            raise
+        raise BrokerUnavailable("the broker is unavailable", retry_after_s=retry_after_s) from error
 
 
 async def underlying_channel(channel: AbstractChannel) -> aiormq.Channel:
@@ -108,9 +165,10 @@ async def publish_many(
 ) -> None:
     """Publish messages on a confirming channel, in order, and wait for the broker to confirm
     them all; a nack raises `DeliveryError`, a closed channel `ChannelInvalidStateError` (or the
-    error that closed it), and with `mandatory` a message that no queue took comes back as
-    `PublishError` (on a channel opened with `on_return_raises`; each message then needs its
-    own `message_id`, by which aiormq matches a return to its delivery tag). All of their
+    error that closed it, untyped ones included: `is_broker_loss`), and with `mandatory` a
+    message that no queue took comes back as `PublishError` (on a channel opened with
+    `on_return_raises`; each message then needs its own `message_id`, by which aiormq matches
+    a return to its delivery tag). Callers translate them with `broker_errors`. All of their
     frames are marshalled at once and handed to the connection's writer in one piece, under
     the channel's lock taken once, with one confirmation counter for them all (`_Confirms`):
     what aiormq's `basic_publish` does for one message, with its per-message lock, timeout,
@@ -175,13 +233,15 @@ async def connect(
     connection_class: type[aio_pika.RobustConnection] = aio_pika.RobustConnection,
 ) -> AbstractRobustConnection:
     """A robust connection whose heartbeat notices a dead peer within seconds, and which
-    reconnects (restoring its channels, queues and consumers) soon after the broker is back.
-    It reads frames in chunks (`shared/amqp_frames.py`)."""
+    reconnects (restoring its channels, queues and consumers) soon after the broker is back,
+    each attempt bounded by `amqp_connect_timeout_ms`. It reads frames in chunks
+    (`shared/amqp_frames.py`)."""
     amqp_frames.install()
     return await aio_pika.connect_robust(
         settings.amqp_url.get_secret_value(),
         connection_class=connection_class,
         heartbeat=settings.amqp_heartbeat_s,
+        timeout=settings.amqp_connect_timeout_ms / 1000,  # each attempt, reconnections too
         reconnect_interval=settings.amqp_reconnect_interval_ms / 1000,
         client_properties={"connection_name": name},
     )

@@ -1,6 +1,6 @@
 """The publisher client: how the gateway, and internal services with no HTTP access, put a
 transaction on its project's partition queue. A publish returns only once the broker has
-confirmed it; broker errors become BrokerUnavailable here and nowhere else.
+confirmed it; every broker error becomes BrokerUnavailable (`broker.broker_errors`).
 
 Publishes go round-robin over a few long-lived confirming channels, so that many confirms are
 in flight at once; each publish queues its frames on the channel without waiting for the
@@ -21,7 +21,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
-from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, DeliveryError, PublishError
 from pamqp import commands as spec
 
 from shared import broker
@@ -227,32 +226,17 @@ class Publisher:
 
     @asynccontextmanager
     async def _translated_errors(self) -> AsyncIterator[None]:
-        """Bound a publish by `publish_confirm_timeout_ms`, and turn the broker's errors into
-        BrokerUnavailable: the one place they are translated."""
+        """Bound a publish by `publish_confirm_timeout_ms`, and turn every broker error into
+        BrokerUnavailable (`broker.broker_errors`, where they are translated)."""
         retry_after_s = self._settings.retry_after_s
         try:
             async with asyncio.timeout(self._confirm_timeout_s):
-                yield
+                with broker.broker_errors(retry_after_s=retry_after_s):
+                    yield
         except TimeoutError:
             raise BrokerUnavailable(
                 "the broker did not confirm the transaction in time", retry_after_s=retry_after_s
             ) from None
-        except PublishError:  # a subclass of DeliveryError: a return, not a nack
-            raise BrokerUnavailable(
-                "the transaction could not be routed to its partition queue",
-                retry_after_s=retry_after_s,
-                code="QueueUnroutable",
-            ) from None
-        except DeliveryError:
-            raise BrokerUnavailable(
-                "the partition queue is full or unavailable",
-                retry_after_s=retry_after_s,
-                code="QueueFull",
-            ) from None
-        except (AMQPError, ChannelInvalidStateError, ConnectionError, RuntimeError) as error:
-            raise BrokerUnavailable(
-                "the broker is unavailable", retry_after_s=retry_after_s
-            ) from error
 
 
 def _properties(
