@@ -15,12 +15,16 @@ import uvloop
 from pydantic import ValidationError
 
 from shared.database import DeploymentMismatch, database_url, migrate
+from shared.errors import InvariantViolation
 from shared.ids import new_api_key, new_id, secret_digest
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger("cloudwallet")
 EXIT_VIOLATIONS = 1
 EXIT_USAGE = 2
+# A writer broke a ledger invariant: the worker stops, for its supervisor to start it again
+# (docs/operations/cloudwallet-worker.service), and an operator to read the log line.
+EXIT_INVARIANT = 3
 
 
 class VerifyFailed(Exception):
@@ -189,7 +193,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except InvariantViolation as error:
+        return _invariant_broken(error)
+    except ExceptionGroup as group:  # `run`: the gateway and the worker in one task group
+        violations = group.subgroup(InvariantViolation)
+        if violations is None:
+            raise
+        return _invariant_broken(violations.exceptions[0])
     return 0
+
+
+def _invariant_broken(error: BaseException) -> int:
+    print(f"cloudwallet: a ledger invariant is broken, stopping: {error}", file=sys.stderr)
+    return EXIT_INVARIANT
 
 
 if __name__ == "__main__":

@@ -45,14 +45,13 @@ from typing import Any, Protocol
 import asyncpg
 import orjson
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
-from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from aiormq.abc import DeliveredMessage
 from pamqp import commands as spec
 
 from shared.amqp_frames import InlineConsumer
-from shared.broker import EVENTS_EXCHANGE, Publish, publish_many
+from shared.broker import EVENTS_EXCHANGE, Publish, broker_errors, publish_many
 from shared.database import TRANSIENT_ERRORS, Connection
-from shared.errors import CacheUnavailable
+from shared.errors import BrokerUnavailable, CacheUnavailable
 from shared.ids import new_id
 from shared.messages import TransactionMessage
 from shared.partition import queue_name
@@ -155,20 +154,22 @@ class PartitionWriter:
         self._relay_at_s = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until `stop` is set; the batch in hand is committed and acked first."""
-        channel = await self._connection.channel()
-        await channel.set_qos(prefetch_count=self._settings.batch_size_max * PREFETCH_BATCHES)
-        # A queue declared (passively) on the robust channel, unlike one merely named, gets its
-        # consumer back when the connection is restored after a broker outage.
-        queue = await channel.get_queue(queue_name(self.partition))
-        if not isinstance(queue, delivery.WriterQueue):
-            raise TypeError("a writer consumes on a delivery.WriterConnection")
+        """Consume until `stop` is set; the batch in hand is committed and acked first. Raises
+        BrokerUnavailable if the broker fails it before it consumes."""
         inbox: asyncio.Queue[delivery.Inbound] = asyncio.Queue()
 
         def receive(message: DeliveredMessage) -> None:
             inbox.put_nowait(delivery.receive(message, self._context))
 
-        await queue.consume(InlineConsumer(receive), no_ack=False)
+        with broker_errors():
+            channel = await self._connection.channel()
+            await channel.set_qos(prefetch_count=self._settings.batch_size_max * PREFETCH_BATCHES)
+            # A queue declared (passively) on the robust channel, unlike one merely named, gets
+            # its consumer back when the connection is restored after a broker outage.
+            queue = await channel.get_queue(queue_name(self.partition))
+            if not isinstance(queue, delivery.WriterQueue):
+                raise TypeError("a writer consumes on a delivery.WriterConnection")
+            await queue.consume(InlineConsumer(receive), no_ack=False)
         try:
             await self._write(inbox, stop)
         finally:
@@ -184,7 +185,7 @@ class PartitionWriter:
             # and hands the queue to the next consumer in one step, so that it starts from
             # them, in queue order. A cancel would activate it while this writer still held
             # them.
-            with contextlib.suppress(AMQPError, ChannelInvalidStateError, ConnectionError):
+            with contextlib.suppress(BrokerUnavailable), broker_errors():
                 await channel.close()
 
     async def _write(self, inbox: asyncio.Queue[delivery.Inbound], stop: asyncio.Event) -> None:
@@ -255,7 +256,7 @@ class PartitionWriter:
             await self._settle_refused(committing.parsed, stop, error)
             return None
         if finishing is not None and finishing.done():
-            finishing.result()  # a programmer error in a finish stops the writer
+            finishing.result()  # an error in a finish ends the writer (worker/main.py)
         if committed is None:
             return finishing
         return asyncio.create_task(self._finish(committed, after=finishing))
@@ -532,13 +533,14 @@ class PartitionWriter:
             return True
         try:
             async with asyncio.timeout(self._settings.publish_confirm_timeout_ms / 1000):
-                await publish_many(self._announce_channel, outgoing)
-        except (TimeoutError, AMQPError, ChannelInvalidStateError, ConnectionError) as error:
+                with broker_errors():
+                    await publish_many(self._announce_channel, outgoing)
+        except (TimeoutError, BrokerUnavailable) as error:
             log.warning(
                 "partition %s: publishing %s events and replies failed: %r",
                 self.partition,
                 len(outgoing),
-                error,
+                error.__cause__ if isinstance(error, BrokerUnavailable) else error,
             )
             return False
         return True

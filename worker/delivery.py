@@ -11,26 +11,28 @@ import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import aiormq
 import asyncpg
 from aio_pika import RobustChannel, RobustConnection, RobustQueue
 from aio_pika.abc import ConsumerTag
-from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
+from aio_pika.exceptions import ChannelInvalidStateError
 from aiormq.abc import DeliveredMessage
 from pydantic import ValidationError
 
 from shared.amqp_frames import InlineConsumer
+from shared.broker import broker_errors
+from shared.errors import BrokerUnavailable, InvariantViolation
 from shared.messages import TRANSACTION_BATCH_TYPE, TransactionBatchMessage, TransactionMessage
 
 log = logging.getLogger(__name__)
-SETTLE_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError)
 FAILPOINT_ENV = "CLOUDWALLET_FAILPOINT"
 FAILPOINT_EXIT_CODE = 137
 FAILPOINT_HOLD_S = 0.3
 FAILPOINT_DROPPED_BATCHES_MAX = 3
 FAILPOINT_LOST_COMMITS_MAX = 3
+FAILPOINT_WRITER_ERRORS_MAX = 2
 
 
 class Delivery:
@@ -137,15 +139,6 @@ class WriterConnection(RobustConnection):
     CHANNEL_CLASS = WriterChannel
 
 
-def raise_if_cancelling(error: BaseException) -> None:
-    """Re-raise a CancelledError meant for this task. aio-pika also cancels the calls in flight
-    on a channel that closes: such a CancelledError is no request to stop, only a closed
-    channel, like the errors in SETTLE_ERRORS."""
-    task = asyncio.current_task()
-    if isinstance(error, asyncio.CancelledError) and task is not None and task.cancelling():
-        raise error
-
-
 def is_live(delivery: Delivery) -> bool:
     """Whether the delivery's channel is still open: a copy received on a channel that has
     since closed is back in the queue, so applying it here would only duplicate work."""
@@ -216,10 +209,10 @@ async def dead_letter(delivery: Delivery, partition: int, reason: str) -> None:
     """Reject the delivery without requeue: the queue dead-letters it to `cloudwallet.dead`."""
     log.error("partition %s: dead-lettering message %s: %s", partition, delivery.message_id, reason)
     try:
-        await delivery.reject(requeue=False)
-    except (*SETTLE_ERRORS, asyncio.CancelledError) as error:
-        raise_if_cancelling(error)
-        log.warning("reject failed (%s); the broker will redeliver", type(error).__name__)
+        with broker_errors():
+            await delivery.reject(requeue=False)
+    except BrokerUnavailable as error:
+        log.warning("reject failed (%r); the broker will redeliver", error.__cause__)
 
 
 async def ack(deliveries: Iterable[Delivery]) -> None:
@@ -232,13 +225,13 @@ async def ack(deliveries: Iterable[Delivery]) -> None:
             continue  # its channel closed: the broker redelivers it
     for delivery in last_by_channel.values():
         try:
-            await delivery.ack(multiple=True)
-        except (*SETTLE_ERRORS, asyncio.CancelledError) as error:
-            raise_if_cancelling(error)
+            with broker_errors():
+                await delivery.ack(multiple=True)
+        except BrokerUnavailable as error:
             log.warning(
-                "ack failed (%s); the broker will redeliver and the writer will find the"
+                "ack failed (%r); the broker will redeliver and the writer will find the"
                 " reference IDs already applied",
-                type(error).__name__,
+                error.__cause__,
             )
 
 
@@ -268,11 +261,14 @@ class FailPoint:
     partition lock) open a moment before the commit, so that a test can pause the process
     while it holds them; `drop-events` fails the event publishes of the first batches;
     `lose-commits` fails the first batches after their commit, as a connection that breaks
-    while the commit's answer is on its way would."""
+    while the commit's answer is on its way would; `writer-error` ends the process's first
+    writers with an unexpected error right after a commit, and `break-invariant` the first
+    one with an InvariantViolation."""
 
     name: str
     dropped: int = 0
     lost: int = 0
+    writer_errors: ClassVar[int] = 0
 
     @classmethod
     def from_environment(cls) -> FailPoint:
@@ -302,6 +298,11 @@ class FailPoint:
         raise asyncpg.ConnectionDoesNotExistError("fail point: the commit's answer was lost")
 
     def after_commit(self, partition: int, batch_size: int) -> None:
+        if self.name == "writer-error" and FailPoint.writer_errors < FAILPOINT_WRITER_ERRORS_MAX:
+            FailPoint.writer_errors += 1  # of the process: each new writer has a new FailPoint
+            raise RuntimeError(f"fail point: a writer error after a commit on {partition}")
+        if self.name == "break-invariant":
+            raise InvariantViolation(f"fail point: an invariant broken on partition {partition}")
         if self.name == "after-commit-before-ack":
             log.warning(
                 "fail point: exiting after committing a batch of %s on partition %s, before"
