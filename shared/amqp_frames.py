@@ -35,7 +35,7 @@ import aiormq.connection
 import pamqp.frame
 from aiormq.abc import AbstractConnection, DeliveredMessage
 from aiormq.connection import ReceivedFrame
-from aiormq.exceptions import AMQPConnectionError, InvalidFrameError
+from aiormq.exceptions import AMQPConnectionError, ChannelInvalidStateError, InvalidFrameError
 from pamqp import commands as spec
 from pamqp.base import Frame
 from pamqp.body import ContentBody
@@ -209,7 +209,7 @@ def _check_consumed(payload: bytes, end: int) -> None:
 class InlineConsumer:
     """A consumer callback that a `BufferedChannel` calls as it reads each delivery, in the
     channel's reader, where aiormq would start a task for each one. It must neither block nor
-    raise: the channel's next frame waits for it, and an error is only logged."""
+    raise: the channel's next frame waits for it, and an error closes the channel."""
 
     __slots__ = ("_callback",)
 
@@ -223,7 +223,12 @@ class InlineConsumer:
 class BufferedChannel(aiormq.channel.Channel):
     """aiormq's channel, queueing up to `CHANNEL_FRAMES_BUFFERED_MAX` frames whatever
     `frame_buffer` its opener names (aiormq's connection names 10), and calling an
-    `InlineConsumer` without a task. Any other consumer is aiormq's to call, as before."""
+    `InlineConsumer` without a task. Any other consumer is aiormq's to call, as before.
+
+    If an inline consumer raises, the delivery it was given is lost to the consumer, and a
+    later multiple-ack would acknowledge it unapplied: so the channel closes (the broker then
+    returns every unacknowledged delivery to the queue, that one included), and no delivery read
+    after it reaches the consumer. A robust channel over it is reopened by aio-pika."""
 
     def __init__(
         self,
@@ -240,6 +245,7 @@ class BufferedChannel(aiormq.channel.Channel):
             frame_buffer=CHANNEL_FRAMES_BUFFERED_MAX,
             on_return_raises=on_return_raises,
         )
+        self._consumer_failure: asyncio.Task[None] | None = None
 
     async def _on_deliver_frame(self, frame: spec.Basic.Deliver) -> None:
         consumer = self.consumers.get(frame.consumer_tag or "")
@@ -252,10 +258,29 @@ class BufferedChannel(aiormq.channel.Channel):
         if not isinstance(header, ContentHeader):
             raise ValueError(f"Unexpected frame {header!r} instead of ContentHeader", header)
         message = await self._read_content(frame, header)
+        if self._consumer_failure is not None:
+            return  # read, so that the broker's Close-Ok is read, and dropped
         try:
             inline(message)
-        except Exception:
-            log.exception("Consumer callback failed")
+        except Exception as error:
+            log.error(
+                "Consumer callback failed on delivery %s; closing channel %s so that the broker"
+                " delivers it again: %r",
+                frame.delivery_tag,
+                self.number,
+                error,
+                exc_info=True,
+            )
+            # The reader goes on, to read the broker's Close-Ok; the close is a task of its own.
+            reason = ChannelInvalidStateError(f"a consumer callback failed: {error!r}")
+            closing = self.close(reason, timeout=self.CHANNEL_CLOSE_TIMEOUT)
+            self._consumer_failure = asyncio.get_running_loop().create_task(closing)
+            self._consumer_failure.add_done_callback(_report_close)
+
+
+def _report_close(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("closing a channel whose consumer failed: %r", task.exception())
 
 
 def install() -> None:
