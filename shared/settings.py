@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     # new ones are refused at once (429 with Retry-After) rather than queued behind it.
     submission_wait_max_ms: int = Field(default=1000, ge=1)
     # A duplicate referenceId whose first submission is still being published waits at most this
-    # long for the broker's confirm of that publish, then answers 409 (or 503 if it failed).
+    # long for the broker's confirm of that publish, then answers 409 (or 503 if it failed, or
+    # if the unconfirmed reservation expired first: reference_pending_ttl_s).
     duplicate_wait_max_ms: int = Field(default=6000, ge=1)
     # The one PostgreSQL lookup per group of new reservations that finds reference IDs Redis
     # has lost (docs/decisions/0002-reference-ids-in-postgresql.md): its bound, and how long
@@ -142,8 +143,6 @@ class Settings(BaseSettings):
             raise ValueError("page_size_default must not exceed page_size_max")
         if self.reference_pending_ttl_s * 1000 <= self.publish_confirm_timeout_ms:
             raise ValueError("reference_pending_ttl_s must outlast publish_confirm_timeout_ms")
-        if self.duplicate_wait_max_ms >= self.reference_pending_ttl_s * 1000:
-            raise ValueError("duplicate_wait_max_ms must be shorter than reference_pending_ttl_s")
         if self.reference_pending_ttl_s > self.reference_ttl_s:
             raise ValueError("reference_pending_ttl_s must not exceed reference_ttl_s")
         if self.worker_heartbeat_ms * 3 > self.worker_timeout_ms:
