@@ -31,3 +31,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy gateway worker shared bench
+	$(VENV)/bin/lint-imports

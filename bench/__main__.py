@@ -18,7 +18,7 @@ from bench import report
 from bench.environment import bench_parser, bench_settings, load_average, reset
 from bench.run import Run, http_scenarios
 from bench.seed import create_ledger, fund
-from shared.verify import verify
+from shared.ops.verify import verify
 
 RESULTS_DIR = Path("bench/results")
 

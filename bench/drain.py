@@ -20,11 +20,11 @@ from pamqp import commands as spec
 
 from bench.seed import BenchLedger
 from bench.workload import AMOUNT_MAX, WalletPicker
-from shared import messages
-from shared.broker import TRANSACTIONS_EXCHANGE
+from shared.amqp.broker import TRANSACTIONS_EXCHANGE
+from shared.contract import messages
+from shared.contract.messages import TRANSACTION_BATCH_TYPE, format_time
+from shared.contract.partition import partition_of, queue_name, routing_key
 from shared.ids import new_id
-from shared.messages import TRANSACTION_BATCH_TYPE, format_time
-from shared.partition import partition_of, queue_name, routing_key
 from shared.settings import Settings
 
 CONFIRM_WINDOW = 2000

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import asyncpg
 
+from shared.contract.partition import PARTITION_LOCK_SPACE, partition_of
 from shared.ids import new_id
-from shared.partition import PARTITION_LOCK_SPACE, partition_of
 from shared.settings import Settings
 
 PROJECT_DRAWS_MAX = 100_000  # project ids drawn, at most, to give every partition its projects
@@ -35,7 +35,7 @@ def projects_per_partition(
     draws_max: int = PROJECT_DRAWS_MAX,
 ) -> list[str]:
     """Project ids drawn until each of the `partition_count` partitions has exactly
-    `per_partition` of them (`shared.partition.partition_of`), ordered by partition."""
+    `per_partition` of them (`shared.contract.partition.partition_of`), ordered by partition."""
     chosen: dict[int, list[str]] = {partition: [] for partition in range(partition_count)}
     missing = partition_count * per_partition
     draws = 0

@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from shared import ledger
-from shared.messages import TransactionMessage
+from shared.contract.messages import TransactionMessage
+from shared.core import ledger
 from worker.batch import LockedWallet, WalletCache, guess, plan_batch, wallet_ids
 from worker.store import save_batch_arguments
 

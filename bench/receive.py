@@ -1,5 +1,5 @@
 """`python -m bench.receive`: what receiving a delivery costs a consumer, with aiormq's own frame
-reader, channel and consumer task per delivery, and with `shared/amqp_frames.py`'s reader and
+reader, channel and consumer task per delivery, and with `shared/amqp/frames.py`'s reader and
 channel and an `InlineConsumer` (as a partition writer receives), on the same broker, in
 alternating rounds.
 
@@ -25,9 +25,9 @@ import uvloop
 from pamqp import commands as spec
 
 from bench.environment import bench_settings, load_average, reset
-from shared import amqp_frames
+from shared.amqp import frames as amqp_frames
+from shared.contract.messages import message_body
 from shared.ids import new_id
-from shared.messages import message_body
 
 QUEUE = "bench.receive"
 PUBLISHES_IN_FLIGHT_MAX = 1000

@@ -44,8 +44,8 @@ from bench.processes import (
 )
 from bench.scaling_report import block, print_report
 from bench.seed import BenchLedger, create_ledger, fund
+from shared.ops.verify import verify
 from shared.settings import Settings
-from shared.verify import verify
 
 RESULTS_DIR = Path("bench/results")
 PREFIX = "scale"

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import aiohttp
 import asyncpg
 
-from shared.ids import new_api_key, new_id, secret_digest
+from shared.ids import new_id
+from shared.ops.keys import create_key
 from shared.settings import Settings
 
 FUNDING_PER_WALLET = 10**12
@@ -40,13 +41,7 @@ async def create_ledger(
             await connection.execute(
                 "INSERT INTO tenants (id, name) VALUES ($1, $2)", tenant_id, name
             )
-            key_id, api_key = new_api_key()
-            await connection.execute(
-                "INSERT INTO api_keys (id, tenant_id, secret_digest) VALUES ($1, $2, $3)",
-                key_id,
-                tenant_id,
-                secret_digest(api_key.split(".")[2]),
-            )
+            api_key = await create_key(connection, tenant_id)
             await connection.execute(
                 "INSERT INTO projects (id, tenant_id, name) VALUES ($1, $2, 'bench')",
                 project_id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from shared.client import TransactionClient
+from shared.amqp.client import TransactionClient
 from shared.ids import new_id
 from shared.settings import load_settings
 

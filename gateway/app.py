@@ -27,10 +27,10 @@ from gateway.references import AppliedReferences
 from gateway.routes import add_routes
 from gateway.states import TransactionStates
 from gateway.submission import Submitter
+from shared.amqp.publisher import Publisher
 from shared.database import check_deployment, create_pool
-from shared.publisher import Publisher
+from shared.redis.status_cache import StatusCache
 from shared.settings import Settings
-from shared.status_cache import StatusCache
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway import schemas
-from shared.messages import IssueOperation, TransferOperation
+from shared.contract.messages import IssueOperation, TransferOperation
 
 PROJECT_ID = "01JD3ZQ6M2X8Y4TNK7V5B9RCEW"
 ASSET_ID = "01JD3ZR0A5S7HX2C9Q1WNB4M6K"

@@ -9,9 +9,9 @@ from gateway.db import Database
 from gateway.limits import SubmissionLimits
 from gateway.operation import Operation
 from gateway.submission import Submitter
-from shared.publisher import Publisher
+from shared.amqp.publisher import Publisher
+from shared.redis.status_cache import StatusCache
 from shared.settings import Settings
-from shared.status_cache import StatusCache
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
-from shared.text import (
+from shared.contract.text import (
     DESCRIPTION_PATTERN,
     ID_PATTERN,
     NAME_PATTERN,

@@ -18,8 +18,8 @@ from typing import Any
 
 from gateway.db import Database
 from shared.coalescer import Coalescer
+from shared.contract.messages import transaction_from_row
 from shared.errors import DatabaseUnavailable
-from shared.messages import transaction_from_row
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)

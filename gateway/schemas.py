@@ -9,7 +9,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
-from shared.messages import OperationModel, format_time
+from shared.contract.messages import OperationModel, format_time
 
 Time = Annotated[
     datetime,

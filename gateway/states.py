@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.db import Database
+from shared.contract.messages import transaction_from_row
 from shared.errors import CacheUnavailable, DatabaseUnavailable
-from shared.messages import transaction_from_row
-from shared.status_cache import StatusCache
+from shared.redis.status_cache import StatusCache
 
 SELECT_TRANSACTIONS = """
 SELECT t.*, t.id AS requested_id FROM transactions t

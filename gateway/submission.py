@@ -27,18 +27,18 @@ from typing import Any, TypeVar
 
 from gateway.references import Applied, AppliedReferences
 from gateway.states import TransactionStates
-from shared.errors import ApiError, CacheUnavailable, Conflict, Unavailable
-from shared.ids import new_id
-from shared.messages import (
+from shared.amqp.publisher import Publisher
+from shared.contract.messages import (
     SubmitTransaction,
     message_body,
     operations_json,
     request_digest,
     transaction_body,
 )
-from shared.publisher import Publisher
+from shared.errors import ApiError, CacheUnavailable, Conflict, Unavailable
+from shared.ids import new_id
+from shared.redis.status_cache import Claim, Holder, StatusCache
 from shared.settings import Settings
-from shared.status_cache import Claim, Holder, StatusCache
 
 Result = TypeVar("Result")
 HOLDER_POLL_FIRST_S = 0.005  # the first pause while waiting for a holder's publish; it doubles

@@ -12,7 +12,7 @@ import aio_pika
 import orjson
 from aio_pika.abc import AbstractIncomingMessage
 
-from shared.broker import EVENTS_EXCHANGE
+from shared.amqp.broker import EVENTS_EXCHANGE
 from shared.settings import Settings
 
 EVENTS_WAIT_S = 30  # for the last events to arrive (a relay retries every second)

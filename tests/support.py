@@ -20,7 +20,8 @@ import asyncpg
 import orjson
 from aiohttp import web
 
-from shared.ids import new_api_key, new_id, secret_digest
+from shared.ids import new_id
+from shared.ops import keys
 from shared.settings import Settings
 from tests.conformance import check_reply
 
@@ -81,7 +82,7 @@ async def ensure_topology(settings: Settings) -> None:
     """Declare the namespace's broker topology. A test virtual host whose queues were declared
     with other fixed arguments (an older delivery limit, say) holds nothing worth keeping: it
     is deleted and made again."""
-    from shared.broker import declare_topology
+    from shared.amqp.broker import declare_topology
     from shared.database import DeploymentMismatch
 
     for attempt in range(2):
@@ -122,17 +123,7 @@ async def create_tenant_key(settings: Settings) -> str:
     """A new tenant with a new API key."""
     connection = await asyncpg.connect(settings.database_url.get_secret_value())
     try:
-        tenant_id = new_id()
-        await connection.execute(
-            "INSERT INTO tenants (id, name) VALUES ($1, $2)", tenant_id, f"t-{uuid.uuid4()}"
-        )
-        key_id, api_key = new_api_key()
-        await connection.execute(
-            "INSERT INTO api_keys (id, tenant_id, secret_digest) VALUES ($1, $2, $3)",
-            key_id,
-            tenant_id,
-            secret_digest(api_key.split(".")[2]),
-        )
+        _, api_key = await keys.create_tenant_key(connection, f"t-{uuid.uuid4()}")
     finally:
         await connection.close()
     return api_key
@@ -267,7 +258,7 @@ async def assert_ledger_consistent(
     settings: Settings, project_id: str, accepted: list[tuple[str, str]] | None = None
 ) -> None:
     """Every invariant `cloudwallet verify` checks holds for the project."""
-    from shared.verify import verify
+    from shared.ops.verify import verify
 
     connection = await asyncpg.connect(settings.database_url.get_secret_value())
     try:

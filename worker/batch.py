@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from shared import ledger
-from shared.errors import invariant
-from shared.messages import (
+from shared.contract.messages import (
     TransactionMessage,
     operations_json,
     request_digest,
     to_core,
     transaction_body,
 )
+from shared.core import ledger
+from shared.errors import invariant
 
 TransactionKey = tuple[str, str]  # (project id, reference id)
 

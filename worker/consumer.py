@@ -48,15 +48,15 @@ from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from aiormq.abc import DeliveredMessage
 from pamqp import commands as spec
 
-from shared.amqp_frames import InlineConsumer
-from shared.broker import EVENTS_EXCHANGE, Publish, broker_errors, publish_many
+from shared.amqp.broker import EVENTS_EXCHANGE, Publish, broker_errors, publish_many
+from shared.amqp.frames import InlineConsumer
+from shared.contract.messages import TransactionMessage
+from shared.contract.partition import queue_name
 from shared.database import TRANSIENT_ERRORS, Connection
 from shared.errors import BrokerUnavailable, CacheUnavailable
 from shared.ids import new_id
-from shared.messages import TransactionMessage
-from shared.partition import queue_name
+from shared.redis.status_cache import StatusCache
 from shared.settings import Settings
-from shared.status_cache import StatusCache
 from worker import delivery, store
 from worker.batch import BatchPlan, Guess, Outcome, WalletCache, guess, plan_batch
 from worker.lease import LeaseUnavailable
@@ -74,7 +74,7 @@ PERSISTENT = 2
 # Deliveries the broker may have in flight to a writer, in batches: one being committed, one
 # finishing, and enough ready that the next batch is full when the broker is not idle. Memory
 # is bounded by this many messages: the gateway's are at most `message_bytes_max` each, or one
-# transaction (shared/publisher.py).
+# transaction (shared/amqp/publisher.py).
 PREFETCH_BATCHES = 4
 Parsed = tuple[delivery.Delivery, TransactionMessage]
 

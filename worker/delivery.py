@@ -21,10 +21,14 @@ from aio_pika.exceptions import ChannelInvalidStateError
 from aiormq.abc import DeliveredMessage
 from pydantic import ValidationError
 
-from shared.amqp_frames import InlineConsumer
-from shared.broker import broker_errors
+from shared.amqp.broker import broker_errors
+from shared.amqp.frames import InlineConsumer
+from shared.contract.messages import (
+    TRANSACTION_BATCH_TYPE,
+    TransactionBatchMessage,
+    TransactionMessage,
+)
 from shared.errors import BrokerUnavailable, InvariantViolation
-from shared.messages import TRANSACTION_BATCH_TYPE, TransactionBatchMessage, TransactionMessage
 
 log = logging.getLogger(__name__)
 FAILPOINT_ENV = "CLOUDWALLET_FAILPOINT"

@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
+from shared.contract.partition import PARTITION_LOCK_SPACE
 from shared.database import CONNECTION_ERRORS, connect
-from shared.partition import PARTITION_LOCK_SPACE
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
-from shared import broker
+from shared.amqp import broker
 from shared.database import CONNECTION_ERRORS, check_deployment, create_pool
 from shared.errors import BrokerUnavailable, InvariantViolation, Unavailable
 from shared.ids import new_id
+from shared.redis.status_cache import StatusCache
 from shared.settings import Settings
-from shared.status_cache import StatusCache
 from worker import delivery, ownership
 from worker.consumer import PartitionWriter
 from worker.lease import PartitionLease

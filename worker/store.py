@@ -10,10 +10,10 @@ from typing import Any
 
 import orjson
 
-from shared import ledger
+from shared.contract.messages import TransactionMessage, transaction_from_row
+from shared.contract.partition import PARTITION_LOCK_SPACE
+from shared.core import ledger
 from shared.database import Connection
-from shared.messages import TransactionMessage, transaction_from_row
-from shared.partition import PARTITION_LOCK_SPACE
 from worker.batch import BatchPlan, KnownTransaction, LockedWallet, TransactionKey, wallet_ids
 
 WALLET_STATUSES = {status.value: status for status in ledger.WalletStatus}  # a dict beats Enum()

@@ -34,8 +34,8 @@ from gateway.submission import (
     prepare,
     submission_context,
 )
+from shared.contract.messages import SubmitTransaction
 from shared.errors import ApiError, ValidationFailed
-from shared.messages import SubmitTransaction
 
 TRANSACTIONS_PER_BATCH_MAX_DEFAULT = 1000
 

@@ -27,7 +27,7 @@ from gateway.listing import (
 from gateway.operation import Operation
 from gateway.queries import LedgerQuery
 from gateway.views import page_items, transaction_view
-from shared.messages import transaction_from_row
+from shared.contract.messages import transaction_from_row
 
 _WINDOW = """
 SELECT * FROM transactions

@@ -17,8 +17,8 @@ from gateway.operation import Link, Operation
 from gateway.schemas import Transaction, TransactionAccepted
 from gateway.submission import ClientGone, accepted_body, prepare, submission_context
 from gateway.views import transaction_view
+from shared.contract.messages import SubmitTransaction
 from shared.errors import NotFound
-from shared.messages import SubmitTransaction
 
 TAG = "Transactions"
 

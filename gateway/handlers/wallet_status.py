@@ -1,4 +1,4 @@
-"""Change a wallet's status by the transition table of `shared.lifecycle`.
+"""Change a wallet's status by the transition table of `shared.core.lifecycle`.
 
 The change serializes with the worker: it locks the wallet row FOR UPDATE, reads status and
 balance under the lock, and writes in the same database transaction, while the worker locks
@@ -18,10 +18,10 @@ from gateway.keys import DATABASE
 from gateway.models import ChangeWalletStatus
 from gateway.operation import Operation
 from gateway.views import wallet_view
+from shared.core.ledger import WalletStatus
+from shared.core.lifecycle import check_wallet_transition
 from shared.database import Connection
 from shared.errors import Conflict
-from shared.ledger import WalletStatus
-from shared.lifecycle import check_wallet_transition
 
 LOCK_WALLET = "SELECT * FROM wallets WHERE id = $1 AND project_id = $2 FOR UPDATE"
 

@@ -3,7 +3,7 @@ alone, through the worker process, including a repeated reference ID."""
 
 from __future__ import annotations
 
-from shared.client import TransactionClient
+from shared.amqp.client import TransactionClient
 from shared.settings import Settings
 from tests.support import Ledger
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from shared.amqp.publisher import Publisher
+from shared.contract.messages import TransactionMessage
 from shared.ids import new_id
-from shared.messages import TransactionMessage
-from shared.publisher import Publisher
 from shared.settings import Settings
 from tests.events import EventLog
 from tests.support import Ledger, assert_ledger_consistent

@@ -16,8 +16,8 @@ import aio_pika
 import aiohttp
 import pytest
 
-from shared.broker import DEAD_LETTER_QUEUE
-from shared.partition import queue_name
+from shared.amqp.broker import DEAD_LETTER_QUEUE
+from shared.contract.partition import queue_name
 from shared.settings import Settings
 from tests.faults.outcome import SUMMARIES
 from tests.faults.processes import Processes

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import aio_pika
 import asyncpg
 
-from shared.broker import DEAD_LETTER_QUEUE
+from shared.amqp.broker import DEAD_LETTER_QUEUE
+from shared.ops.verify import verify
 from shared.settings import Settings
-from shared.verify import verify
 from tests.faults.processes import Replays
 from tests.faults.workload import Workload
 

@@ -15,7 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from gateway.app import create_app
-from shared.partition import partition_of, queue_name
+from shared.contract.partition import partition_of, queue_name
 from shared.settings import Settings
 from tests.faults.conftest import fault_namespace_settings, purge
 from tests.faults.proxy import TcpProxy, via

@@ -15,10 +15,10 @@ import aiohttp
 import orjson
 import pytest
 
-from shared.broker import DEAD_LETTER_QUEUE
+from shared.amqp.broker import DEAD_LETTER_QUEUE
+from shared.contract.messages import TRANSACTION_BATCH_TYPE
+from shared.contract.partition import partition_of, queue_name
 from shared.ids import new_id
-from shared.messages import TRANSACTION_BATCH_TYPE
-from shared.partition import partition_of, queue_name
 from shared.settings import Settings
 from tests.faults.processes import Processes
 from tests.faults.workload import wait_final

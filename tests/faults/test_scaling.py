@@ -10,7 +10,7 @@ import signal
 
 import aiohttp
 
-from shared.partition import partition_of
+from shared.contract.partition import partition_of
 from tests.faults.conftest import LOAD_SCALE
 from tests.faults.outcome import settle_and_check
 from tests.faults.processes import Processes

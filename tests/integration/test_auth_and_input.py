@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 import redis.asyncio as redis
 
-from shared.status_cache import reference_key
+from shared.redis.status_cache import reference_key
 from tests.support import Api, Ledger, namespace_settings
 
 

@@ -15,9 +15,9 @@ import pytest
 from pydantic import SecretStr
 
 from gateway.app import create_app
+from shared.amqp.publisher import Publisher
 from shared.errors import BrokerUnavailable
 from shared.ids import new_id
-from shared.publisher import Publisher
 from shared.settings import Settings
 from tests.faults.proxy import TcpProxy, via
 from tests.support import Api, Reply, create_tenant_key, new_ledger, serving

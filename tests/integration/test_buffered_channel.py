@@ -14,8 +14,9 @@ import aiormq
 import pytest
 from aiormq.abc import AbstractChannel, DeliveredMessage
 
-from shared import amqp_frames, broker
-from shared.amqp_frames import CHANNEL_FRAMES_BUFFERED_MAX, BufferedChannel, InlineConsumer
+from shared.amqp import broker
+from shared.amqp import frames as amqp_frames
+from shared.amqp.frames import CHANNEL_FRAMES_BUFFERED_MAX, BufferedChannel, InlineConsumer
 from shared.ids import new_id
 from shared.settings import Settings
 from worker import delivery
@@ -106,7 +107,7 @@ async def test_an_inline_consumer_that_raises_closes_the_channel_and_its_deliver
             raise RuntimeError("a consumer's own error")
         kept.append(message)
 
-    with caplog.at_level(logging.ERROR, logger="shared.amqp_frames"):
+    with caplog.at_level(logging.ERROR, logger="shared.amqp.frames"):
         await channel.basic_consume(queue, InlineConsumer(keep_but_the_third), no_ack=False)  # type: ignore[arg-type]
         await asyncio.wait([channel.closing], timeout=RECEIVE_TIMEOUT_S)
     assert channel.is_closed

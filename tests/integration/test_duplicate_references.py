@@ -18,11 +18,11 @@ from gateway.db import Database
 from gateway.references import AppliedReferences
 from gateway.states import TransactionStates
 from gateway.submission import ClientGone, Submitter, prepare
+from shared.amqp.publisher import Publisher
+from shared.contract.messages import SubmitTransaction
 from shared.database import create_pool
-from shared.messages import SubmitTransaction
-from shared.publisher import Publisher
+from shared.redis.status_cache import StatusCache, reference_key
 from shared.settings import Settings
-from shared.status_cache import StatusCache, reference_key
 from tests.support import Ledger, fetch_rows, issue, transfer
 
 CONCURRENT_DUPLICATES = 50

@@ -18,9 +18,9 @@ import pytest
 
 from gateway.operation import Route
 from gateway.routes import ROUTES
-from shared.broker import DEAD_LETTER_QUEUE
+from shared.amqp.broker import DEAD_LETTER_QUEUE
+from shared.contract.partition import partition_of, queue_name
 from shared.ids import new_id
-from shared.partition import partition_of, queue_name
 from shared.settings import Settings
 from tests.support import Api, Ledger, Reply, fetch_rows, issue, namespace_settings
 

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from shared import ledger as core
-from shared.client import transaction_message
+from shared.amqp.client import transaction_message
+from shared.core import ledger as core
 from shared.database import connect
 from shared.ids import new_id
 from shared.settings import Settings

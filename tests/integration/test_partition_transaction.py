@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from shared.partition import PARTITION_LOCK_SPACE
+from shared.contract.partition import PARTITION_LOCK_SPACE
 from shared.settings import Settings
 from worker.store import partition_transaction
 

@@ -10,8 +10,8 @@ from pydantic import SecretStr
 
 from gateway.app import create_app
 from shared.ids import new_id
+from shared.redis.status_cache import StatusCache
 from shared.settings import Settings
-from shared.status_cache import StatusCache
 from tests.faults.proxy import TcpProxy, via
 from tests.support import Api, create_tenant_key, new_ledger, serving
 

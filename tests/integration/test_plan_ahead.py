@@ -13,8 +13,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from shared import ledger as core
-from shared.client import transaction_message
+from shared.amqp.client import transaction_message
+from shared.core import ledger as core
 from shared.database import connect
 from shared.settings import Settings
 from tests.support import Ledger, issue, transfer

@@ -13,7 +13,7 @@ from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 from aiormq.exceptions import DeliveryError, PublishError
 from pamqp import commands as spec
 
-from shared.broker import Publish, publish_many, underlying_channel
+from shared.amqp.broker import Publish, publish_many, underlying_channel
 from shared.ids import new_id
 from shared.settings import Settings
 

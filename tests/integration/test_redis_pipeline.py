@@ -13,7 +13,7 @@ import redis.asyncio as redis
 from redis.exceptions import ConnectionError, RedisError, ResponseError, TimeoutError
 
 from shared.ids import new_id
-from shared.redis_pipeline import PipelinedConnection
+from shared.redis.pipeline import PipelinedConnection
 from tests.support import namespace_settings
 
 TIMEOUT_S = 0.5

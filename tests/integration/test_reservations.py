@@ -11,8 +11,8 @@ import orjson
 import redis.asyncio as redis
 
 from shared.ids import new_id
+from shared.redis.status_cache import StatusCache, reference_key
 from shared.settings import Settings
-from shared.status_cache import StatusCache, reference_key
 from tests.support import Ledger
 
 UNCONFIRMED_TTL_S = 1

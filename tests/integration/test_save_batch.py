@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 
 import orjson
 
-from shared.client import transaction_message
+from shared.amqp.client import transaction_message
+from shared.contract.messages import TransactionMessage, operations_json, request_digest
+from shared.core.ledger import AMOUNT_MAX
 from shared.database import connect
 from shared.ids import new_id
-from shared.ledger import AMOUNT_MAX
-from shared.messages import TransactionMessage, operations_json, request_digest
 from shared.settings import Settings
 from tests.support import Ledger, fetch_rows, issue, transfer
 from worker.batch import plan_batch

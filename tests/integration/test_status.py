@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncpg
 
-from shared.partition import partition_of
+from shared.contract.partition import partition_of
+from shared.ops.status_report import partition_statuses, render
 from shared.settings import Settings
-from shared.status_report import partition_statuses, render
 from tests.support import Ledger
 
 

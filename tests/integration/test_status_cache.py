@@ -13,7 +13,14 @@ import redis.asyncio as redis
 
 from shared.errors import CacheUnavailable
 from shared.ids import new_id
-from shared.status_cache import Claim, Holder, StatusCache, create_client, reference_key, status_key
+from shared.redis.status_cache import (
+    Claim,
+    Holder,
+    StatusCache,
+    create_client,
+    reference_key,
+    status_key,
+)
 from tests.support import namespace_settings
 
 

@@ -19,11 +19,15 @@ from aiohttp import web
 from gateway.app import create_app
 from gateway.handlers.transaction_batches import TransactionBatchResult
 from gateway.keys import SUBMISSION_LIMITS
-from shared.broker import TRANSACTIONS_EXCHANGE
-from shared.messages import TRANSACTION_BATCH_TYPE, TransactionBatchMessage, TransactionMessage
-from shared.partition import partition_of, routing_key
+from shared.amqp.broker import TRANSACTIONS_EXCHANGE
+from shared.contract.messages import (
+    TRANSACTION_BATCH_TYPE,
+    TransactionBatchMessage,
+    TransactionMessage,
+)
+from shared.contract.partition import partition_of, routing_key
+from shared.redis.status_cache import reference_key
 from shared.settings import Settings
-from shared.status_cache import reference_key
 from tests.support import (
     Api,
     Ledger,

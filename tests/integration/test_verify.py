@@ -16,8 +16,8 @@ import orjson
 import pytest
 
 from shared.ids import new_id
+from shared.ops.verify import verify
 from shared.settings import Settings
-from shared.verify import verify
 from tests.support import Ledger, settings_environment
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import schemathesis
 
 from gateway.models import ASSET_CODE_LENGTH_MAX
-from shared.messages import REFERENCE_ID_LENGTH_MAX_DEFAULT
+from shared.contract.messages import REFERENCE_ID_LENGTH_MAX_DEFAULT
 
 UNIQUE_FIELDS = {  # (method, path) -> (field, length limit)
     ("POST", "/projects/{projectId}/assets"): ("code", ASSET_CODE_LENGTH_MAX),

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from shared.contract.messages import TransactionMessage
+from shared.core.ledger import Applied, EntryType, Posting, Wallet, WalletStatus
 from shared.errors import InvariantViolation
-from shared.ledger import Applied, EntryType, Posting, Wallet, WalletStatus
-from shared.messages import TransactionMessage
 from worker.batch import KnownTransaction, LockedWallet, _check_balanced, plan_batch, wallet_ids
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

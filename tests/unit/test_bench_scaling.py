@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bench.partitions import projects_per_partition, shares_settled
 from bench.scaling_report import mean_rates
-from shared.partition import partition_of
+from shared.contract.partition import partition_of
 
 
 @given(st.integers(1, 32), st.integers(1, 4))

@@ -16,8 +16,8 @@ from aiormq.abc import DeliveredMessage
 from pamqp import commands as spec
 from pamqp.header import ContentHeader
 
+from shared.contract.messages import TRANSACTION_BATCH_TYPE
 from shared.ids import new_id
-from shared.messages import TRANSACTION_BATCH_TYPE
 from shared.settings import Settings
 from worker import delivery
 from worker.consumer import PartitionWriter

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import InvariantViolation
-from shared.ledger import (
+from shared.core.ledger import (
     AMOUNT_MAX,
     Applied,
     EntryType,
@@ -19,6 +18,7 @@ from shared.ledger import (
     WalletStatus,
     apply,
 )
+from shared.errors import InvariantViolation
 
 TRANSFER, ISSUE, REDEEM = OperationType.TRANSFER, OperationType.ISSUE, OperationType.REDEEM
 OPEN, SUSPENDED, CLOSED = WalletStatus.OPEN, WalletStatus.SUSPENDED, WalletStatus.CLOSED

@@ -8,7 +8,7 @@ from collections import defaultdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.ledger import (
+from shared.core.ledger import (
     AMOUNT_MAX,
     Applied,
     EntryType,

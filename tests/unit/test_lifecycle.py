@@ -7,8 +7,8 @@ import itertools
 
 import pytest
 
-from shared.ledger import WalletStatus
-from shared.lifecycle import check_wallet_transition
+from shared.core.ledger import WalletStatus
+from shared.core.lifecycle import check_wallet_transition
 
 OPEN, SUSPENDED, CLOSED = WalletStatus.OPEN, WalletStatus.SUSPENDED, WalletStatus.CLOSED
 ALLOWED = {(OPEN, SUSPENDED), (OPEN, CLOSED), (SUSPENDED, OPEN), (SUSPENDED, CLOSED)}

@@ -11,9 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.http import decode_json
-from shared.errors import ValidationFailed
-from shared.ledger import AMOUNT_MAX
-from shared.messages import (
+from shared.contract.messages import (
     SubmitTransaction,
     TransactionBatchMessage,
     TransactionMessage,
@@ -22,7 +20,9 @@ from shared.messages import (
     operations_json,
     request_digest,
 )
-from shared.partition import partition_of, queue_name, routing_key
+from shared.contract.partition import partition_of, queue_name, routing_key
+from shared.core.ledger import AMOUNT_MAX
+from shared.errors import ValidationFailed
 
 
 def submit(

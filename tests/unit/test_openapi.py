@@ -22,9 +22,9 @@ from gateway.models import CreateAsset
 from gateway.openapi import REF, build_openapi
 from gateway.operation import ERROR_STATUS, Route
 from gateway.routes import ROUTES
+from shared.contract.messages import AMOUNT_DIGITS_MAX, SubmitTransaction
+from shared.core.ledger import AMOUNT_MAX
 from shared.errors import ValidationFailed
-from shared.ledger import AMOUNT_MAX
-from shared.messages import AMOUNT_DIGITS_MAX, SubmitTransaction
 from shared.settings import Settings
 
 SETTINGS = Settings(page_size_max=200, page_size_default=20, reference_id_length_max=64)

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.ledger import Wallet, WalletStatus
-from shared.messages import TransactionMessage
+from shared.contract.messages import TransactionMessage
+from shared.core.ledger import Wallet, WalletStatus
 from worker.batch import (
     KnownTransaction,
     LockedWallet,

@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 import pytest
 
+from shared.amqp.publisher import Publisher
+from shared.contract.messages import TRANSACTION_BATCH_TYPE, QueueMessage
 from shared.errors import BrokerUnavailable
-from shared.messages import TRANSACTION_BATCH_TYPE, QueueMessage
-from shared.publisher import Publisher
 from shared.settings import Settings
 
 

@@ -12,7 +12,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.messages import (
+from shared.contract.messages import (
     QueueMessage,
     TransactionBatchMessage,
     TransactionMessage,

@@ -1,6 +1,6 @@
-"""The one validator of caller-chosen text (`shared/text.py`): which characters ids, names and
-descriptions refuse, that the HTTP models and the queue messages both use it, and that the
-OpenAPI document's patterns admit exactly the text the gateway accepts."""
+"""The one validator of caller-chosen text (`shared/contract/text.py`): which characters ids,
+names and descriptions refuse, that the HTTP models and the queue messages both use it, and
+that the OpenAPI document's patterns admit exactly the text the gateway accepts."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from gateway.http import decode_json, validate
 from gateway.models import PATH_PARAMETERS, CreateProject, DescribeWallet, UpsertCustomer
 from gateway.openapi import REF, build_openapi
 from gateway.routes import ROUTES
+from shared.contract.messages import SubmitTransaction, TransactionBatchMessage, TransactionMessage
+from shared.contract.text import check_description, check_id, check_name
 from shared.errors import ValidationFailed
-from shared.messages import SubmitTransaction, TransactionBatchMessage, TransactionMessage
 from shared.settings import Settings
-from shared.text import check_description, check_id, check_name
 
 C0 = ["\x00", "\x1b", "\x1f", "\x7f"]
 C1 = ["\x80", "\x85", "\x9b", "\x9f"]

@@ -23,11 +23,11 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from shared import broker
+from shared.amqp import broker
+from shared.amqp.publisher import Publisher
+from shared.contract.messages import TransactionMessage
 from shared.errors import BrokerUnavailable
 from shared.ids import new_id
-from shared.messages import TransactionMessage
-from shared.publisher import Publisher
 from shared.settings import Settings
 
 WAITING_MAX = 10_000

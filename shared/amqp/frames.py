@@ -19,7 +19,7 @@ message instead of 52-56 (a throwaway script of `bench.receive`'s rounds; 39-41 
 inline consumer alone; docs/performance.md, run 16).
 
 `install()` makes every aiormq connection opened afterwards in the process read this way, with
-these channels (`shared/broker.py` `connect` calls it). The protocol handshake still goes
+these channels (`shared/amqp/broker.py` `connect` calls it). The protocol handshake still goes
 through aiormq's own reading, frame by frame, so nothing is read ahead of it."""
 
 from __future__ import annotations

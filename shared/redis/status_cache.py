@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from shared.coalescer import Coalescer
 from shared.errors import CacheUnavailable
-from shared.redis_pipeline import PipelinedConnection
+from shared.redis.pipeline import PipelinedConnection
 from shared.settings import Settings
 
 COALESCED_MAX = 256  # claims sent to Redis in one command by `reserve`, and by `confirm`

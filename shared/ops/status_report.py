@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import aio_pika
 
+from shared.contract.partition import PARTITION_LOCK_SPACE, partition_of, queue_name
 from shared.database import Connection
-from shared.partition import PARTITION_LOCK_SPACE, partition_of, queue_name
 from shared.settings import Settings
 
 APPLIED_WINDOW_S = 60

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.ledger import WalletStatus
+from shared.core.ledger import WalletStatus
 
 TRANSITIONS: dict[WalletStatus, frozenset[WalletStatus]] = {
     WalletStatus.OPEN: frozenset({WalletStatus.SUSPENDED, WalletStatus.CLOSED}),

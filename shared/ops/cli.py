@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from shared.database import DeploymentMismatch, database_url, migrate
 from shared.errors import InvariantViolation
-from shared.ids import new_api_key, new_id, secret_digest
+from shared.ops.keys import create_tenant_key
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger("cloudwallet")
@@ -73,20 +73,7 @@ async def _run(settings: Settings) -> None:
 async def _create_key(settings: Settings, tenant: str) -> None:
     connection = await asyncpg.connect(database_url(settings))
     try:
-        async with connection.transaction():
-            tenant_id = await connection.fetchval(
-                "INSERT INTO tenants (id, name) VALUES ($1, $2)"
-                " ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
-                new_id(),
-                tenant,
-            )
-            key_id, api_key = new_api_key()
-            await connection.execute(
-                "INSERT INTO api_keys (id, tenant_id, secret_digest) VALUES ($1, $2, $3)",
-                key_id,
-                tenant_id,
-                secret_digest(api_key.split(".")[2]),
-            )
+        _, api_key = await create_tenant_key(connection, tenant)
     finally:
         await connection.close()
     print(api_key)
@@ -94,7 +81,7 @@ async def _create_key(settings: Settings, tenant: str) -> None:
 
 async def _verify(settings: Settings, project_id: str | None, accepted_path: Path | None) -> None:
     """Check the ledger's invariants and print each violation; raise VerifyFailed if any."""
-    from shared.verify import read_accepted, verify
+    from shared.ops.verify import read_accepted, verify
 
     try:
         accepted = read_accepted(accepted_path) if accepted_path is not None else None
@@ -122,7 +109,7 @@ async def _verify(settings: Settings, project_id: str | None, accepted_path: Pat
 
 async def _status(settings: Settings) -> None:
     """Print the live workers and each partition's owner, queue depth, consumers and rate."""
-    from shared.status_report import partition_statuses, render
+    from shared.ops.status_report import partition_statuses, render
 
     connection = await asyncpg.connect(database_url(settings))
     try:

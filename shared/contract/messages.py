@@ -23,9 +23,9 @@ from pydantic import (
     field_validator,
 )
 
+from shared.contract.text import ID_PATTERN, check_id
+from shared.core.ledger import AMOUNT_MAX, Operation, OperationType
 from shared.errors import invariant
-from shared.ledger import AMOUNT_MAX, Operation, OperationType
-from shared.text import ID_PATTERN, check_id
 
 # The longest amount string accepted, leading zeros included: as many digits as AMOUNT_MAX has.
 AMOUNT_DIGITS_MAX = len(str(AMOUNT_MAX))

@@ -23,10 +23,15 @@ from typing import Any
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from pamqp import commands as spec
 
-from shared import broker
+from shared.amqp import broker
+from shared.contract.messages import (
+    TRANSACTION_BATCH_TYPE,
+    QueueMessage,
+    TransactionMessage,
+    queue_messages,
+)
+from shared.contract.partition import partition_of, routing_key
 from shared.errors import BrokerUnavailable
-from shared.messages import TRANSACTION_BATCH_TYPE, QueueMessage, TransactionMessage, queue_messages
-from shared.partition import partition_of, routing_key
 from shared.settings import Settings
 
 PERSISTENT = 2

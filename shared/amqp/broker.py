@@ -33,10 +33,10 @@ from pamqp.body import ContentBody
 from pamqp.frame import marshal
 from pamqp.header import ContentHeader
 
-from shared import amqp_frames
+from shared.amqp import frames as amqp_frames
+from shared.contract.partition import queue_name, routing_key
 from shared.database import DeploymentMismatch
 from shared.errors import BrokerUnavailable
-from shared.partition import queue_name, routing_key
 from shared.settings import Settings
 
 TRANSACTIONS_EXCHANGE = "cloudwallet.transactions"
@@ -235,7 +235,7 @@ async def connect(
     """A robust connection whose heartbeat notices a dead peer within seconds, and which
     reconnects (restoring its channels, queues and consumers) soon after the broker is back,
     each attempt bounded by `amqp_connect_timeout_ms`. It reads frames in chunks
-    (`shared/amqp_frames.py`)."""
+    (`shared/amqp/frames.py`)."""
     amqp_frames.install()
     return await aio_pika.connect_robust(
         settings.amqp_url.get_secret_value(),
