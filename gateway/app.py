@@ -12,6 +12,7 @@ from aiohttp import web
 
 from gateway.auth import Authenticator
 from gateway.db import Database
+from gateway.duplicates import Duplicates
 from gateway.keys import (
     AUTHENTICATOR,
     DATABASE,
@@ -20,6 +21,7 @@ from gateway.keys import (
     STATUS_CACHE,
     SUBMISSION_LIMITS,
     SUBMITTER,
+    TRANSACTION_STATES,
 )
 from gateway.limits import SubmissionLimits
 from gateway.middleware import auth_middleware, errors_middleware
@@ -73,12 +75,13 @@ async def _publisher(app: web.Application) -> AsyncIterator[None]:
 
 async def _submitter(app: web.Application) -> AsyncIterator[None]:
     settings, cache, database = app[SETTINGS], app[STATUS_CACHE], app[DATABASE]
+    states = app[TRANSACTION_STATES] = TransactionStates(cache, database)
     app[SUBMITTER] = Submitter(
         settings,
         cache,
         app[PUBLISHER],
         AppliedReferences(database, settings),
-        TransactionStates(cache, database),
+        Duplicates(settings, cache, states),
     )
     yield
 

@@ -8,6 +8,7 @@ from gateway.auth import Authenticator
 from gateway.db import Database
 from gateway.limits import SubmissionLimits
 from gateway.operation import Operation
+from gateway.states import TransactionStates
 from gateway.submission import Submitter
 from shared.amqp.publisher import Publisher
 from shared.redis.status_cache import StatusCache
@@ -23,5 +24,6 @@ DOCS_PAGE = web.AppKey("docs_page", bytes)
 OPERATIONS = web.AppKey("operations", dict[tuple[str, str], Operation])
 SUBMISSION_LIMITS = web.AppKey("submission_limits", SubmissionLimits)
 SUBMITTER = web.AppKey("submitter", Submitter)
+TRANSACTION_STATES = web.AppKey("transaction_states", TransactionStates)
 TENANT_ID = web.RequestKey("tenant_id", str)
 OPERATION = web.RequestKey("operation", Operation)

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
+from gateway.duplicates import DuplicateReference, Duplicates, Taken
 from gateway.references import Applied, AppliedReferences
-from gateway.states import TransactionStates
 from shared.amqp.publisher import Publisher
 from shared.contract.messages import (
     SubmitTransaction,
@@ -35,14 +35,10 @@ from shared.contract.messages import (
     request_digest,
     transaction_body,
 )
-from shared.errors import ApiError, CacheUnavailable, Conflict, Unavailable
+from shared.errors import ApiError, CacheUnavailable
 from shared.ids import new_id
-from shared.redis.status_cache import Claim, Holder, StatusCache
+from shared.redis.status_cache import Claim, Holder, StatusCache, within_deadline
 from shared.settings import Settings
-
-Result = TypeVar("Result")
-HOLDER_POLL_FIRST_S = 0.005  # the first pause while waiting for a holder's publish; it doubles
-HOLDER_POLL_MAX_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +48,6 @@ class Submission:
 
     claim: Claim
     message: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Taken:
-    """A submission whose reference ID another transaction holds in Redis."""
-
-    claim: Claim
-    holder: Holder
 
 
 class ClientGone(Exception):
@@ -101,24 +89,6 @@ def accepted_body(claim: Claim) -> dict[str, Any]:
     return {"id": claim.transaction_id, "referenceId": claim.reference_id, "status": "Pending"}
 
 
-class DuplicateReference(Conflict):
-    """409 DuplicateReferenceId with the transaction holding the reference ID; `digest` is
-    that transaction's request digest, to compare other requests with."""
-
-    def __init__(self, claim: Claim, digest: bytes, current: dict[str, Any]) -> None:
-        super().__init__(
-            f"referenceId {claim.reference_id} is already used in this project",
-            code="DuplicateReferenceId",
-            details={"requestMatches": digest == claim.digest, "transaction": current},
-        )
-        self.digest = digest
-        self.current = current
-
-    def to(self, claim: Claim) -> DuplicateReference:
-        """The same answer to another request with the same reference ID."""
-        return DuplicateReference(claim, self.digest, self.current)
-
-
 class Submitter:
     """Reserves, checks, publishes and confirms submissions (see the module's diagram)."""
 
@@ -128,13 +98,13 @@ class Submitter:
         cache: StatusCache,
         publisher: Publisher,
         references: AppliedReferences,
-        states: TransactionStates,
+        duplicates: Duplicates,
     ) -> None:
         self._settings = settings
         self._cache = cache
         self._publisher = publisher
         self._references = references
-        self.states = states
+        self.duplicates = duplicates
         self._redis_timeout_s = settings.redis_timeout_ms / 1000
         self._duplicate_wait_s = settings.duplicate_wait_max_ms / 1000
 
@@ -145,12 +115,12 @@ class Submitter:
         client_gone: Callable[[], bool] = lambda: False,
     ) -> Taken | None:
         """Publish the submission, confirmed by the broker (None), unless its reference ID is
-        taken: a holder in Redis is returned (`answer_taken` answers it), one in PostgreSQL is
+        taken: a holder in Redis is returned (`Duplicates.answer` answers it), one in PostgreSQL is
         raised as 409. Raises Unavailable when Redis or the broker cannot take it, and
         ClientGone when the client left before the publish."""
         claim = submission.claim
         deadline_s = asyncio.get_running_loop().time() + self._redis_timeout_s
-        holder = await self._within(
+        holder = await within_deadline(
             deadline_s,
             self._cache.reserve(
                 project_id, claim.reference_id, claim.transaction_id, claim.digest, claim.pending
@@ -171,7 +141,7 @@ class Submitter:
             await self._release(project_id, [claim])
             raise
         with contextlib.suppress(CacheUnavailable):
-            await self._within(
+            await within_deadline(
                 deadline_s,
                 self._cache.confirm(
                     project_id, claim.reference_id, claim.transaction_id, claim.digest
@@ -190,7 +160,7 @@ class Submitter:
             return []
         deadline_s = asyncio.get_running_loop().time() + self._redis_timeout_s
         claims = [submission.claim for submission in submissions]
-        holders = await self._within(deadline_s, self._cache.reserve_many(project_id, claims))
+        holders = await within_deadline(deadline_s, self._cache.reserve_many(project_id, claims))
         outcomes: list[Taken | ApiError | None] = [
             None if holder is None else Taken(claim, holder)
             for claim, holder in zip(claims, holders, strict=True)
@@ -215,81 +185,15 @@ class Submitter:
                 raise
             with contextlib.suppress(CacheUnavailable):
                 confirmed = [s.claim for s in publishable]
-                await self._within(deadline_s, self._cache.confirm_many(project_id, confirmed))
+                await within_deadline(deadline_s, self._cache.confirm_many(project_id, confirmed))
         return outcomes
-
-    async def answer_taken(self, project_id: str, taken: list[Taken]) -> list[ApiError]:
-        """The answer to each submission whose reference ID was taken: 409 with the holder's
-        current state; an unconfirmed holder without a final state is waited for (at most
-        `duplicate_wait_max_ms`) until its publish is confirmed, and answers 503
-        ReferenceIdInProgress only if that publish failed or never confirmed."""
-        if not taken:
-            return []
-        states = await self.states.current(project_id, [t.holder.transaction_id for t in taken])
-        return list(
-            await asyncio.gather(
-                *(
-                    self._answer(project_id, one, states.get(one.holder.transaction_id))
-                    for one in taken
-                )
-            )
-        )
-
-    async def _answer(
-        self, project_id: str, taken: Taken, current: dict[str, Any] | None
-    ) -> ApiError:
-        holder = taken.holder
-        if not holder.confirmed and (current is None or current.get("status") == "Pending"):
-            waited = await self._wait_confirmed(project_id, taken.claim.reference_id, holder)
-            if waited is None:
-                return Unavailable(
-                    f"a request with referenceId {taken.claim.reference_id} is still being"
-                    " submitted, or its publish failed",
-                    code="ReferenceIdInProgress",
-                    retry_after_s=self._settings.retry_after_s,
-                )
-            holder = waited
-            states = await self.states.current(project_id, [holder.transaction_id])
-            current = states.get(holder.transaction_id)
-        if current is None:
-            current = {
-                "id": holder.transaction_id,
-                "referenceId": taken.claim.reference_id,
-                "status": "Pending",
-            }
-        digest = holder.digest
-        if current["id"] != holder.transaction_id and "operations" in current:
-            # The holder's id is an alias: the transaction that holds the reference ID in
-            # PostgreSQL is another one, and the request is compared with that one.
-            digest = request_digest(current["operations"])
-        return DuplicateReference(taken.claim, digest, current)
-
-    async def _wait_confirmed(
-        self, project_id: str, reference_id: str, holder: Holder
-    ) -> Holder | None:
-        """Poll Redis until the reference ID's holder is confirmed (returned), or is gone, or
-        `duplicate_wait_max_ms` passed (None)."""
-        loop = asyncio.get_running_loop()
-        deadline_s = loop.time() + self._duplicate_wait_s
-        pause_s = HOLDER_POLL_FIRST_S
-        while loop.time() < deadline_s:
-            await asyncio.sleep(min(pause_s, max(0.0, deadline_s - loop.time())))
-            pause_s = min(pause_s * 2, HOLDER_POLL_MAX_S)
-            current = await self._within(
-                loop.time() + self._redis_timeout_s, self._cache.holder(project_id, reference_id)
-            )
-            if current is None:
-                return None
-            if current.confirmed:
-                return current
-        return None
 
     async def _hand_over(
         self, project_id: str, claim: Claim, applied: Applied, deadline_s: float
     ) -> None:
         holder = Holder(applied.transaction_id, applied.digest, True)
         with contextlib.suppress(CacheUnavailable):
-            await self._within(
+            await within_deadline(
                 deadline_s, self._cache.hand_over(project_id, claim, holder, applied.state)
             )
 
@@ -297,15 +201,4 @@ class Submitter:
         """Best effort: a reservation that cannot be released expires after its pending TTL."""
         deadline_s = asyncio.get_running_loop().time() + self._redis_timeout_s
         with contextlib.suppress(CacheUnavailable):
-            await self._within(deadline_s, self._cache.release_many(project_id, claims))
-
-    async def _within(self, deadline_s: float, work: Awaitable[Result]) -> Result:
-        """`work`, bounded by the request's Redis deadline: past it, CacheUnavailable."""
-        try:
-            async with asyncio.timeout_at(deadline_s):
-                return await work
-        except TimeoutError:
-            raise CacheUnavailable(
-                "the reference cache did not answer in time",
-                retry_after_s=self._settings.retry_after_s,
-            ) from None
+            await within_deadline(deadline_s, self._cache.release_many(project_id, claims))

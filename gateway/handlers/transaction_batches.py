@@ -23,17 +23,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from gateway import examples, schemas
+from gateway.duplicates import DuplicateReference, Taken
 from gateway.http import field_errors, json_response, read_model
 from gateway.keys import SETTINGS, SUBMISSION_LIMITS, SUBMITTER
 from gateway.operation import Operation
-from gateway.submission import (
-    DuplicateReference,
-    Submission,
-    Taken,
-    accepted_body,
-    prepare,
-    submission_context,
-)
+from gateway.submission import Submission, accepted_body, prepare, submission_context
 from shared.contract.messages import SubmitTransaction
 from shared.errors import ApiError, ValidationFailed
 
@@ -121,7 +115,7 @@ async def submit_transaction_batch(request: web.Request) -> web.Response:
     # Outside the admission slot: a duplicate may wait for another request's publish.
     indexed = zip(items.fresh, outcomes, strict=True)
     taken = [(index, one) for (index, _), one in indexed if isinstance(one, Taken)]
-    taken_answers = await submitter.answer_taken(project_id, [one for _, one in taken])
+    taken_answers = await submitter.duplicates.answer(project_id, [one for _, one in taken])
     answers: dict[int, ApiError | None] = {}  # by index of a first occurrence; None: accepted
     for (index, submission), outcome in zip(items.fresh, outcomes, strict=True):
         if outcome is None:

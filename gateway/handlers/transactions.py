@@ -12,7 +12,7 @@ from aiohttp import web
 
 from gateway import examples
 from gateway.http import json_response, read_model
-from gateway.keys import SETTINGS, SUBMISSION_LIMITS, SUBMITTER
+from gateway.keys import SETTINGS, SUBMISSION_LIMITS, SUBMITTER, TRANSACTION_STATES
 from gateway.operation import Link, Operation
 from gateway.schemas import Transaction, TransactionAccepted
 from gateway.submission import ClientGone, accepted_body, prepare, submission_context
@@ -37,7 +37,7 @@ async def submit_transaction(request: web.Request) -> web.StreamResponse:
             return web.Response(status=499)  # nobody reads it: the connection is closed
     if taken is not None:
         # Outside the admission slot: a duplicate may wait for another request's publish.
-        (answer,) = await submitter.answer_taken(project_id, [taken])
+        (answer,) = await submitter.duplicates.answer(project_id, [taken])
         raise answer
     claim = submission.claim
     return json_response(
@@ -55,7 +55,7 @@ def _client_gone(request: web.Request) -> bool:
 async def get_transaction(request: web.Request) -> web.Response:
     project_id = request.match_info["projectId"]
     transaction_id = request.match_info["transactionId"]
-    states = await request.app[SUBMITTER].states.current(project_id, [transaction_id])
+    states = await request.app[TRANSACTION_STATES].current(project_id, [transaction_id])
     found = states.get(transaction_id)
     if found is None:
         raise NotFound(f"transaction {transaction_id} not found", code="TransactionNotFound")

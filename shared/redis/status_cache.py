@@ -10,9 +10,10 @@ later) blocks its reference ID for seconds, not days."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import redis.asyncio as redis
@@ -25,6 +26,8 @@ from shared.redis.pipeline import PipelinedConnection
 from shared.settings import Settings
 
 COALESCED_MAX = 256  # claims sent to Redis in one command by `reserve`, and by `confirm`
+
+Result = TypeVar("Result")
 
 # Release a reservation only if it is still ours (unconfirmed).
 _RELEASE = """
@@ -358,6 +361,17 @@ class StatusCache:
             await self._evaluate(self._put_many, keys, arguments)
         except RedisError as error:
             raise CacheUnavailable("the status cache is unavailable") from error
+
+
+async def within_deadline(deadline_s: float, work: Awaitable[Result]) -> Result:
+    """`work` (Redis commands of one request), bounded by the request's deadline on the event
+    loop's clock: past it, CacheUnavailable. One deadline for all of a request's Redis work,
+    however long it queued behind others' commands."""
+    try:
+        async with asyncio.timeout_at(deadline_s):
+            return await work
+    except TimeoutError:
+        raise CacheUnavailable("the reference cache did not answer in time") from None
 
 
 def _holder(raw: bytes) -> Holder:

@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as redis
 
 from gateway.db import Database
+from gateway.duplicates import Duplicates
 from gateway.references import AppliedReferences
 from gateway.states import TransactionStates
 from gateway.submission import ClientGone, Submitter, prepare
@@ -41,7 +42,7 @@ async def submitter(migrated: Settings) -> AsyncIterator[Submitter]:
             cache,
             publisher,
             AppliedReferences(database, migrated),
-            TransactionStates(cache, database),
+            Duplicates(migrated, cache, TransactionStates(cache, database)),
         )
     finally:
         await publisher.close()
