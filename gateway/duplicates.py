@@ -12,7 +12,7 @@ from typing import Any
 from gateway.states import TransactionStates
 from shared.contract.messages import request_digest
 from shared.errors import ApiError, Conflict, Unavailable
-from shared.redis.status_cache import Claim, Holder, StatusCache, within_deadline
+from shared.redis.status_cache import Claim, Holder, StatusCache
 from shared.settings import Settings
 
 HOLDER_POLL_FIRST_S = 0.005  # the first pause while waiting for a holder's publish; it doubles
@@ -52,7 +52,6 @@ class Duplicates:
         self._settings = settings
         self._cache = cache
         self._states = states
-        self._redis_timeout_s = settings.redis_timeout_ms / 1000
         self._duplicate_wait_s = settings.duplicate_wait_max_ms / 1000
 
     async def answer(self, project_id: str, taken: list[Taken]) -> list[ApiError]:
@@ -112,9 +111,8 @@ class Duplicates:
         while loop.time() < deadline_s:
             await asyncio.sleep(min(pause_s, max(0.0, deadline_s - loop.time())))
             pause_s = min(pause_s * 2, HOLDER_POLL_MAX_S)
-            current = await within_deadline(
-                loop.time() + self._redis_timeout_s, self._cache.holder(project_id, reference_id)
-            )
+            # One command, bounded by the Redis client's own timeout (`redis_timeout_ms`).
+            current = await self._cache.holder(project_id, reference_id)
             if current is None:
                 return None
             if current.confirmed:

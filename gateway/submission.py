@@ -106,7 +106,6 @@ class Submitter:
         self._references = references
         self.duplicates = duplicates
         self._redis_timeout_s = settings.redis_timeout_ms / 1000
-        self._duplicate_wait_s = settings.duplicate_wait_max_ms / 1000
 
     async def submit(
         self,
@@ -115,16 +114,18 @@ class Submitter:
         client_gone: Callable[[], bool] = lambda: False,
     ) -> Taken | None:
         """Publish the submission, confirmed by the broker (None), unless its reference ID is
-        taken: a holder in Redis is returned (`Duplicates.answer` answers it), one in PostgreSQL is
-        raised as 409. Raises Unavailable when Redis or the broker cannot take it, and
+        taken: a holder in Redis is returned (`Duplicates.answer` answers it), one in PostgreSQL
+        is raised as 409. Raises Unavailable when Redis or the broker cannot take it, and
         ClientGone when the client left before the publish."""
         claim = submission.claim
         deadline_s = asyncio.get_running_loop().time() + self._redis_timeout_s
-        holder = await within_deadline(
+        holder = await self._cache.reserve(
+            project_id,
+            claim.reference_id,
+            claim.transaction_id,
+            claim.digest,
+            claim.pending,
             deadline_s,
-            self._cache.reserve(
-                project_id, claim.reference_id, claim.transaction_id, claim.digest, claim.pending
-            ),
         )
         if holder is not None:
             return Taken(claim, holder)
@@ -140,12 +141,11 @@ class Submitter:
         except BaseException:
             await self._release(project_id, [claim])
             raise
+        # The confirm has a deadline of its own: the publish that came between is not Redis work.
+        deadline_s = asyncio.get_running_loop().time() + self._redis_timeout_s
         with contextlib.suppress(CacheUnavailable):
-            await within_deadline(
-                deadline_s,
-                self._cache.confirm(
-                    project_id, claim.reference_id, claim.transaction_id, claim.digest
-                ),
+            await self._cache.confirm(
+                project_id, claim.reference_id, claim.transaction_id, claim.digest, deadline_s
             )
         return None
 

@@ -60,6 +60,10 @@ def _copy_error(error: Exception) -> Exception:
     return CacheUnavailable(error.message) if isinstance(error, CacheUnavailable) else error
 
 
+def _late() -> CacheUnavailable:
+    return CacheUnavailable("the reference cache did not answer in time")
+
+
 def _reference_value(transaction_id: str, digest: bytes, *, confirmed: bool = False) -> bytes:
     return orjson.dumps({"id": transaction_id, "digest": digest.hex(), "confirmed": confirmed})
 
@@ -163,12 +167,14 @@ class StatusCache:
             items_max=COALESCED_MAX,
             sends_in_flight_max=sends_in_flight_max,
             copy_error=_copy_error,
+            expired=_late,
         )
         self._confirming = Coalescer(
             self._confirm_claims,
             items_max=COALESCED_MAX,
             sends_in_flight_max=sends_in_flight_max,
             copy_error=_copy_error,
+            expired=_late,
         )
         self._confirm_many = client.register_script(_CONFIRM_MANY)
         self._release = client.register_script(_RELEASE)
@@ -217,12 +223,14 @@ class StatusCache:
         transaction_id: str,
         digest: bytes,
         pending: dict[str, Any],
+        deadline_s: float | None = None,
     ) -> Holder | None:
         """Claim a reference ID for a new transaction, unconfirmed until `confirm`; return
         its holder if it is taken. The claims made in one turn of the event loop, or while the
-        previous command of claims is unanswered, go to Redis as one command."""
+        previous command of claims is unanswered, go to Redis as one command. Past
+        `deadline_s` (the event loop's clock), CacheUnavailable."""
         claim = Claim(reference_id, transaction_id, digest, pending)
-        return await self._reserving.submit((project_id, claim))
+        return await self._reserving.submit((project_id, claim), deadline_s)
 
     async def reserve_many(self, project_id: str, claims: list[Claim]) -> list[Holder | None]:
         """`reserve` for many reference IDs of one project in one command; for each claim, in
@@ -278,13 +286,18 @@ class StatusCache:
             raise CacheUnavailable("the reference cache is unavailable") from error
 
     async def confirm(
-        self, project_id: str, reference_id: str, transaction_id: str, digest: bytes
+        self,
+        project_id: str,
+        reference_id: str,
+        transaction_id: str,
+        digest: bytes,
+        deadline_s: float | None = None,
     ) -> None:
         """Keep a reservation whose publish the broker confirmed for `reference_ttl_s`. The
         confirms made in one turn of the event loop, or while the previous command of confirms
-        is unanswered, go to Redis as one command."""
+        is unanswered, go to Redis as one command. Past `deadline_s`, CacheUnavailable."""
         claim = Claim(reference_id, transaction_id, digest, {})
-        await self._confirming.submit((project_id, claim))
+        await self._confirming.submit((project_id, claim), deadline_s)
 
     async def confirm_many(self, project_id: str, claims: list[Claim]) -> None:
         """`confirm` for many reservations of one project in one command."""
@@ -371,7 +384,7 @@ async def within_deadline(deadline_s: float, work: Awaitable[Result]) -> Result:
         async with asyncio.timeout_at(deadline_s):
             return await work
     except TimeoutError:
-        raise CacheUnavailable("the reference cache did not answer in time") from None
+        raise _late() from None
 
 
 def _holder(raw: bytes) -> Holder:

@@ -77,3 +77,42 @@ async def test_what_arrives_while_the_sends_are_unanswered_waits_and_travels_tog
     assert await asyncio.gather(first, second, *later) == [10, 20, 30, 40, 50]
     assert recorder.calls == [[1], [2], [3, 4, 5]]
     assert recorder.in_flight_max == 2
+
+
+def late() -> CacheUnavailable:
+    return CacheUnavailable("late")
+
+
+async def test_a_stalled_send_is_bounded_by_its_earliest_deadline_and_the_waiting_expire() -> None:
+    """A send that never answers ends at the earliest deadline of its items; what waited
+    behind it with deadlines already past is answered `expired()` without being sent, so no
+    caller waits longer than its deadline, however many sends it queued behind."""
+    recorder = Recorder()
+    recorder.answer.clear()  # the first send stalls
+    coalescer = Coalescer(
+        recorder.send, items_max=2, sends_in_flight_max=1, copy_error=copy_error, expired=late
+    )
+    loop = asyncio.get_running_loop()
+    deadline_s = loop.time() + 0.2
+    started = loop.time()
+    stalled = [asyncio.create_task(coalescer.submit(item, deadline_s)) for item in range(4)]
+    await asyncio.sleep(0.05)
+    behind = asyncio.create_task(coalescer.submit(9, deadline_s))
+    results = await asyncio.gather(*stalled, behind, return_exceptions=True)
+    elapsed_s = loop.time() - started
+    assert all(isinstance(result, CacheUnavailable) for result in results), results
+    assert {str(result) for result in results} == {"late"}
+    assert elapsed_s < 0.35, elapsed_s
+    assert recorder.calls == [[0, 1]]  # neither the second chunk nor what waited was sent
+    recorder.answer.set()
+    assert await coalescer.submit(5, loop.time() + 1) == 50
+
+
+async def test_a_caller_that_gave_up_is_not_sent() -> None:
+    recorder = Recorder()
+    coalescer = Coalescer(recorder.send, items_max=10, sends_in_flight_max=1, copy_error=copy_error)
+    gone = asyncio.create_task(coalescer.submit(1))
+    kept = asyncio.create_task(coalescer.submit(2))
+    gone.cancel()
+    assert await kept == 20
+    assert recorder.calls == [[2]]
