@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     # Net allocations between two collections of the garbage collector's youngest generation in
     # a worker process (Python's default is 700); 0 keeps Python's. A writer's batch keeps tens
     # of thousands of objects alive while it is planned and written, which the default
-    # threshold scans again and again (docs/performance.md, run 13).
+    # threshold scans again and again (docs/decisions/0014-garbage-collector-thresholds.md).
     gc_threshold_allocations: int = Field(default=50_000, ge=0)
 
     http_shutdown_timeout_s: float = Field(default=10, ge=0)

@@ -22,7 +22,7 @@ WALLET_STATUSES = {status.value: status for status in ledger.WalletStatus}  # a 
 # row in id order (the CTE runs as written, as a plain SELECT ... ORDER BY ... FOR UPDATE would),
 # then the transactions that already hold the batch's reference IDs. The balance travels as
 # text: decoding numeric into a Decimal, then an int, costs the worker three times as much
-# (docs/performance.md, runs 6 and 7).
+# (docs/decisions/0006-batch-rows-as-json.md).
 LOAD_BATCH = """
 WITH locked AS MATERIALIZED (
   SELECT id, project_id, asset_id, status, balance FROM wallets
@@ -45,7 +45,8 @@ JOIN unnest($2::text[], $3::text[]) AS k(project_id, reference_id)
 # (ORDER BY the position in the array), the order of each wallet's chain of balances. The rows
 # travel as JSON, one document per table: orjson writes a batch's rows in a tenth of the CPU
 # that asyncpg spends encoding them as arrays, one element at a time, while PostgreSQL parses
-# the documents in little more time than it decodes the arrays (docs/performance.md, run 15).
+# the documents in little more time than it decodes the arrays
+# (docs/decisions/0006-batch-rows-as-json.md).
 # The documents are text parameters, whatever JSON codec the connection has; numbers travel as
 # strings (amounts exceed 64 bits); the batch's one instant ($2) travels once.
 SAVE_BATCH = """

@@ -4,8 +4,8 @@ No I/O, no clock, no randomness: `apply` takes the touched wallets and an ordere
 operations and returns either the postings and new balances, or the first failure.
 
 The values are NamedTuples: as immutable as frozen dataclasses, built in half the time and
-compared in C. The writer builds about a dozen of them per transaction (docs/performance.md,
-run 19).
+compared in C. The writer builds about a dozen of them per transaction
+(docs/decisions/0005-group-commit-and-planning-ahead.md).
 
 Failure precedence, checked operation by operation in the listed order, and within one
 operation in this fixed order (the first that holds is the answer):
