@@ -76,14 +76,12 @@ async def _publisher(app: web.Application) -> AsyncIterator[None]:
 async def _submitter(app: web.Application) -> AsyncIterator[None]:
     settings, cache, database = app[SETTINGS], app[STATUS_CACHE], app[DATABASE]
     states = app[TRANSACTION_STATES] = TransactionStates(cache, database)
+    references = AppliedReferences(settings)
     app[SUBMITTER] = Submitter(
-        settings,
-        cache,
-        app[PUBLISHER],
-        AppliedReferences(database, settings),
-        Duplicates(settings, cache, states),
+        settings, cache, app[PUBLISHER], references, Duplicates(settings, cache, states)
     )
     yield
+    await references.close()
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -15,8 +15,9 @@ from typing import Any
 
 import asyncpg
 
-from shared.database import CONNECTION_ERRORS, TRANSIENT_ERRORS, Connection
+from shared.database import CONNECTION_ERRORS, TRANSIENT_ERRORS, Connection, connect
 from shared.errors import DatabaseUnavailable, InvariantViolation
+from shared.settings import Settings
 
 # The least time a connection is given to be reset on its way back to the pool: a call that
 # used up its budget still returns a healthy connection rather than closing it.
@@ -96,6 +97,42 @@ class Database:
                 f"the database did not answer within {self._timeout_s * 1000:.0f} ms"
             )
         return DatabaseUnavailable("the database is unavailable")
+
+
+class SingleConnection:
+    """One connection of its own for one hot, short query shape (the reference lookups of
+    `gateway/references.py`): no pool to wait on, and no reset on the way back, which costs a
+    pooled query a second round trip. Connected when first used and again after a failure;
+    each query is bounded by `timeout_s`, past which the connection is closed."""
+
+    def __init__(self, settings: Settings, *, application_name: str, timeout_s: float) -> None:
+        self._settings = settings
+        self._application_name = application_name
+        self._timeout_s = timeout_s
+        self._connection: asyncpg.Connection | None = None
+
+    async def fetch(self, query: str, *arguments: Any) -> list[asyncpg.Record]:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                connection = self._connection
+                if connection is None or connection.is_closed():
+                    connection = self._connection = await connect(
+                        self._settings, application_name=self._application_name
+                    )
+                return list(await connection.fetch(query, *arguments))
+        except (*TRANSIENT_ERRORS, asyncio.CancelledError) as error:
+            if self._connection is not None:
+                _terminate(self._connection)
+                self._connection = None
+            if isinstance(error, asyncio.CancelledError):
+                raise
+            raise DatabaseUnavailable("the database did not answer in time") from error
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await asyncio.wait_for(self._connection.close(), timeout=self._timeout_s)
+            self._connection = None
 
 
 def _terminate(connection: Connection) -> None:

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.db import Database
+from gateway.db import SingleConnection
 from shared.coalescer import Coalescer
 from shared.contract.messages import transaction_from_row
 from shared.errors import DatabaseUnavailable
@@ -49,9 +49,11 @@ class AppliedReferences:
     """Finds which reference IDs PostgreSQL holds, the lookups of one turn of the event loop (or
     made while one query is on its way) in one query."""
 
-    def __init__(self, database: Database, settings: Settings) -> None:
-        self._database = database
+    def __init__(self, settings: Settings) -> None:
         self._timeout_s = settings.reference_lookup_timeout_ms / 1000
+        self._database = SingleConnection(
+            settings, application_name="cloudwallet-gateway-references", timeout_s=self._timeout_s
+        )
         self._pause_s = settings.reference_lookup_pause_ms / 1000
         self._paused_until_s = 0.0
         self._coalescer: Coalescer[Lookup, Applied | None] = Coalescer(
@@ -74,6 +76,9 @@ class AppliedReferences:
             return [None] * len(reference_ids)
         return await self._find([(project_id, reference_id) for reference_id in reference_ids])
 
+    async def close(self) -> None:
+        await self._database.close()
+
     def _paused(self) -> bool:
         return asyncio.get_running_loop().time() < self._paused_until_s
 
@@ -81,13 +86,14 @@ class AppliedReferences:
         projects = [project_id for project_id, _ in lookups]
         references = [reference_id for _, reference_id in lookups]
         try:
-            async with asyncio.timeout(self._timeout_s):
-                rows = await self._database.fetch(SELECT_APPLIED, projects, references)
-        except (DatabaseUnavailable, TimeoutError) as error:
+            rows = await self._database.fetch(SELECT_APPLIED, projects, references)
+        except DatabaseUnavailable as error:
             loop = asyncio.get_running_loop()
             if loop.time() >= self._paused_until_s:
                 log.warning(
-                    "reference lookups paused for %s s: %s", self._pause_s, type(error).__name__
+                    "reference lookups paused for %s s: %s",
+                    self._pause_s,
+                    type(error.__cause__).__name__,
                 )
             self._paused_until_s = loop.time() + self._pause_s
             return [None] * len(lookups)

@@ -79,9 +79,10 @@ def _server_settings(
 
 
 async def connect(
-    settings: Settings, *, application_name: str, idle_session_timeout_ms: int
+    settings: Settings, *, application_name: str, idle_session_timeout_ms: int | None = None
 ) -> asyncpg.Connection:
-    """One connection of its own (a partition's lease), configured like the pools'."""
+    """One connection of its own (a partition's lease, the gateway's reference lookups),
+    configured like the pools'."""
     connection = await asyncpg.connect(
         database_url(settings),
         timeout=settings.database_connect_timeout_ms / 1000,

@@ -36,15 +36,17 @@ async def submitter(migrated: Settings) -> AsyncIterator[Submitter]:
     cache = StatusCache.open(migrated)
     publisher = await Publisher.open(migrated)
     database = Database(pool, query_timeout_ms=migrated.database_query_timeout_ms)
+    references = AppliedReferences(migrated)
     try:
         yield Submitter(
             migrated,
             cache,
             publisher,
-            AppliedReferences(database, migrated),
+            references,
             Duplicates(migrated, cache, TransactionStates(cache, database)),
         )
     finally:
+        await references.close()
         await publisher.close()
         await cache.close()
         await pool.close()
