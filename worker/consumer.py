@@ -59,6 +59,7 @@ from shared.redis.status_cache import StatusCache
 from shared.settings import Settings
 from worker import delivery, store
 from worker.batch import BatchPlan, Guess, Outcome, WalletCache, guess, plan_batch
+from worker.failpoints import FailPoint
 from worker.lease import LeaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ class PartitionWriter:
             "operations_per_transaction_max": settings.operations_per_transaction_max,
             "reference_id_length_max": settings.reference_id_length_max,
         }
-        self._failpoint = delivery.FailPoint.from_environment()
+        self._failpoint = FailPoint.from_environment()
         self.batch_sizes: list[int] = []
         self._wallets = WalletCache(settings.wallet_cache_entries_max)
         self.plans_ahead = 0  # batches planned ahead

@@ -19,7 +19,7 @@ from tests.faults.conftest import LOAD_SCALE, ROUNDS, SOAK
 from tests.faults.processes import Processes
 from tests.faults.proxy import TcpProxy, via
 from tests.faults.scenario import Scenario
-from worker.delivery import FAILPOINT_WRITER_ERRORS_MAX
+from worker.failpoints import FAILPOINT_WRITER_ERRORS_MAX
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900 if SOAK else 150)]
 LOAD_S = 1.5 * LOAD_SCALE  # load before the first fault, and between faults

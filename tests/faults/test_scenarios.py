@@ -21,8 +21,8 @@ from tests.faults.proxy import TcpProxy, via
 from tests.faults.scenario import Scenario
 from tests.faults.workload import wait_final
 from tests.support import vhost_of
-from worker.delivery import FAILPOINT_DROPPED_BATCHES_MAX as DROPPED_BATCHES_MAX
-from worker.delivery import FAILPOINT_LOST_COMMITS_MAX as LOST_COMMITS_MAX
+from worker.failpoints import FAILPOINT_DROPPED_BATCHES_MAX as DROPPED_BATCHES_MAX
+from worker.failpoints import FAILPOINT_LOST_COMMITS_MAX as LOST_COMMITS_MAX
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900 if SOAK else 150)]
 STALE_RECHECK_WAIT_S = 20
