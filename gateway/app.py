@@ -10,10 +10,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gateway.auth import Authenticator
-from gateway.db import Database
-from gateway.duplicates import Duplicates
-from gateway.keys import (
+from gateway.app_keys import (
     AUTHENTICATOR,
     DATABASE,
     PUBLISHER,
@@ -23,6 +20,9 @@ from gateway.keys import (
     SUBMITTER,
     TRANSACTION_STATES,
 )
+from gateway.auth import Authenticator
+from gateway.db import Database
+from gateway.duplicates import Duplicates
 from gateway.limits import SubmissionLimits
 from gateway.middleware import auth_middleware, errors_middleware
 from gateway.references import AppliedReferences

@@ -9,9 +9,9 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from gateway.keys import OPERATION, SETTINGS
-from gateway.queries import single_values
-from gateway.schemas import Out
+from gateway.app_keys import ENDPOINT, SETTINGS
+from gateway.query_strings import single_values
+from gateway.responses import Out
 from shared.errors import (
     InvariantViolation,
     UnsupportedMediaType,
@@ -174,13 +174,13 @@ def _field(path: str, key: str) -> str:
 async def read_model(
     request: web.Request, model: type[Model], context: dict[str, Any] | None = None
 ) -> Model:
-    """Read, parse and validate the body as `model`, the body the route's operation declares;
+    """Read, parse and validate the body as `model`, the body the route's endpoint declares;
     any failure is a 400 naming the fields. An optional body may be empty."""
-    operation = request[OPERATION]
-    invariant(operation.body is model, f"{operation.operation_id} does not declare {model}")
+    endpoint = request[ENDPOINT]
+    invariant(endpoint.body is model, f"{endpoint.operation_id} does not declare {model}")
     raw = await request.read()
     if not raw:
-        return validate(model, None if operation.body_required else {}, context)
+        return validate(model, None if endpoint.body_required else {}, context)
     _check_content_type(request)
     return validate(model, decode_json(raw, request.app[SETTINGS].json_depth_max), context)
 
@@ -188,9 +188,9 @@ async def read_model(
 def read_query(
     request: web.Request, model: type[Model], context: dict[str, Any] | None = None
 ) -> Model:
-    """Validate the query string as `model`, the query the route's operation declares."""
-    operation = request[OPERATION]
-    invariant(operation.query is model, f"{operation.operation_id} does not declare {model}")
+    """Validate the query string as `model`, the query the route's endpoint declares."""
+    endpoint = request[ENDPOINT]
+    invariant(endpoint.query is model, f"{endpoint.operation_id} does not declare {model}")
     return validate(model, single_values(request), context, root="query")
 
 

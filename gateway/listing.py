@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
+from gateway.app_keys import SETTINGS
 from gateway.http import read_query
-from gateway.keys import SETTINGS
-from gateway.queries import EPOCH, EPOCH_MS_MAX, LedgerQuery, PageQuery
+from gateway.query_strings import EPOCH, EPOCH_MS_MAX, LedgerQuery, PageQuery
 from shared.errors import ValidationFailed
 
 NUMBER_KEY = re.compile(r"[0-9]{1,18}")

@@ -10,9 +10,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
+from gateway.app_keys import AUTHENTICATOR, ENDPOINT, ENDPOINTS, TENANT_ID
 from gateway.http import json_response
-from gateway.keys import AUTHENTICATOR, OPERATION, OPERATIONS, TENANT_ID
-from gateway.models import PATH_PARAMETERS
+from gateway.requests import PATH_PARAMETERS
 from shared.errors import (
     ApiError,
     MethodNotAllowed,
@@ -68,9 +68,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if route_error is not None:
         raise route_error
     route = request.match_info.route
-    operation = request.app[OPERATIONS][(route.method, route.resource.canonical)]  # type: ignore[union-attr]
-    request[OPERATION] = operation
-    if operation.public:
+    endpoint = request.app[ENDPOINTS][(route.method, route.resource.canonical)]  # type: ignore[union-attr]
+    request[ENDPOINT] = endpoint
+    if endpoint.public:
         return await handler(request)
     authenticator = request.app[AUTHENTICATOR]
     tenant_id = await authenticator.tenant_of(request)

@@ -7,7 +7,7 @@ import json
 
 from aiohttp import web
 
-from gateway.docs_page import render_docs
+from gateway.app_keys import DOCS_PAGE, ENDPOINTS, OPENAPI_DOCUMENT
 from gateway.handlers import (
     assets,
     customer_status,
@@ -21,9 +21,9 @@ from gateway.handlers import (
     wallet_status,
     wallets,
 )
-from gateway.keys import DOCS_PAGE, OPENAPI_DOCUMENT, OPERATIONS
-from gateway.openapi import build_openapi
-from gateway.operation import Route
+from gateway.openapi.docs_page import render_docs
+from gateway.openapi.document import build_openapi
+from gateway.openapi.endpoint import Route
 from shared.settings import Settings
 
 P = "/projects/{projectId}"
@@ -77,11 +77,11 @@ HOT_PATHS = (P + "/transactions",)
 
 def add_routes(app: web.Application, settings: Settings) -> None:
     """Serve every route of the table, and the document and page generated from it."""
-    operations = {}
+    endpoints = {}
     for route in sorted(ROUTES, key=lambda route: route.path not in HOT_PATHS):
-        resource_route = app.router.add_route(route.method, route.path, route.operation.handler)
-        operations[(route.method, resource_route.resource.canonical)] = route.operation  # type: ignore[union-attr]
-    app[OPERATIONS] = operations
+        resource_route = app.router.add_route(route.method, route.path, route.endpoint.handler)
+        endpoints[(route.method, resource_route.resource.canonical)] = route.endpoint  # type: ignore[union-attr]
+    app[ENDPOINTS] = endpoints
     document = build_openapi(ROUTES, settings)
     # The standard encoder: the document holds integers wider than 64 bits (amount limits).
     app[OPENAPI_DOCUMENT] = json.dumps(document).encode()

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.operation import ERROR_STATUS, Route
+from gateway.openapi.endpoint import ERROR_STATUS, Route
 from gateway.routes import ROUTES
 
 
@@ -39,7 +39,7 @@ def check_reply(method: str, path: str, status: int, body: Any) -> None:
     if route is None:
         _check_unrouted(method, path, status, body)
         return
-    operation = route.operation
+    operation = route.endpoint
     if status in (operation.status, operation.also_status):
         if operation.response is not None and "json" in operation.media_type:
             operation.response.model_validate(body)

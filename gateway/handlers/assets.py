@@ -8,14 +8,15 @@ import dataclasses
 import asyncpg
 from aiohttp import web
 
-from gateway import examples, schemas
+from gateway import responses
+from gateway.app_keys import DATABASE
 from gateway.http import json_response, read_model
-from gateway.keys import DATABASE
 from gateway.listing import read_page
-from gateway.models import CreateAsset, Rename
-from gateway.operation import Link, Operation
-from gateway.queries import PageQuery
-from gateway.views import asset_view, page_items
+from gateway.openapi import examples
+from gateway.openapi.endpoint import Endpoint, Link
+from gateway.query_strings import PageQuery
+from gateway.representations import asset_from_row, page_items
+from gateway.requests import CreateAsset, Rename
 from shared.errors import Conflict, NotFound
 from shared.ids import new_id
 
@@ -40,7 +41,7 @@ async def create_asset(request: web.Request) -> web.Response:
             code="AssetCodeTaken",
             details={"code": body.code},
         ) from None
-    return json_response(asset_view(row), status=201)
+    return json_response(asset_from_row(row), status=201)
 
 
 async def list_assets(request: web.Request) -> web.Response:
@@ -52,9 +53,9 @@ async def list_assets(request: web.Request) -> web.Response:
         (page - 1) * page_size,
     )
     rows, has_more = page_items(rows, page_size)
-    items = [asset_view(row) for row in rows]
+    items = [asset_from_row(row) for row in rows]
     return json_response(
-        schemas.AssetPage(items=items, page=page, page_size=page_size, has_more=has_more)
+        responses.AssetPage(items=items, page=page, page_size=page_size, has_more=has_more)
     )
 
 
@@ -64,7 +65,7 @@ async def get_asset(request: web.Request) -> web.Response:
         request.match_info["assetId"],
         request.match_info["projectId"],
     )
-    return json_response(asset_view(_found(request, row)))
+    return json_response(asset_from_row(_found(request, row)))
 
 
 async def rename_asset(request: web.Request) -> web.Response:
@@ -75,7 +76,7 @@ async def rename_asset(request: web.Request) -> web.Response:
         request.match_info["projectId"],
         body.name,
     )
-    return json_response(asset_view(_found(request, row)))
+    return json_response(asset_from_row(_found(request, row)))
 
 
 async def delete_asset(request: web.Request) -> web.Response:
@@ -118,13 +119,13 @@ def _found(request: web.Request, row: asyncpg.Record | None) -> asyncpg.Record:
 
 
 _ASSET = {"projectId": "$request.path.projectId", "assetId": "$response.body#/id"}
-CREATE_ASSET = Operation(
+CREATE_ASSET = Endpoint(
     "createAsset",
     create_asset,
     "Create an asset",
     TAG,
     status=201,
-    response=schemas.Asset,
+    response=responses.Asset,
     response_example=examples.dump(examples.ASSET),
     body=CreateAsset,
     body_example={"name": "Points", "code": "PTS", "fractions": 100},
@@ -144,36 +145,36 @@ CREATE_ASSET = Operation(
         ),
     ),
 )
-LIST_ASSETS = Operation(
+LIST_ASSETS = Endpoint(
     "listAssets",
     list_assets,
     "List a project's assets",
     TAG,
-    response=schemas.AssetPage,
+    response=responses.AssetPage,
     response_example=examples.page([examples.ASSET]),
     query=PageQuery,
 )
-GET_ASSET = Operation(
+GET_ASSET = Endpoint(
     "getAsset",
     get_asset,
     "An asset",
     TAG,
-    response=schemas.Asset,
+    response=responses.Asset,
     response_example=examples.dump(examples.ASSET),
     errors=("AssetNotFound",),
 )
-RENAME_ASSET = Operation(
+RENAME_ASSET = Endpoint(
     "renameAsset",
     rename_asset,
     "Rename an asset",
     TAG,
-    response=schemas.Asset,
+    response=responses.Asset,
     response_example=examples.dump(examples.ASSET),
     body=Rename,
     body_example={"name": "Reward points"},
     errors=("AssetNotFound",),
 )
-DELETE_ASSET = Operation(
+DELETE_ASSET = Endpoint(
     "deleteAsset",
     delete_asset,
     "Delete an asset no wallet uses",

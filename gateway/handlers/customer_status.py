@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
-from gateway import examples, schemas
+from gateway import responses
+from gateway.app_keys import DATABASE
 from gateway.handlers.customers import SELECT_CUSTOMER, customer_not_found
 from gateway.http import json_response, read_model
-from gateway.keys import DATABASE
-from gateway.models import ResumeCustomer
-from gateway.operation import Operation
-from gateway.views import customer_view
+from gateway.openapi import examples
+from gateway.openapi.endpoint import Endpoint
+from gateway.representations import customer_from_row
+from gateway.requests import ResumeCustomer
 from shared.database import Connection
 from shared.errors import Conflict, InvariantViolation, NotFound
 
@@ -42,7 +43,7 @@ async def suspend_customer(request: web.Request) -> web.Response:
         ]
         await _set_wallets(connection, open_ids, "Suspended")
         row = await connection.fetchrow(SET_CUSTOMER_STATUS, project_id, customer_id, "Suspended")
-    return json_response(customer_view(_row(row)))
+    return json_response(customer_from_row(_row(row)))
 
 
 async def resume_customer(request: web.Request) -> web.Response:
@@ -61,7 +62,7 @@ async def resume_customer(request: web.Request) -> web.Response:
         suspended = [row["id"] for row in wallets if row["status"] == "Suspended"]
         await _set_wallets(connection, suspended, "Open")
         row = await connection.fetchrow(SET_CUSTOMER_STATUS, project_id, customer_id, "Active")
-    return json_response(customer_view(_row(row)))
+    return json_response(customer_from_row(_row(row)))
 
 
 async def _lock_customer(connection: Connection, project_id: str, customer_id: str) -> None:
@@ -106,24 +107,24 @@ def _row(row: asyncpg.Record | None) -> asyncpg.Record:
     return row
 
 
-SUSPEND_CUSTOMER = Operation(
+SUSPEND_CUSTOMER = Endpoint(
     "suspendCustomer",
     suspend_customer,
     "Suspend a customer and all their Open wallets",
     TAG,
-    response=schemas.Customer,
+    response=responses.Customer,
     response_example=examples.dump(examples.CUSTOMER.model_copy(update={"status": "Suspended"})),
     errors=("CustomerNotFound",),
     description="Atomically: the customer and every Open wallet of theirs become Suspended."
     " Suspended wallets take part in no transaction applied after this call answered."
     " Suspending a Suspended customer changes nothing.",
 )
-RESUME_CUSTOMER = Operation(
+RESUME_CUSTOMER = Endpoint(
     "resumeCustomer",
     resume_customer,
     "Resume a customer, reopening the wallets listed",
     TAG,
-    response=schemas.Customer,
+    response=responses.Customer,
     response_example=examples.dump(examples.CUSTOMER),
     body=ResumeCustomer,
     body_required=False,

@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
-from gateway import examples, schemas
+from gateway import responses
+from gateway.app_keys import DATABASE
 from gateway.http import json_response, read_model
-from gateway.keys import DATABASE
 from gateway.listing import read_page
-from gateway.models import PutCustomer, UpsertCustomer
-from gateway.operation import Link, Operation
-from gateway.queries import PageQuery
-from gateway.views import customer_view, page_items, wallet_view
+from gateway.openapi import examples
+from gateway.openapi.endpoint import Endpoint, Link
+from gateway.query_strings import PageQuery
+from gateway.representations import customer_from_row, page_items, wallet_from_row
+from gateway.requests import PutCustomer, UpsertCustomer
 from shared.errors import Conflict, NotFound
 
 TAG = "Customers"
@@ -59,14 +60,14 @@ async def _upsert(
     row = await request.app[DATABASE].fetchone(
         UPSERT, request.match_info["projectId"], customer_id, name, description
     )
-    return json_response(customer_view(row), status=201 if row["created"] else 200)
+    return json_response(customer_from_row(row), status=201 if row["created"] else 200)
 
 
 async def get_customer(request: web.Request) -> web.Response:
     row = await request.app[DATABASE].fetchrow(
         SELECT_CUSTOMER, request.match_info["projectId"], request.match_info["customerId"]
     )
-    return json_response(customer_view(_found(request, row)))
+    return json_response(customer_from_row(_found(request, row)))
 
 
 async def list_customers(request: web.Request) -> web.Response:
@@ -79,9 +80,9 @@ async def list_customers(request: web.Request) -> web.Response:
         (page - 1) * page_size,
     )
     rows, has_more = page_items(rows, page_size)
-    items = [customer_view(row) for row in rows]
+    items = [customer_from_row(row) for row in rows]
     return json_response(
-        schemas.CustomerPage(items=items, page=page, page_size=page_size, has_more=has_more)
+        responses.CustomerPage(items=items, page=page, page_size=page_size, has_more=has_more)
     )
 
 
@@ -127,9 +128,9 @@ async def list_customer_wallets(request: web.Request) -> web.Response:
         (page - 1) * page_size,
     )
     rows, has_more = page_items(rows, page_size)
-    items = [wallet_view(row) for row in rows]
+    items = [wallet_from_row(row) for row in rows]
     return json_response(
-        schemas.WalletPage(items=items, page=page, page_size=page_size, has_more=has_more)
+        responses.WalletPage(items=items, page=page, page_size=page_size, has_more=has_more)
     )
 
 
@@ -163,53 +164,53 @@ _UPSERT_DESCRIPTION = (
     " sent keep their value, and the status is left as it is. A deleted customer's id creates"
     " a new customer."
 )
-UPSERT_CUSTOMER = Operation(
+UPSERT_CUSTOMER = Endpoint(
     "upsertCustomer",
     upsert_customer,
     "Create or update a customer",
     TAG,
     status=201,
     also_status=200,
-    response=schemas.Customer,
+    response=responses.Customer,
     response_example=examples.dump(examples.CUSTOMER),
     body=UpsertCustomer,
     body_example={"id": "customer-42", "name": "Ada", "description": "gold tier"},
     description=_UPSERT_DESCRIPTION,
     links=_CUSTOMER_LINKS,
 )
-PUT_CUSTOMER = Operation(
+PUT_CUSTOMER = Endpoint(
     "putCustomer",
     put_customer,
     "Create or update a customer by its id",
     TAG,
     status=201,
     also_status=200,
-    response=schemas.Customer,
+    response=responses.Customer,
     response_example=examples.dump(examples.CUSTOMER),
     body=PutCustomer,
     body_example={"name": "Ada", "description": "gold tier"},
     description=_UPSERT_DESCRIPTION,
     links=_CUSTOMER_LINKS,
 )
-GET_CUSTOMER = Operation(
+GET_CUSTOMER = Endpoint(
     "getCustomer",
     get_customer,
     "A customer",
     TAG,
-    response=schemas.Customer,
+    response=responses.Customer,
     response_example=examples.dump(examples.CUSTOMER),
     errors=("CustomerNotFound",),
 )
-LIST_CUSTOMERS = Operation(
+LIST_CUSTOMERS = Endpoint(
     "listCustomers",
     list_customers,
     "List a project's customers",
     TAG,
-    response=schemas.CustomerPage,
+    response=responses.CustomerPage,
     response_example=examples.page([examples.CUSTOMER]),
     query=PageQuery,
 )
-DELETE_CUSTOMER = Operation(
+DELETE_CUSTOMER = Endpoint(
     "deleteCustomer",
     delete_customer,
     "Delete a customer whose wallets are all Closed",
@@ -218,12 +219,12 @@ DELETE_CUSTOMER = Operation(
     errors=("CustomerNotFound", "CustomerHasActiveWallets"),
     description="The customer's Closed wallets stay readable and keep their customerId.",
 )
-LIST_CUSTOMER_WALLETS = Operation(
+LIST_CUSTOMER_WALLETS = Endpoint(
     "listCustomerWallets",
     list_customer_wallets,
     "List a customer's wallets",
     TAG,
-    response=schemas.WalletPage,
+    response=responses.WalletPage,
     response_example=examples.page([examples.WALLET]),
     query=PageQuery,
     errors=("CustomerNotFound",),

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway import examples, schemas
+from gateway import responses
+from gateway.app_keys import DATABASE
 from gateway.handlers.wallets import found_wallet
 from gateway.http import json_response
-from gateway.keys import DATABASE
 from gateway.listing import NUMBER_KEY, decode_cursor, encode_cursor, read_ledger_query
-from gateway.operation import Operation
-from gateway.queries import LedgerQuery
-from gateway.views import entry_view, page_items
+from gateway.openapi import examples
+from gateway.openapi.endpoint import Endpoint
+from gateway.query_strings import LedgerQuery
+from gateway.representations import entry_from_row, page_items
 
 ENTRY_ID_MAX = 2**63 - 1
 _WINDOW = """
@@ -50,8 +51,8 @@ async def list_entries(request: web.Request) -> web.Response:
     )
     rows, has_more = page_items(rows, page_size)
     next_cursor = encode_cursor("e", str(rows[-1]["id"])) if has_more else None
-    page = schemas.EntryPage(
-        items=[entry_view(row) for row in rows],
+    page = responses.EntryPage(
+        items=[entry_from_row(row) for row in rows],
         page=query.page,
         page_size=page_size,
         has_more=has_more,
@@ -67,12 +68,12 @@ def _after(query: LedgerQuery, newest_first: bool) -> int:
     return ENTRY_ID_MAX if newest_first else 0
 
 
-LIST_ENTRIES = Operation(
+LIST_ENTRIES = Endpoint(
     "listEntries",
     list_entries,
     "A wallet's ledger entries",
     "Wallets",
-    response=schemas.EntryPage,
+    response=responses.EntryPage,
     response_example=examples.page([examples.ENTRY], cursor=True),
     query=LedgerQuery,
     errors=("WalletNotFound",),

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway import schemas
+from gateway import responses
+from gateway.app_keys import DOCS_PAGE, OPENAPI_DOCUMENT
 from gateway.http import json_response
-from gateway.keys import DOCS_PAGE, OPENAPI_DOCUMENT
-from gateway.operation import Operation
+from gateway.openapi.endpoint import Endpoint
 
 TAG = "Service"
 
 
 async def health(request: web.Request) -> web.Response:
     """Liveness: the process serves HTTP (its dependencies were checked at start)."""
-    return json_response(schemas.Health(status="ok"))
+    return json_response(responses.Health(status="ok"))
 
 
 async def openapi_document(request: web.Request) -> web.Response:
@@ -25,16 +25,16 @@ async def docs(request: web.Request) -> web.Response:
     return web.Response(body=request.app[DOCS_PAGE], content_type="text/html", charset="utf-8")
 
 
-HEALTH = Operation(
+HEALTH = Endpoint(
     "health",
     health,
     "Liveness",
     TAG,
-    response=schemas.Health,
+    response=responses.Health,
     response_example={"status": "ok"},
     public=True,
 )
-OPENAPI = Operation(
+OPENAPI = Endpoint(
     "openapi",
     openapi_document,
     "This OpenAPI 3.1 document",
@@ -42,7 +42,7 @@ OPENAPI = Operation(
     response_example={"openapi": "3.1.0", "paths": {}},
     public=True,
 )
-DOCS = Operation(
+DOCS = Endpoint(
     "docs",
     docs,
     "The API reference as a web page",

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway import examples, schemas
+from gateway import responses
+from gateway.app_keys import DATABASE, TENANT_ID
 from gateway.http import json_response, read_model
-from gateway.keys import DATABASE, TENANT_ID
 from gateway.listing import read_page
-from gateway.models import CreateProject, Rename
-from gateway.operation import Link, Operation
-from gateway.queries import PageQuery
-from gateway.views import page_items, project_view
+from gateway.openapi import examples
+from gateway.openapi.endpoint import Endpoint, Link
+from gateway.query_strings import PageQuery
+from gateway.representations import page_items, project_from_row
+from gateway.requests import CreateProject, Rename
 from shared.errors import NotFound
 from shared.ids import new_id
 
@@ -27,7 +28,7 @@ async def create_project(request: web.Request) -> web.Response:
         request[TENANT_ID],
         body.name,
     )
-    return json_response(project_view(row, []), status=201)
+    return json_response(project_from_row(row, []), status=201)
 
 
 async def list_projects(request: web.Request) -> web.Response:
@@ -42,11 +43,11 @@ async def list_projects(request: web.Request) -> web.Response:
     rows, has_more = page_items(rows, page_size)
     assets = await database.fetch(ASSETS_OF, [row["id"] for row in rows])
     items = [
-        project_view(row, [asset for asset in assets if asset["project_id"] == row["id"]])
+        project_from_row(row, [asset for asset in assets if asset["project_id"] == row["id"]])
         for row in rows
     ]
     return json_response(
-        schemas.ProjectPage(items=items, page=page, page_size=page_size, has_more=has_more)
+        responses.ProjectPage(items=items, page=page, page_size=page_size, has_more=has_more)
     )
 
 
@@ -64,23 +65,23 @@ async def rename_project(request: web.Request) -> web.Response:
     return json_response(await _project(request))
 
 
-async def _project(request: web.Request) -> schemas.Project:
+async def _project(request: web.Request) -> responses.Project:
     project_id = request.match_info["projectId"]
     database = request.app[DATABASE]
     row = await database.fetchrow("SELECT * FROM projects WHERE id = $1", project_id)
     if row is None:
         raise NotFound(f"project {project_id} not found", code="ProjectNotFound")
-    return project_view(row, await database.fetch(ASSETS_OF, [project_id]))
+    return project_from_row(row, await database.fetch(ASSETS_OF, [project_id]))
 
 
 _PROJECT = {"projectId": "$response.body#/id"}
-CREATE_PROJECT = Operation(
+CREATE_PROJECT = Endpoint(
     "createProject",
     create_project,
     "Create a project",
     TAG,
     status=201,
-    response=schemas.Project,
+    response=responses.Project,
     response_example=examples.dump(examples.PROJECT.model_copy(update={"assets": []})),
     body=CreateProject,
     body_example={"name": "Loyalty"},
@@ -97,29 +98,29 @@ CREATE_PROJECT = Operation(
         Link("ListTransactions", "listTransactions", _PROJECT),
     ),
 )
-LIST_PROJECTS = Operation(
+LIST_PROJECTS = Endpoint(
     "listProjects",
     list_projects,
     "List the tenant's projects",
     TAG,
-    response=schemas.ProjectPage,
+    response=responses.ProjectPage,
     response_example=examples.page([examples.PROJECT]),
     query=PageQuery,
 )
-GET_PROJECT = Operation(
+GET_PROJECT = Endpoint(
     "getProject",
     get_project,
     "A project with its assets",
     TAG,
-    response=schemas.Project,
+    response=responses.Project,
     response_example=examples.dump(examples.PROJECT),
 )
-RENAME_PROJECT = Operation(
+RENAME_PROJECT = Endpoint(
     "renameProject",
     rename_project,
     "Rename a project",
     TAG,
-    response=schemas.Project,
+    response=responses.Project,
     response_example=examples.dump(examples.PROJECT),
     body=Rename,
     body_example={"name": "Loyalty"},

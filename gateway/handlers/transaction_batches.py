@@ -22,11 +22,12 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from gateway import examples, schemas
+from gateway import responses
+from gateway.app_keys import SETTINGS, SUBMISSION_LIMITS, SUBMITTER
 from gateway.duplicates import DuplicateReference, Taken
 from gateway.http import field_errors, json_response, read_model
-from gateway.keys import SETTINGS, SUBMISSION_LIMITS, SUBMITTER
-from gateway.operation import Operation
+from gateway.openapi import examples
+from gateway.openapi.endpoint import Endpoint
 from gateway.submission import Submission, accepted_body, prepare, submission_context
 from shared.contract.messages import SubmitTransaction
 from shared.errors import ApiError, ValidationFailed
@@ -65,16 +66,16 @@ class SubmitTransactionBatch(BaseModel):
     _transactions = field_validator("transactions")(_check_batch_size)
 
 
-class TransactionBatchItem(schemas.Out):
+class TransactionBatchItem(responses.Out):
     """The result of one item: its position in the request, the HTTP status the single submit
     route would have answered, and that body."""
 
     index: int
     status: Literal[202, 400, 409, 503]
-    body: schemas.TransactionAccepted | schemas.ErrorBody
+    body: responses.TransactionAccepted | responses.ErrorBody
 
 
-class TransactionBatchResult(schemas.Out):
+class TransactionBatchResult(responses.Out):
     """The answer to a batch: one result per item, in the order sent."""
 
     items: list[TransactionBatchItem]
@@ -171,7 +172,7 @@ def _repeat(submission: Submission, first: Submission, answer: ApiError | None) 
     return answer
 
 
-SUBMIT_TRANSACTION_BATCH = Operation(
+SUBMIT_TRANSACTION_BATCH = Endpoint(
     "submitTransactionBatch",
     submit_transaction_batch,
     "Submit many transactions",

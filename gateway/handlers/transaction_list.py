@@ -12,9 +12,9 @@ from datetime import datetime
 
 from aiohttp import web
 
-from gateway import examples, schemas
+from gateway import responses
+from gateway.app_keys import DATABASE
 from gateway.http import json_response
-from gateway.keys import DATABASE
 from gateway.listing import (
     ID_KEY,
     NUMBER_KEY,
@@ -24,9 +24,10 @@ from gateway.listing import (
     moment_key,
     read_ledger_query,
 )
-from gateway.operation import Operation
-from gateway.queries import LedgerQuery
-from gateway.views import page_items, transaction_view
+from gateway.openapi import examples
+from gateway.openapi.endpoint import Endpoint
+from gateway.query_strings import LedgerQuery
+from gateway.representations import page_items, transaction_from_state
 from shared.contract.messages import transaction_from_row
 
 _WINDOW = """
@@ -62,8 +63,8 @@ async def list_transactions(request: web.Request) -> web.Response:
     next_cursor = None
     if has_more:
         next_cursor = encode_cursor("t", moment_key(rows[-1]["created_at"]), rows[-1]["id"])
-    page = schemas.TransactionPage(
-        items=[transaction_view(transaction_from_row(row)) for row in rows],
+    page = responses.TransactionPage(
+        items=[transaction_from_state(transaction_from_row(row)) for row in rows],
         page=query.page,
         page_size=page_size,
         has_more=has_more,
@@ -80,12 +81,12 @@ def _after(query: LedgerQuery) -> tuple[datetime | None, str]:
     return key_moment(moment), transaction_id
 
 
-LIST_TRANSACTIONS = Operation(
+LIST_TRANSACTIONS = Endpoint(
     "listTransactions",
     list_transactions,
     "List a project's transactions",
     "Transactions",
-    response=schemas.TransactionPage,
+    response=responses.TransactionPage,
     response_example=examples.page([examples.TRANSACTION], cursor=True),
     query=LedgerQuery,
     description="The transactions the ledger has applied (Completed or Failed), newest first"

@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from gateway import examples
+from gateway.app_keys import SETTINGS, SUBMISSION_LIMITS, SUBMITTER, TRANSACTION_STATES
 from gateway.http import json_response, read_model
-from gateway.keys import SETTINGS, SUBMISSION_LIMITS, SUBMITTER, TRANSACTION_STATES
-from gateway.operation import Link, Operation
-from gateway.schemas import Transaction, TransactionAccepted
+from gateway.openapi import examples
+from gateway.openapi.endpoint import Endpoint, Link
+from gateway.representations import transaction_from_state
+from gateway.responses import Transaction, TransactionAccepted
 from gateway.submission import ClientGone, accepted_body, prepare, submission_context
-from gateway.views import transaction_view
 from shared.contract.messages import SubmitTransaction
 from shared.errors import NotFound
 
@@ -59,11 +59,11 @@ async def get_transaction(request: web.Request) -> web.Response:
     found = states.get(transaction_id)
     if found is None:
         raise NotFound(f"transaction {transaction_id} not found", code="TransactionNotFound")
-    return json_response(transaction_view(found))
+    return json_response(transaction_from_state(found))
 
 
 _TRANSACTION = {"projectId": "$request.path.projectId", "transactionId": "$response.body#/id"}
-SUBMIT_TRANSACTION = Operation(
+SUBMIT_TRANSACTION = Endpoint(
     "submitTransaction",
     submit_transaction,
     "Submit a transaction",
@@ -92,7 +92,7 @@ SUBMIT_TRANSACTION = Operation(
     " TooManyRequests with Retry-After.",
     links=(Link("GetTransaction", "getTransaction", _TRANSACTION),),
 )
-GET_TRANSACTION = Operation(
+GET_TRANSACTION = Endpoint(
     "getTransaction",
     get_transaction,
     "A transaction's current state",

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway import examples, schemas
+from gateway import responses
+from gateway.app_keys import DATABASE
 from gateway.handlers.wallets import found_wallet
 from gateway.http import json_response, read_model
-from gateway.keys import DATABASE
-from gateway.models import ChangeWalletStatus
-from gateway.operation import Operation
-from gateway.views import wallet_view
+from gateway.openapi import examples
+from gateway.openapi.endpoint import Endpoint
+from gateway.representations import wallet_from_row
+from gateway.requests import ChangeWalletStatus
 from shared.core.ledger import WalletStatus
 from shared.core.lifecycle import check_wallet_transition
 from shared.database import Connection
@@ -64,7 +65,7 @@ async def change_wallet_status(request: web.Request) -> web.Response:
                     target,
                 ),
             )
-    return json_response(wallet_view(row))
+    return json_response(wallet_from_row(row))
 
 
 async def _customer_suspended(
@@ -80,12 +81,12 @@ async def _customer_suspended(
     return bool(status == "Suspended")
 
 
-CHANGE_WALLET_STATUS = Operation(
+CHANGE_WALLET_STATUS = Endpoint(
     "changeWalletStatus",
     change_wallet_status,
     "Suspend, reopen or close a wallet",
     "Wallets",
-    response=schemas.Wallet,
+    response=responses.Wallet,
     response_example=examples.dump(examples.WALLET.model_copy(update={"status": "Suspended"})),
     body=ChangeWalletStatus,
     body_example={"status": "Suspended"},

@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
-from gateway import examples, schemas
+from gateway import responses
+from gateway.app_keys import DATABASE
 from gateway.http import json_response, read_model
-from gateway.keys import DATABASE
 from gateway.listing import read_page
-from gateway.models import DescribeWallet, OpenSystemWallet, OpenWallet, RenameWallet
-from gateway.operation import Link, Operation
-from gateway.queries import PageQuery
-from gateway.views import page_items, wallet_view
+from gateway.openapi import examples
+from gateway.openapi.endpoint import Endpoint, Link
+from gateway.query_strings import PageQuery
+from gateway.representations import page_items, wallet_from_row
+from gateway.requests import DescribeWallet, OpenSystemWallet, OpenWallet, RenameWallet
 from shared.database import Connection
 from shared.errors import Conflict, NotFound
 from shared.ids import new_id
@@ -41,14 +42,14 @@ async def open_wallet(request: web.Request) -> web.Response:
         if status != "Active":
             raise Conflict(f"customer {body.customer_id} is suspended", code="CustomerSuspended")
         row = await _insert(connection, project_id, body.customer_id, body)
-    return json_response(wallet_view(row), status=201)
+    return json_response(wallet_from_row(row), status=201)
 
 
 async def open_system_wallet(request: web.Request) -> web.Response:
     body = await read_model(request, OpenSystemWallet)
     async with request.app[DATABASE].transaction() as connection:
         row = await _insert(connection, request.match_info["projectId"], None, body)
-    return json_response(wallet_view(row), status=201)
+    return json_response(wallet_from_row(row), status=201)
 
 
 async def list_system_wallets(request: web.Request) -> web.Response:
@@ -61,9 +62,9 @@ async def list_system_wallets(request: web.Request) -> web.Response:
         (page - 1) * page_size,
     )
     rows, has_more = page_items(rows, page_size)
-    items = [wallet_view(row) for row in rows]
+    items = [wallet_from_row(row) for row in rows]
     return json_response(
-        schemas.WalletPage(items=items, page=page, page_size=page_size, has_more=has_more)
+        responses.WalletPage(items=items, page=page, page_size=page_size, has_more=has_more)
     )
 
 
@@ -73,7 +74,7 @@ async def get_wallet(request: web.Request) -> web.Response:
         request.match_info["walletId"],
         request.match_info["projectId"],
     )
-    return json_response(wallet_view(found_wallet(request, row)))
+    return json_response(wallet_from_row(found_wallet(request, row)))
 
 
 async def rename_wallet(request: web.Request) -> web.Response:
@@ -96,7 +97,7 @@ async def _update(request: web.Request, column: str, value: str) -> web.Response
     row = await request.app[DATABASE].fetchrow(
         statement, request.match_info["walletId"], request.match_info["projectId"], value
     )
-    return json_response(wallet_view(found_wallet(request, row)))
+    return json_response(wallet_from_row(found_wallet(request, row)))
 
 
 def found_wallet(request: web.Request, row: asyncpg.Record | None) -> asyncpg.Record:
@@ -138,26 +139,26 @@ WALLET_LINKS = (
     Link("ChangeWalletStatus", "changeWalletStatus", _WALLET),
     Link("ListEntries", "listEntries", _WALLET),
 )
-OPEN_WALLET = Operation(
+OPEN_WALLET = Endpoint(
     "openWallet",
     open_wallet,
     "Open a wallet for a customer",
     TAG,
     status=201,
-    response=schemas.Wallet,
+    response=responses.Wallet,
     response_example=examples.dump(examples.WALLET.model_copy(update={"balance": 0})),
     body=OpenWallet,
     body_example={"customerId": "customer-42", "assetId": examples.ASSET_ID, "name": "main"},
     errors=("CustomerNotFound", "CustomerSuspended", "AssetNotFound"),
     links=WALLET_LINKS,
 )
-OPEN_SYSTEM_WALLET = Operation(
+OPEN_SYSTEM_WALLET = Endpoint(
     "openSystemWallet",
     open_system_wallet,
     "Open a system wallet",
     TAG,
     status=201,
-    response=schemas.Wallet,
+    response=responses.Wallet,
     response_example=examples.dump(examples.SYSTEM_WALLET.model_copy(update={"balance": 0})),
     body=OpenSystemWallet,
     body_example={"assetId": examples.ASSET_ID, "name": "treasury"},
@@ -165,41 +166,41 @@ OPEN_SYSTEM_WALLET = Operation(
     description="A wallet of the project itself (a treasury, fees, a sink), with no customer.",
     links=WALLET_LINKS,
 )
-LIST_SYSTEM_WALLETS = Operation(
+LIST_SYSTEM_WALLETS = Endpoint(
     "listSystemWallets",
     list_system_wallets,
     "List a project's system wallets",
     TAG,
-    response=schemas.WalletPage,
+    response=responses.WalletPage,
     response_example=examples.page([examples.SYSTEM_WALLET]),
     query=PageQuery,
 )
-GET_WALLET = Operation(
+GET_WALLET = Endpoint(
     "getWallet",
     get_wallet,
     "A wallet with its balance",
     TAG,
-    response=schemas.Wallet,
+    response=responses.Wallet,
     response_example=examples.dump(examples.WALLET),
     errors=("WalletNotFound",),
 )
-RENAME_WALLET = Operation(
+RENAME_WALLET = Endpoint(
     "renameWallet",
     rename_wallet,
     "Rename a wallet",
     TAG,
-    response=schemas.Wallet,
+    response=responses.Wallet,
     response_example=examples.dump(examples.WALLET),
     body=RenameWallet,
     body_example={"name": "main"},
     errors=("WalletNotFound",),
 )
-DESCRIBE_WALLET = Operation(
+DESCRIBE_WALLET = Endpoint(
     "describeWallet",
     describe_wallet,
     "Change a wallet's description",
     TAG,
-    response=schemas.Wallet,
+    response=responses.Wallet,
     response_example=examples.dump(examples.WALLET),
     body=DescribeWallet,
     body_example={"description": "points earned in store"},

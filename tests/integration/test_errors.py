@@ -11,8 +11,8 @@ import re
 import aiohttp
 import pytest
 
-from gateway.openapi import build_openapi
-from gateway.operation import Route
+from gateway.openapi.document import build_openapi
+from gateway.openapi.endpoint import Route
 from gateway.routes import ROUTES
 from shared.settings import Settings
 from tests.support import Api, Ledger, Reply
@@ -49,7 +49,7 @@ def is_validation_error(reply: Reply, field: str) -> bool:
 PATH_ROUTES = [route for route in ROUTES if route.path_parameters()]
 
 
-@pytest.mark.parametrize("route", PATH_ROUTES, ids=lambda route: route.operation.operation_id)
+@pytest.mark.parametrize("route", PATH_ROUTES, ids=lambda route: route.endpoint.operation_id)
 async def test_ids_of_the_wrong_shape_are_400(ledger: Ledger, route: Route) -> None:
     for name in route.path_parameters():
         for value in BAD_PATH_IDS[name]:
@@ -57,11 +57,11 @@ async def test_ids_of_the_wrong_shape_are_400(ledger: Ledger, route: Route) -> N
             assert is_validation_error(reply, name), (name, value, reply.body)
 
 
-QUERY_ROUTES = [route for route in ROUTES if route.operation.query is not None]
+QUERY_ROUTES = [route for route in ROUTES if route.endpoint.query is not None]
 BAD_QUERIES = ["page=0", "page=x", "pageSize=0", "pageSize=501", "page=1&page=1", "page=%00"]
 
 
-@pytest.mark.parametrize("route", QUERY_ROUTES, ids=lambda route: route.operation.operation_id)
+@pytest.mark.parametrize("route", QUERY_ROUTES, ids=lambda route: route.endpoint.operation_id)
 async def test_bad_query_strings_are_400(ledger: Ledger, route: Route) -> None:
     for query in BAD_QUERIES:
         reply = await ledger.api.call(route.method, fill(route, ledger) + "?" + query)
@@ -70,11 +70,11 @@ async def test_bad_query_strings_are_400(ledger: Ledger, route: Route) -> None:
     assert ignored.status != 400
 
 
-BODY_ROUTES = [route for route in ROUTES if route.operation.body is not None]
+BODY_ROUTES = [route for route in ROUTES if route.endpoint.body is not None]
 JSON = {"Content-Type": "application/json"}
 
 
-@pytest.mark.parametrize("route", BODY_ROUTES, ids=lambda route: route.operation.operation_id)
+@pytest.mark.parametrize("route", BODY_ROUTES, ids=lambda route: route.endpoint.operation_id)
 async def test_bad_bodies_are_400_and_large_ones_413(
     ledger: Ledger, route: Route, migrated: Settings
 ) -> None:
@@ -92,7 +92,7 @@ async def test_bad_bodies_are_400_and_large_ones_413(
     ):
         reply = await api.call(route.method, path, raw=raw, headers=headers)
         assert is_validation_error(reply, field), (raw, reply.body)
-    if route.operation.body_required:
+    if route.endpoint.body_required:
         empty = await api.call(route.method, path, raw=b"", headers=JSON)
         assert is_validation_error(empty, "body")
     limit = migrated.request_body_bytes_max
@@ -145,7 +145,7 @@ async def test_every_route_but_the_public_ones_needs_a_key(ledger: Ledger) -> No
         for headers in ({}, {"Authorization": f"Bearer {wrong}"}, {"X-Api-Key": wrong}):
             url = api.base_url + path
             async with api.session.request(route.method, url, headers=headers) as response:
-                if route.operation.public:
+                if route.endpoint.public:
                     assert response.status == 200, route.path
                     continue
                 body = await response.json()

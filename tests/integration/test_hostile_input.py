@@ -16,7 +16,7 @@ import aio_pika
 import orjson
 import pytest
 
-from gateway.operation import Route
+from gateway.openapi.endpoint import Route
 from gateway.routes import ROUTES
 from shared.amqp.broker import DEAD_LETTER_QUEUE
 from shared.contract.partition import partition_of, queue_name
@@ -25,7 +25,7 @@ from shared.settings import Settings
 from tests.support import Api, Ledger, Reply, fetch_rows, issue, namespace_settings
 
 JSON = {"Content-Type": "application/json"}
-BODY_ROUTES = [route for route in ROUTES if route.operation.body is not None]
+BODY_ROUTES = [route for route in ROUTES if route.endpoint.body is not None]
 # One level past the default of Settings.json_depth_max, which these tests' gateway runs with.
 DEPTH_PAST_LIMIT = 33
 # Tries to find a dead-lettered message, 50 ms apart.
@@ -63,7 +63,7 @@ async def stored_transactions(ledger: Ledger) -> int:
     return len(rows)
 
 
-@pytest.mark.parametrize("route", BODY_ROUTES, ids=lambda route: route.operation.operation_id)
+@pytest.mark.parametrize("route", BODY_ROUTES, ids=lambda route: route.endpoint.operation_id)
 async def test_deep_nesting_is_400_on_every_body_route(
     ledger: Ledger, route: Route, migrated: Settings
 ) -> None:
@@ -75,11 +75,11 @@ async def test_deep_nesting_is_400_on_every_body_route(
         assert message == f"must not nest more than {migrated.json_depth_max} levels deep"
 
 
-@pytest.mark.parametrize("route", BODY_ROUTES, ids=lambda route: route.operation.operation_id)
+@pytest.mark.parametrize("route", BODY_ROUTES, ids=lambda route: route.endpoint.operation_id)
 async def test_a_repeated_key_is_400_naming_it_on_every_body_route(
     ledger: Ledger, route: Route
 ) -> None:
-    example: dict[str, Any] = route.operation.body_example
+    example: dict[str, Any] = route.endpoint.body_example
     first, *rest = example
     pairs = [orjson.dumps(key) + b":" + orjson.dumps(example[key]) for key in [first, *rest]]
     raw = b"{" + b",".join([*pairs, pairs[0]]) + b"}"

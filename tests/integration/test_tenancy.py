@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gateway.operation import Route
+from gateway.openapi.endpoint import Route
 from gateway.routes import ROUTES
 from shared.ids import new_id
 from shared.settings import Settings
@@ -79,7 +79,7 @@ OWN_STATUS = {
 
 
 async def call(api: Api, route: Route, ids: Ids) -> Reply:
-    body = BODIES.get(route.operation.operation_id, lambda ids: None)(ids)
+    body = BODIES.get(route.endpoint.operation_id, lambda ids: None)(ids)
     return await api.call(route.method, path_of(route, ids), body)
 
 
@@ -109,7 +109,7 @@ async def snapshot(settings: Settings, project_id: str) -> list[Any]:
     ]
 
 
-@pytest.mark.parametrize("route", TENANT_ROUTES, ids=lambda route: route.operation.operation_id)
+@pytest.mark.parametrize("route", TENANT_ROUTES, ids=lambda route: route.endpoint.operation_id)
 async def test_projects_own_foreign_and_missing(
     route: Route, api: Api, other_api: Api, migrated: Settings
 ) -> None:
@@ -121,7 +121,7 @@ async def test_projects_own_foreign_and_missing(
     assert foreign.body["error"]["code"] == "ProjectNotFound"
     same_answer(foreign, absent, theirs.projectId, MISSING)
     own = await call(api, route, mine)
-    expected = OWN_STATUS.get(route.operation.operation_id, route.operation.status)
+    expected = OWN_STATUS.get(route.endpoint.operation_id, route.endpoint.status)
     assert own.status == expected, own.body
     assert await snapshot(migrated, theirs.projectId) == before
 
@@ -129,7 +129,7 @@ async def test_projects_own_foreign_and_missing(
 SUB_ROUTES = [route for route in TENANT_ROUTES if set(route.path_parameters()) & set(SUB_IDS)]
 
 
-@pytest.mark.parametrize("route", SUB_ROUTES, ids=lambda route: route.operation.operation_id)
+@pytest.mark.parametrize("route", SUB_ROUTES, ids=lambda route: route.endpoint.operation_id)
 async def test_foreign_ids_in_the_own_project_look_missing(
     route: Route, api: Api, other_api: Api, migrated: Settings
 ) -> None:
@@ -141,7 +141,7 @@ async def test_foreign_ids_in_the_own_project_look_missing(
         missing_ids = Ids(**(vars(mine) | {name: missing_value}))
         foreign = await call(api, route, foreign_ids)
         absent = await call(api, route, missing_ids)
-        if route.operation.operation_id == "putCustomer":
+        if route.endpoint.operation_id == "putCustomer":
             # An upsert by a customer id the project does not have creates that customer.
             assert foreign.status == absent.status == 201
             continue
@@ -177,12 +177,12 @@ def test_the_matrix_covers_every_route_of_the_table() -> None:
     def keys(routes: list[Route]) -> set[tuple[str, str]]:
         return {(route.method, route.path) for route in routes}
 
-    public = [route for route in ROUTES if route.operation.public]
+    public = [route for route in ROUTES if route.endpoint.public]
     projects = [route for route in ROUTES if route.path == "/projects"]
     assert keys(TENANT_ROUTES) | keys(public) | keys(projects) == keys(list(ROUTES))
-    operations = {route.operation.operation_id for route in TENANT_ROUTES}
+    operations = {route.endpoint.operation_id for route in TENANT_ROUTES}
     assert {op for op in BODIES} <= operations
     assert all(
-        route.operation.operation_id in BODIES or route.operation.body is None
+        route.endpoint.operation_id in BODIES or route.endpoint.body is None
         for route in TENANT_ROUTES
     )

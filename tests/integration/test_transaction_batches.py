@@ -17,8 +17,8 @@ import redis.asyncio as redis
 from aiohttp import web
 
 from gateway.app import create_app
+from gateway.app_keys import SUBMISSION_LIMITS
 from gateway.handlers.transaction_batches import TransactionBatchResult
-from gateway.keys import SUBMISSION_LIMITS
 from shared.amqp.broker import TRANSACTIONS_EXCHANGE
 from shared.contract.messages import (
     TRANSACTION_BATCH_TYPE,

@@ -16,7 +16,7 @@ from typing import Any
 
 import schemathesis
 
-from gateway.models import ASSET_CODE_LENGTH_MAX
+from gateway.requests import ASSET_CODE_LENGTH_MAX
 from shared.contract.messages import REFERENCE_ID_LENGTH_MAX_DEFAULT
 
 UNIQUE_FIELDS = {  # (method, path) -> (field, length limit)

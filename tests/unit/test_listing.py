@@ -16,7 +16,7 @@ from gateway.listing import (
     key_moment,
     moment_key,
 )
-from gateway.queries import EPOCH_MS_MAX, LedgerQuery, PageQuery
+from gateway.query_strings import EPOCH_MS_MAX, LedgerQuery, PageQuery
 from shared.errors import ValidationFailed
 
 CONTEXT = {"page_size_max": 500}

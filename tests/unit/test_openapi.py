@@ -16,11 +16,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from gateway.docs_page import render_docs
 from gateway.http import decode_json, validate
-from gateway.models import CreateAsset
-from gateway.openapi import REF, build_openapi
-from gateway.operation import ERROR_STATUS, Route
+from gateway.openapi.docs_page import render_docs
+from gateway.openapi.document import REF, build_openapi
+from gateway.openapi.endpoint import ERROR_STATUS, Route
+from gateway.requests import CreateAsset
 from gateway.routes import ROUTES
 from shared.contract.messages import AMOUNT_DIGITS_MAX, SubmitTransaction
 from shared.core.ledger import AMOUNT_MAX
@@ -50,12 +50,12 @@ def test_every_route_is_documented_once_and_nothing_else(document: dict[str, Any
     assert document["openapi"] == "3.1.0"
 
 
-@pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.operation.operation_id)
+@pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.endpoint.operation_id)
 def test_each_operation_has_examples_that_the_models_accept(
     document: dict[str, Any], route: Route
 ) -> None:
     spec = spec_of(document, route)
-    operation = route.operation
+    operation = route.endpoint
     success = spec["responses"][str(operation.status)]
     if operation.status != 204:
         media = next(iter(success["content"].values()))
@@ -70,14 +70,14 @@ def test_each_operation_has_examples_that_the_models_accept(
     assert operation.summary and operation.tag
 
 
-@pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.operation.operation_id)
+@pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.endpoint.operation_id)
 def test_error_responses_list_their_codes(document: dict[str, Any], route: Route) -> None:
     spec = spec_of(document, route)
     for code in route.error_codes():
         response = spec["responses"][str(ERROR_STATUS[code])]
         schema = response["content"]["application/json"]["schema"]
         assert code in schema["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"]
-    if not route.operation.public:
+    if not route.endpoint.public:
         assert {"400", "401", "503"} <= set(spec["responses"]) or not route.path_parameters()
         assert "Retry-After" in spec["responses"]["503"]["headers"]
 
@@ -91,10 +91,10 @@ def test_security_schemes_and_public_routes(document: dict[str, Any]) -> None:
     }
     assert schemes["apiKeyAuth"] == {"type": "apiKey", "in": "header", "name": "X-Api-Key"}
     assert document["security"] == [{"bearerAuth": []}, {"apiKeyAuth": []}]
-    public = {route.path for route in ROUTES if route.operation.public}
+    public = {route.path for route in ROUTES if route.endpoint.public}
     assert public == {"/health", "/openapi.json", "/docs"}
     for route in ROUTES:
-        assert ("security" in spec_of(document, route)) == route.operation.public
+        assert ("security" in spec_of(document, route)) == route.endpoint.public
 
 
 def test_links_name_existing_operations_and_parameters(document: dict[str, Any]) -> None:
@@ -109,9 +109,9 @@ def test_links_name_existing_operations_and_parameters(document: dict[str, Any])
                 for expression in link["parameters"].values():
                     assert re.fullmatch(r"\$(response\.body#/id|request\.path\.\w+)", expression)
                 if "requestBody" in link:
-                    assert target.operation.body is not None
+                    assert target.endpoint.body is not None
                     assert set(link["requestBody"]) <= set(
-                        target.operation.body.model_json_schema(by_alias=True)["properties"]
+                        target.endpoint.body.model_json_schema(by_alias=True)["properties"]
                     )
     assert link_count >= 20
 
@@ -236,7 +236,7 @@ def test_the_docs_page_shows_every_operation_and_needs_nothing_from_outside(
 ) -> None:
     page = render_docs(document)
     for route in ROUTES:
-        assert f'id="{route.operation.operation_id}"' in page
+        assert f'id="{route.endpoint.operation_id}"' in page
         assert route.path in page
     assert "<script" not in page
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)

@@ -13,8 +13,8 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from gateway.http import decode_json, validate
-from gateway.models import PATH_PARAMETERS, CreateProject, DescribeWallet, UpsertCustomer
-from gateway.openapi import REF, build_openapi
+from gateway.openapi.document import REF, build_openapi
+from gateway.requests import PATH_PARAMETERS, CreateProject, DescribeWallet, UpsertCustomer
 from gateway.routes import ROUTES
 from shared.contract.messages import SubmitTransaction, TransactionBatchMessage, TransactionMessage
 from shared.contract.text import check_description, check_id, check_name

@@ -1,4 +1,4 @@
-"""Database rows as the API shows them: each view builds the response model of its resource."""
+"""Database rows as the API shows them: each function builds the response model of its resource."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from typing import Any
 
 import asyncpg
 
-from gateway import schemas
+from gateway import responses
 
 
-def asset_view(row: asyncpg.Record) -> schemas.Asset:
-    return schemas.Asset(
+def asset_from_row(row: asyncpg.Record) -> responses.Asset:
+    return responses.Asset(
         id=row["id"],
         name=row["name"],
         code=row["code"],
@@ -20,17 +20,17 @@ def asset_view(row: asyncpg.Record) -> schemas.Asset:
     )
 
 
-def project_view(row: asyncpg.Record, assets: Sequence[asyncpg.Record]) -> schemas.Project:
-    return schemas.Project(
+def project_from_row(row: asyncpg.Record, assets: Sequence[asyncpg.Record]) -> responses.Project:
+    return responses.Project(
         id=row["id"],
         name=row["name"],
-        assets=[asset_view(asset) for asset in assets],
+        assets=[asset_from_row(asset) for asset in assets],
         created_at=row["created_at"],
     )
 
 
-def customer_view(row: asyncpg.Record) -> schemas.Customer:
-    return schemas.Customer(
+def customer_from_row(row: asyncpg.Record) -> responses.Customer:
+    return responses.Customer(
         id=row["id"],
         name=row["name"],
         description=row["description"],
@@ -40,8 +40,8 @@ def customer_view(row: asyncpg.Record) -> schemas.Customer:
     )
 
 
-def wallet_view(row: asyncpg.Record) -> schemas.Wallet:
-    return schemas.Wallet(
+def wallet_from_row(row: asyncpg.Record) -> responses.Wallet:
+    return responses.Wallet(
         id=row["id"],
         project_id=row["project_id"],
         asset_id=row["asset_id"],
@@ -56,8 +56,8 @@ def wallet_view(row: asyncpg.Record) -> schemas.Wallet:
     )
 
 
-def entry_view(row: asyncpg.Record) -> schemas.Entry:
-    return schemas.Entry(
+def entry_from_row(row: asyncpg.Record) -> responses.Entry:
+    return responses.Entry(
         id=row["id"],
         wallet_id=row["wallet_id"],
         transaction_id=row["transaction_id"],
@@ -70,9 +70,9 @@ def entry_view(row: asyncpg.Record) -> schemas.Entry:
     )
 
 
-def transaction_view(body: dict[str, Any]) -> schemas.Transaction:
+def transaction_from_state(body: dict[str, Any]) -> responses.Transaction:
     """A transaction as the status cache, the events and `transaction_from_row` write it."""
-    return schemas.Transaction.model_validate(body)
+    return responses.Transaction.model_validate(body)
 
 
 def page_items(rows: Sequence[Any], page_size: int) -> tuple[list[Any], bool]:

@@ -10,9 +10,9 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from gateway import schemas
-from gateway.models import PATH_PARAMETERS
-from gateway.operation import ERROR_STATUS, Route
+from gateway.openapi.endpoint import ERROR_STATUS, Route
+from gateway.requests import PATH_PARAMETERS
+from gateway.responses import ErrorBody
 from shared.settings import Settings
 
 REF = "#/components/schemas/{model}"
@@ -68,37 +68,35 @@ def build_openapi(routes: Iterable[Route], settings: Settings) -> dict[str, Any]
 
 
 def _models(routes: list[Route]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
-    found: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {
-        (schemas.ErrorBody, "serialization"): None
-    }
+    found: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {(ErrorBody, "serialization"): None}
     for route in routes:
-        operation = route.operation
-        for model, mode in ((operation.body, "validation"), (operation.response, "serialization")):
+        endpoint = route.endpoint
+        for model, mode in ((endpoint.body, "validation"), (endpoint.response, "serialization")):
             if model is not None:
                 found[(model, mode)] = None  # type: ignore[index]
     return list(found)
 
 
 def _operation(route: Route, refs: dict[Any, dict[str, Any]], settings: Settings) -> dict[str, Any]:
-    operation = route.operation
+    endpoint = route.endpoint
     spec: dict[str, Any] = {
-        "operationId": operation.operation_id,
-        "summary": operation.summary,
-        "tags": [operation.tag],
+        "operationId": endpoint.operation_id,
+        "summary": endpoint.summary,
+        "tags": [endpoint.tag],
         "parameters": _path_parameters(route) + _query_parameters(route, settings),
         "responses": _success(route, refs) | _errors(route),
     }
-    if operation.description:
-        spec["description"] = operation.description
-    if operation.public:
+    if endpoint.description:
+        spec["description"] = endpoint.description
+    if endpoint.public:
         spec["security"] = []
-    if operation.body is not None:
+    if endpoint.body is not None:
         spec["requestBody"] = {
-            "required": operation.body_required,
+            "required": endpoint.body_required,
             "content": {
                 "application/json": {
-                    "schema": refs[(operation.body, "validation")],
-                    "example": operation.body_example,
+                    "schema": refs[(endpoint.body, "validation")],
+                    "example": endpoint.body_example,
                 }
             },
         }
@@ -122,9 +120,9 @@ def _path_parameters(route: Route) -> list[dict[str, Any]]:
 
 
 def _query_parameters(route: Route, settings: Settings) -> list[dict[str, Any]]:
-    if route.operation.query is None:
+    if route.endpoint.query is None:
         return []
-    schema = route.operation.query.model_json_schema(by_alias=True)
+    schema = route.endpoint.query.model_json_schema(by_alias=True)
     parameters = []
     for name, property_schema in schema["properties"].items():
         plain = _without_null(property_schema)
@@ -149,31 +147,31 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _success(route: Route, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
-    operation = route.operation
-    response: dict[str, Any] = {"description": STATUS_TEXT.get(operation.status, "OK")}
-    if operation.status != 204:
-        schema = {"type": "object" if "json" in operation.media_type else "string"}
-        if operation.response is not None:
-            schema = refs[(operation.response, "serialization")]
+    endpoint = route.endpoint
+    response: dict[str, Any] = {"description": STATUS_TEXT.get(endpoint.status, "OK")}
+    if endpoint.status != 204:
+        schema = {"type": "object" if "json" in endpoint.media_type else "string"}
+        if endpoint.response is not None:
+            schema = refs[(endpoint.response, "serialization")]
         content = {"schema": schema}
-        if operation.response_example is not None:
-            content["example"] = operation.response_example
-        response["content"] = {operation.media_type: content}
-    if operation.response_headers:
+        if endpoint.response_example is not None:
+            content["example"] = endpoint.response_example
+        response["content"] = {endpoint.media_type: content}
+    if endpoint.response_headers:
         response["headers"] = {
             name: {"description": text, "schema": {"type": "string"}}
-            for name, text in operation.response_headers.items()
+            for name, text in endpoint.response_headers.items()
         }
-    if operation.links:
+    if endpoint.links:
         response["links"] = {
             link.name: {"operationId": link.operation_id, "parameters": dict(link.parameters)}
             | ({"requestBody": dict(link.request_body)} if link.request_body else {})
-            for link in operation.links
+            for link in endpoint.links
         }
-    responses = {str(operation.status): response}
-    if operation.also_status is not None:
+    responses = {str(endpoint.status): response}
+    if endpoint.also_status is not None:
         updated = {key: value for key, value in response.items() if key != "links"}
-        responses[str(operation.also_status)] = updated | {"description": "Updated"}
+        responses[str(endpoint.also_status)] = updated | {"description": "Updated"}
     return responses
 
 

@@ -7,7 +7,7 @@ from aiohttp import web
 from gateway.auth import Authenticator
 from gateway.db import Database
 from gateway.limits import SubmissionLimits
-from gateway.operation import Operation
+from gateway.openapi.endpoint import Endpoint
 from gateway.states import TransactionStates
 from gateway.submission import Submitter
 from shared.amqp.publisher import Publisher
@@ -21,9 +21,9 @@ STATUS_CACHE = web.AppKey("status_cache", StatusCache)
 PUBLISHER = web.AppKey("publisher", Publisher)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
 DOCS_PAGE = web.AppKey("docs_page", bytes)
-OPERATIONS = web.AppKey("operations", dict[tuple[str, str], Operation])
+ENDPOINTS = web.AppKey("endpoints", dict[tuple[str, str], Endpoint])
 SUBMISSION_LIMITS = web.AppKey("submission_limits", SubmissionLimits)
 SUBMITTER = web.AppKey("submitter", Submitter)
 TRANSACTION_STATES = web.AppKey("transaction_states", TransactionStates)
 TENANT_ID = web.RequestKey("tenant_id", str)
-OPERATION = web.RequestKey("operation", Operation)
+ENDPOINT = web.RequestKey("endpoint", Endpoint)

@@ -1,6 +1,7 @@
-"""An operation of the API as one value: its handler, what it reads and answers, the error
-codes it may give, its examples and links. The router serves it, the request readers check
-against it, and the OpenAPI document is generated from it."""
+"""An endpoint of the API as one value (an OpenAPI operation): its handler, what it reads and
+answers, the error codes it may give, its examples and links. The router serves it, the request
+readers check against it, and the OpenAPI document is generated from it. (Not the ledger's
+`shared.core.ledger.Operation`, one step of a transaction.)"""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ ERROR_STATUS: dict[str, int] = {
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    """An OpenAPI link: how a value of this operation's answer feeds another operation."""
+    """An OpenAPI link: how a value of this endpoint's answer feeds another endpoint."""
 
     name: str
     operation_id: str
@@ -51,8 +52,8 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
-class Operation:
-    """One operation; `response` None means an empty answer (204). `also_status` is a second
+class Endpoint:
+    """One endpoint; `response` None means an empty answer (204). `also_status` is a second
     success status with the same body (an upsert answers 201 or 200)."""
 
     operation_id: str
@@ -77,9 +78,11 @@ class Operation:
 
 @dataclass(frozen=True, slots=True)
 class Route:
+    """Where the router serves an endpoint: a method and a path template."""
+
     method: str
     path: str
-    operation: Operation
+    endpoint: Endpoint
 
     def path_parameters(self) -> list[str]:
         """The names of the ids in the path template, in order."""
@@ -88,17 +91,17 @@ class Route:
     def error_codes(self) -> list[str]:
         """Every code the route may answer: its own and those every route of its kind has."""
         codes: list[str] = []
-        if not self.operation.public:
+        if not self.endpoint.public:
             codes.extend(("Unauthorized", "TooManyRequests"))  # failed authentication's limit
-        if self.path_parameters() or self.operation.body or self.operation.query:
+        if self.path_parameters() or self.endpoint.body or self.endpoint.query:
             codes.append("ValidationError")
         if self.path_parameters():
             codes.append("RouteNotFound")
         if "projectId" in self.path_parameters():
             codes.append("ProjectNotFound")
-        if self.operation.body is not None:
+        if self.endpoint.body is not None:
             codes.extend(("PayloadTooLarge", "UnsupportedMediaType"))
-        if not self.operation.public:
+        if not self.endpoint.public:
             codes.append("ServiceUnavailable")
-        codes.extend(code for code in self.operation.errors if code not in codes)
+        codes.extend(code for code in self.endpoint.errors if code not in codes)
         return codes

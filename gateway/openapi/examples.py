@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway import schemas
+from gateway import responses
 from shared.contract.messages import IssueOperation, TransferOperation
 
 PROJECT_ID = "01JD3ZQ6M2X8Y4TNK7V5B9RCEW"
@@ -18,13 +18,13 @@ CREATED = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)
 COMPLETED = datetime(2025, 1, 31, 12, 0, 0, 42_000, tzinfo=UTC)
 
 
-def dump(model: schemas.Out) -> Any:
+def dump(model: responses.Out) -> Any:
     return model.model_dump(mode="json", by_alias=True)
 
 
-ASSET = schemas.Asset(id=ASSET_ID, name="Points", code="PTS", fractions=100, created_at=CREATED)
-PROJECT = schemas.Project(id=PROJECT_ID, name="Loyalty", assets=[ASSET], created_at=CREATED)
-CUSTOMER = schemas.Customer(
+ASSET = responses.Asset(id=ASSET_ID, name="Points", code="PTS", fractions=100, created_at=CREATED)
+PROJECT = responses.Project(id=PROJECT_ID, name="Loyalty", assets=[ASSET], created_at=CREATED)
+CUSTOMER = responses.Customer(
     id="customer-42",
     name="Ada",
     description="gold tier",
@@ -32,7 +32,7 @@ CUSTOMER = schemas.Customer(
     created_at=CREATED,
     updated_at=CREATED,
 )
-WALLET = schemas.Wallet(
+WALLET = responses.Wallet(
     id=WALLET_ID,
     project_id=PROJECT_ID,
     asset_id=ASSET_ID,
@@ -48,7 +48,7 @@ WALLET = schemas.Wallet(
 SYSTEM_WALLET = WALLET.model_copy(
     update={"id": TREASURY_ID, "customer_id": None, "type": "system", "name": "treasury"}
 )
-ENTRY = schemas.Entry(
+ENTRY = responses.Entry(
     id=1042,
     wallet_id=WALLET_ID,
     transaction_id=TRANSACTION_ID,
@@ -65,7 +65,7 @@ OPERATIONS = [
         {"type": "Transfer", "from": TREASURY_ID, "to": WALLET_ID, "amount": 2000}
     ),
 ]
-TRANSACTION = schemas.Transaction(
+TRANSACTION = responses.Transaction(
     id=TRANSACTION_ID,
     reference_id="order-1001",
     status="Completed",
@@ -73,7 +73,7 @@ TRANSACTION = schemas.Transaction(
     created_at=CREATED,
     completed_at=COMPLETED,
 )
-ACCEPTED = schemas.TransactionAccepted(
+ACCEPTED = responses.TransactionAccepted(
     id=TRANSACTION_ID, reference_id="order-1001", status="Pending"
 )
 SUBMIT = {
@@ -85,7 +85,7 @@ SUBMIT = {
 }
 
 
-def page(items: list[schemas.Out], *, cursor: bool = False) -> Any:
+def page(items: list[responses.Out], *, cursor: bool = False) -> Any:
     body = {"items": [dump(item) for item in items], "page": 1, "pageSize": 50, "hasMore": False}
     if cursor:
         body["nextCursor"] = None
