@@ -36,10 +36,6 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Container allocations (net of deallocations) between two collections of the youngest
-# generation; Python's default is 700.
-GC_YOUNG_ALLOCATIONS_MAX = 20_000
-
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
@@ -51,7 +47,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     )
     async with pool.acquire() as connection:
         await check_deployment(connection, settings)
-    database = Database(pool, query_timeout_ms=settings.database_query_timeout_ms)
+    database = Database(
+        pool,
+        query_timeout_ms=settings.database_query_timeout_ms,
+        release_timeout_min_ms=settings.database_release_timeout_min_ms,
+    )
     app[DATABASE] = database
     authenticator = app[AUTHENTICATOR] = Authenticator(database, settings)
     yield
@@ -104,7 +104,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         create_app(settings), access_log=None, shutdown_timeout=settings.http_shutdown_timeout_s
     )
     await runner.setup()
-    tune_garbage_collector()
+    tune_garbage_collector(settings)
     site = web.TCPSite(
         runner, settings.http_host, settings.http_port, reuse_port=settings.http_reuse_port
     )
@@ -116,16 +116,18 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         await runner.cleanup()
 
 
-def tune_garbage_collector() -> None:
+def tune_garbage_collector(settings: Settings) -> None:
     """Make the cyclic garbage collector cheap per request. Every young collection walks the
     objects of all the requests in flight, and every full one the tens of thousands of objects
     made at start-up (modules, models, routes): with the defaults it took a fifth of the
     gateway's CPU under load. The start-up objects live as long as the process, so they are
-    frozen (never walked again), and young collections are made rarer."""
+    frozen (never walked again), and young collections are made rarer: one every
+    `gateway_gc_threshold_allocations` net allocations (0 keeps Python's threshold)."""
     gc.collect()
     gc.freeze()
-    _, *older = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_ALLOCATIONS_MAX, *older)
+    if settings.gateway_gc_threshold_allocations:
+        _, *older = gc.get_threshold()
+        gc.set_threshold(settings.gateway_gc_threshold_allocations, *older)
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:

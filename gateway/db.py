@@ -19,17 +19,22 @@ from shared.database import CONNECTION_ERRORS, TRANSIENT_ERRORS, Connection, con
 from shared.errors import DatabaseUnavailable, InvariantViolation
 from shared.settings import Settings
 
-# The least time a connection is given to be reset on its way back to the pool: a call that
-# used up its budget still returns a healthy connection rather than closing it.
-RELEASE_TIMEOUT_MIN_S = 0.05
-
 
 class Database:
     """The few query shapes the handlers use, over one pool."""
 
-    def __init__(self, pool: asyncpg.Pool, *, query_timeout_ms: int) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        query_timeout_ms: int,
+        release_timeout_min_ms: int = Settings.default_of("database_release_timeout_min_ms"),
+    ) -> None:
         self.pool = pool
         self._timeout_s = query_timeout_ms / 1000
+        # A call that used up its budget still gets its connection reset and back to the pool,
+        # rather than closed.
+        self._release_timeout_min_s = release_timeout_min_ms / 1000
 
     async def fetch(self, query: str, *arguments: Any) -> list[asyncpg.Record]:
         async with self._connection() as connection:
@@ -88,7 +93,7 @@ class Database:
             watchdog.cancel()
             # A connection that fails its reset is closed by the pool; the answer stands.
             with contextlib.suppress(*CONNECTION_ERRORS):
-                remaining_s = max(deadline_s - loop.time(), RELEASE_TIMEOUT_MIN_S)
+                remaining_s = max(deadline_s - loop.time(), self._release_timeout_min_s)
                 await self.pool.release(connection, timeout=remaining_s)
 
     def _unavailable(self, timed_out: bool) -> DatabaseUnavailable:

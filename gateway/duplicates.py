@@ -15,9 +15,6 @@ from shared.errors import ApiError, Conflict, Unavailable
 from shared.redis.status_cache import Claim, Holder, StatusCache
 from shared.settings import Settings
 
-HOLDER_POLL_FIRST_S = 0.005  # the first pause while waiting for a holder's publish; it doubles
-HOLDER_POLL_MAX_S = 0.1
-
 
 @dataclass(frozen=True, slots=True)
 class Taken:
@@ -53,6 +50,8 @@ class Duplicates:
         self._cache = cache
         self._states = states
         self._duplicate_wait_s = settings.duplicate_wait_max_ms / 1000
+        self._poll_first_s = settings.duplicate_poll_first_ms / 1000
+        self._poll_max_s = settings.duplicate_poll_max_ms / 1000
 
     async def answer(self, project_id: str, taken: list[Taken]) -> list[ApiError]:
         """The answer to each submission whose reference ID was taken: 409 with the holder's
@@ -104,13 +103,14 @@ class Duplicates:
         self, project_id: str, reference_id: str, holder: Holder
     ) -> Holder | None:
         """Poll Redis until the reference ID's holder is confirmed (returned), or is gone, or
-        `duplicate_wait_max_ms` passed (None)."""
+        `duplicate_wait_max_ms` passed (None): first after `duplicate_poll_first_ms`, then after
+        twice as long each time, up to `duplicate_poll_max_ms`."""
         loop = asyncio.get_running_loop()
         deadline_s = loop.time() + self._duplicate_wait_s
-        pause_s = HOLDER_POLL_FIRST_S
+        pause_s = self._poll_first_s
         while loop.time() < deadline_s:
             await asyncio.sleep(min(pause_s, max(0.0, deadline_s - loop.time())))
-            pause_s = min(pause_s * 2, HOLDER_POLL_MAX_S)
+            pause_s = min(pause_s * 2, self._poll_max_s)
             # One command, bounded by the Redis client's own timeout (`redis_timeout_ms`).
             current = await self._cache.holder(project_id, reference_id)
             if current is None:

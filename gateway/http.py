@@ -18,11 +18,10 @@ from shared.errors import (
     ValidationFailed,
     invariant,
 )
+from shared.settings import Settings
 
 Model = TypeVar("Model", bound=BaseModel)
 
-
-JSON_DEPTH_MAX_DEFAULT = 32
 # A repeated key is named in the answer; a longer key is cut to this many characters there.
 KEY_SHOWN_CHARACTERS_MAX = 64
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -68,7 +67,7 @@ _DECODER = json.JSONDecoder(
 )
 
 
-def decode_json(raw: bytes, depth_max: int = JSON_DEPTH_MAX_DEFAULT) -> Any:
+def decode_json(raw: bytes, depth_max: int = Settings.default_of("json_depth_max")) -> Any:
     """Parse a UTF-8 JSON body (a leading byte order mark is ignored). Refuse floats,
     exponents, NaN and Infinity, a key repeated in an object, and objects and arrays nested
     more than `depth_max` deep, each with a 400 naming the field; integers stay exact."""

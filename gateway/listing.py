@@ -17,10 +17,11 @@ from aiohttp import web
 from gateway.app_keys import SETTINGS
 from gateway.http import read_query
 from gateway.query_strings import EPOCH, EPOCH_MS_MAX, LedgerQuery, PageQuery
+from shared.contract.messages import RESOURCE_ID_LENGTH_MAX
 from shared.errors import ValidationFailed
 
 NUMBER_KEY = re.compile(r"[0-9]{1,18}")
-ID_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ID_KEY = re.compile(rf"[A-Za-z0-9_-]{{1,{RESOURCE_ID_LENGTH_MAX}}}")
 MOMENT_KEY_MAX = EPOCH_MS_MAX * 1000 + 999
 
 

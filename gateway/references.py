@@ -23,7 +23,6 @@ from shared.errors import DatabaseUnavailable
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-LOOKUPS_PER_QUERY_MAX = 1000
 SELECT_APPLIED = """
 SELECT t.id, t.project_id, t.reference_id, t.request_digest, t.status, t.operations, t.failure,
        t.created_at, t.completed_at
@@ -58,7 +57,7 @@ class AppliedReferences:
         self._paused_until_s = 0.0
         self._coalescer: Coalescer[Lookup, Applied | None] = Coalescer(
             self._find,
-            items_max=LOOKUPS_PER_QUERY_MAX,
+            items_max=settings.reference_lookups_per_query_max,
             sends_in_flight_max=1,
             copy_error=lambda error: error,
         )

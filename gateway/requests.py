@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
+from shared.contract.messages import RESOURCE_ID_LENGTH_MAX, RESOURCE_ID_PATTERN
 from shared.contract.text import (
     DESCRIPTION_PATTERN,
     ID_PATTERN,
@@ -17,9 +18,13 @@ from shared.contract.text import (
     check_name,
 )
 
-RESOURCE_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
-WALLET_IDS_PER_RESUME_MAX = 500
+# Lengths the design and the database's checks fix (shared/migrations/0001_init.sql).
+NAME_LENGTH_MAX = 200
+DESCRIPTION_LENGTH_MAX = 1000
+CUSTOMER_ID_LENGTH_MAX = 128
 ASSET_CODE_LENGTH_MAX = 16
+# Wallets one resume may reopen (a body of 500 ids stays far under request_body_bytes_max).
+WALLET_IDS_PER_RESUME_MAX = 500
 # "." and ".." cannot travel in a URL path: clients and proxies fold them away.
 UNADDRESSABLE_IDS = frozenset({".", ".."})
 
@@ -32,24 +37,24 @@ def _addressable(value: str) -> str:
 
 Name = Annotated[
     str,
-    Field(min_length=1, max_length=200, json_schema_extra={"pattern": NAME_PATTERN}),
+    Field(min_length=1, max_length=NAME_LENGTH_MAX, json_schema_extra={"pattern": NAME_PATTERN}),
     AfterValidator(check_name),
 ]
 OptionalName = Annotated[
     str,
-    Field(max_length=200, json_schema_extra={"pattern": NAME_PATTERN}),
+    Field(max_length=NAME_LENGTH_MAX, json_schema_extra={"pattern": NAME_PATTERN}),
     AfterValidator(check_name),
 ]
 Description = Annotated[
     str,
-    Field(max_length=1000, json_schema_extra={"pattern": DESCRIPTION_PATTERN}),
+    Field(max_length=DESCRIPTION_LENGTH_MAX, json_schema_extra={"pattern": DESCRIPTION_PATTERN}),
     AfterValidator(check_description),
 ]
 ResourceId = Annotated[
     str,
     Field(
         min_length=1,
-        max_length=64,
+        max_length=RESOURCE_ID_LENGTH_MAX,
         pattern=RESOURCE_ID_PATTERN,
         description="an id the service made",
         examples=["01JD3ZQ6M2X8Y4TNK7V5B9RCEW"],
@@ -59,9 +64,9 @@ CustomerId = Annotated[
     str,
     Field(
         min_length=1,
-        max_length=128,
-        description="the caller's own id of the customer: 1-128 characters, no control"
-        " characters, line separators or bidirectional controls, not '.' or '..'",
+        max_length=CUSTOMER_ID_LENGTH_MAX,
+        description=f"the caller's own id of the customer: 1-{CUSTOMER_ID_LENGTH_MAX} characters,"
+        " no control characters, line separators or bidirectional controls, not '.' or '..'",
         examples=["customer-42"],
         json_schema_extra={"pattern": ID_PATTERN, "not": {"enum": sorted(UNADDRESSABLE_IDS)}},
     ),

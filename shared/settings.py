@@ -137,6 +137,39 @@ class Settings(BaseSettings):
     database_query_timeout_ms: int = Field(default=3000, ge=1)
     database_connect_timeout_ms: int = Field(default=5000, ge=1)
 
+    # Limits that were constants of their modules (issue 22, "limits only in Settings").
+    # A duplicate referenceId whose holder's publish is unconfirmed polls Redis (gateway/
+    # duplicates.py): the first pause, doubling up to the longest.
+    duplicate_poll_first_ms: int = Field(default=5, ge=1)
+    duplicate_poll_max_ms: int = Field(default=100, ge=1)
+    # Reference IDs looked up in PostgreSQL by one query (gateway/references.py).
+    reference_lookups_per_query_max: int = Field(default=1000, ge=1)
+    # Reservations, or their confirms, sent to Redis in one command (shared/redis/status_cache.py).
+    redis_coalesced_items_max: int = Field(default=256, ge=1)
+    # The least time a connection is given to be reset on its way back to the gateway's pool
+    # (gateway/db.py): a call that used up its budget still returns a healthy connection.
+    database_release_timeout_min_ms: int = Field(default=50, ge=1)
+    # Net allocations between two collections of the youngest generation in a gateway process,
+    # after its start-up objects are frozen; 0 keeps Python's (700). The gateway's counterpart
+    # of gc_threshold_allocations (docs/decisions/0014-garbage-collector-thresholds.md).
+    gateway_gc_threshold_allocations: int = Field(default=20_000, ge=0)
+
+    @classmethod
+    def default_of(cls, name: str) -> int:
+        """The default of the limit `name`: what validation without the settings' context (a
+        pydantic model's own, an internal publisher's) applies."""
+        return int(cls.model_fields[name].default)
+
+    @classmethod
+    def ceiling_of(cls, name: str) -> int:
+        """The highest value the limit `name` may be configured to (its `le`): what a model
+        bounds before the configured limit is known."""
+        for constraint in cls.model_fields[name].metadata:
+            ceiling = getattr(constraint, "le", None)  # annotated_types.Le, from Field(le=...)
+            if ceiling is not None:
+                return int(ceiling)
+        raise ValueError(f"{name} has no ceiling")
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
         if self.page_size_default > self.page_size_max:

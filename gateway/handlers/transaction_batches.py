@@ -31,13 +31,14 @@ from gateway.openapi.endpoint import Endpoint
 from gateway.submission import Submission, accepted_body, prepare, submission_context
 from shared.contract.messages import SubmitTransaction
 from shared.errors import ApiError, ValidationFailed
+from shared.settings import Settings
 
-TRANSACTIONS_PER_BATCH_MAX_DEFAULT = 1000
+_TRANSACTIONS_PER_BATCH_MAX_DEFAULT = Settings.default_of("transactions_per_batch_max")
 
 
 def _check_batch_size(value: list[Any], info: ValidationInfo) -> list[Any]:
     limit = (info.context or {}).get(
-        "transactions_per_batch_max", TRANSACTIONS_PER_BATCH_MAX_DEFAULT
+        "transactions_per_batch_max", _TRANSACTIONS_PER_BATCH_MAX_DEFAULT
     )
     if len(value) > limit:
         raise ValueError(f"must hold at most {limit} transactions")
@@ -54,7 +55,7 @@ class SubmitTransactionBatch(BaseModel):
         list[Any],
         Field(
             min_length=1,
-            max_length=10_000,
+            max_length=Settings.ceiling_of("transactions_per_batch_max"),
             # Any item is accepted by the envelope: each is validated as a SubmitTransaction
             # on its own and a bad one answers 400 in its own result.
             json_schema_extra={

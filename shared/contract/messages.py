@@ -26,12 +26,23 @@ from pydantic import (
 from shared.contract.text import ID_PATTERN, check_id
 from shared.core.ledger import AMOUNT_MAX, Operation, OperationType
 from shared.errors import invariant
+from shared.settings import Settings
 
 # The longest amount string accepted, leading zeros included: as many digits as AMOUNT_MAX has.
 AMOUNT_DIGITS_MAX = len(str(AMOUNT_MAX))
 _DIGITS = re.compile(rf"[0-9]{{1,{AMOUNT_DIGITS_MAX}}}")
-OPERATIONS_MAX_DEFAULT = 100
-REFERENCE_ID_LENGTH_MAX_DEFAULT = 128
+# Ids the service makes (projects, wallets, assets, transactions), as every route and message
+# accepts them.
+RESOURCE_ID_LENGTH_MAX = 64
+RESOURCE_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+# The configured limits are defined once, in Settings: their defaults apply to a model validated
+# without the settings as its context, and their ceilings bound a string or a list before the
+# configured limit is checked.
+_OPERATIONS_MAX_DEFAULT = Settings.default_of("operations_per_transaction_max")
+_REFERENCE_ID_LENGTH_MAX_DEFAULT = Settings.default_of("reference_id_length_max")
+OPERATIONS_CEILING = Settings.ceiling_of("operations_per_transaction_max")
+REFERENCE_ID_LENGTH_CEILING = Settings.ceiling_of("reference_id_length_max")
+TRANSACTIONS_PER_MESSAGE_CEILING = Settings.ceiling_of("transactions_per_batch_max")
 MESSAGE_VERSION: Literal[1] = 1
 
 
@@ -106,7 +117,9 @@ Amount = Annotated[
         mode="serialization",
     ),
 ]
-WalletId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+WalletId = Annotated[
+    str, Field(min_length=1, max_length=RESOURCE_ID_LENGTH_MAX, pattern=RESOURCE_ID_PATTERN)
+]
 
 
 class _Model(BaseModel):
@@ -138,14 +151,14 @@ OperationModel = Annotated[
 
 
 def _check_reference_id(value: str, info: ValidationInfo) -> str:
-    limit = (info.context or {}).get("reference_id_length_max", REFERENCE_ID_LENGTH_MAX_DEFAULT)
+    limit = (info.context or {}).get("reference_id_length_max", _REFERENCE_ID_LENGTH_MAX_DEFAULT)
     if len(value) > limit:
         raise ValueError(f"must be at most {limit} characters")
     return check_id(value)
 
 
 def _check_operations(value: list[Any], info: ValidationInfo) -> list[Any]:
-    limit = (info.context or {}).get("operations_per_transaction_max", OPERATIONS_MAX_DEFAULT)
+    limit = (info.context or {}).get("operations_per_transaction_max", _OPERATIONS_MAX_DEFAULT)
     if len(value) > limit:
         raise ValueError(f"must hold at most {limit} operations")
     return value
@@ -157,11 +170,11 @@ class SubmitTransaction(_Model):
     reference_id: str = Field(
         alias="referenceId",
         min_length=1,
-        max_length=1024,
+        max_length=REFERENCE_ID_LENGTH_CEILING,
         json_schema_extra={"pattern": ID_PATTERN},
         description="the caller's idempotency key, unique per project",
     )
-    operations: list[OperationModel] = Field(min_length=1, max_length=10_000)
+    operations: list[OperationModel] = Field(min_length=1, max_length=OPERATIONS_CEILING)
 
     _reference_id = field_validator("reference_id")(_check_reference_id)
     _operations = field_validator("operations")(_check_operations)
@@ -171,12 +184,14 @@ class TransactionMessage(_Model):
     """A transaction on the queue: what the gateway and internal services publish (version 1)."""
 
     v: Literal[1] = MESSAGE_VERSION
-    id: Annotated[str, Field(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9_-]+$")]
+    id: Annotated[str, Field(min_length=1, max_length=30, pattern=RESOURCE_ID_PATTERN)]
     project_id: Annotated[str, AfterValidator(check_id)] = Field(
-        alias="projectId", min_length=1, max_length=64
+        alias="projectId", min_length=1, max_length=RESOURCE_ID_LENGTH_MAX
     )
-    reference_id: str = Field(alias="referenceId", min_length=1, max_length=1024)
-    operations: list[OperationModel] = Field(min_length=1, max_length=10_000)
+    reference_id: str = Field(
+        alias="referenceId", min_length=1, max_length=REFERENCE_ID_LENGTH_CEILING
+    )
+    operations: list[OperationModel] = Field(min_length=1, max_length=OPERATIONS_CEILING)
     submitted_at: datetime = Field(alias="submittedAt")
 
     _reference_id = field_validator("reference_id")(_check_reference_id)
@@ -198,7 +213,9 @@ class TransactionBatchMessage(_Model):
     message."""
 
     v: Literal[1] = MESSAGE_VERSION
-    transactions: list[TransactionMessage] = Field(min_length=1, max_length=10_000)
+    transactions: list[TransactionMessage] = Field(
+        min_length=1, max_length=TRANSACTIONS_PER_MESSAGE_CEILING
+    )
 
     @field_validator("transactions")
     @classmethod

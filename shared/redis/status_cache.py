@@ -25,8 +25,6 @@ from shared.errors import CacheUnavailable
 from shared.redis.pipeline import PipelinedConnection
 from shared.settings import Settings
 
-COALESCED_MAX = 256  # claims sent to Redis in one command by `reserve`, and by `confirm`
-
 Result = TypeVar("Result")
 
 # Release a reservation only if it is still ours (unconfirmed).
@@ -145,7 +143,9 @@ def status_key(project_id: str, transaction_id: str) -> str:
 class StatusCache:
     """Reference reservations and transaction states in Redis; Redis errors become
     CacheUnavailable here and nowhere else. The scripts go over `pipeline` when one is given
-    (`open` gives one to the gateway and the worker), else through `client`."""
+    (`open` gives one to the gateway and the worker), else through `client`. Reservations, and
+    their confirms, travel up to `items_max` in one command, `sends_in_flight_max` commands at
+    once."""
 
     def __init__(
         self,
@@ -155,7 +155,8 @@ class StatusCache:
         status_ttl_s: int,
         reference_pending_ttl_s: int | None = None,
         pipeline: PipelinedConnection | None = None,
-        sends_in_flight_max: int = 1,
+        sends_in_flight_max: int = Settings.default_of("coalesced_sends_in_flight_max"),
+        items_max: int = Settings.default_of("redis_coalesced_items_max"),
     ) -> None:
         self._client = client
         self._pipeline = pipeline
@@ -164,14 +165,14 @@ class StatusCache:
         self._status_ttl_s = status_ttl_s
         self._reserving = Coalescer(
             self._reserve_claims,
-            items_max=COALESCED_MAX,
+            items_max=items_max,
             sends_in_flight_max=sends_in_flight_max,
             copy_error=_copy_error,
             expired=_late,
         )
         self._confirming = Coalescer(
             self._confirm_claims,
-            items_max=COALESCED_MAX,
+            items_max=items_max,
             sends_in_flight_max=sends_in_flight_max,
             copy_error=_copy_error,
             expired=_late,
@@ -200,6 +201,7 @@ class StatusCache:
             reference_pending_ttl_s=settings.reference_pending_ttl_s,
             pipeline=PipelinedConnection.from_url(url, timeout_s=settings.redis_timeout_ms / 1000),
             sends_in_flight_max=settings.coalesced_sends_in_flight_max,
+            items_max=settings.redis_coalesced_items_max,
         )
 
     async def close(self) -> None:

@@ -17,13 +17,13 @@ from typing import Any
 import schemathesis
 
 from gateway.requests import ASSET_CODE_LENGTH_MAX
-from shared.contract.messages import REFERENCE_ID_LENGTH_MAX_DEFAULT
+from shared.settings import Settings
 
 UNIQUE_FIELDS = {  # (method, path) -> (field, length limit)
     ("POST", "/projects/{projectId}/assets"): ("code", ASSET_CODE_LENGTH_MAX),
     ("POST", "/projects/{projectId}/transactions"): (
         "referenceId",
-        REFERENCE_ID_LENGTH_MAX_DEFAULT,
+        Settings.default_of("reference_id_length_max"),
     ),
 }
 LEFT_AS_DRAWN_EVERY = 4
