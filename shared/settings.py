@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     # Wallets a writer remembers to plan its next batch ahead with (worker/batch.py WalletCache),
     # a few hundred bytes each; 0 plans nothing ahead.
     wallet_cache_entries_max: int = Field(default=50_000, ge=0)
-    # The events outbox (worker/consumer.py): rows relayed per pass, and the pause after a
+    # The events outbox (worker/outbox.py): rows relayed per pass, and the pause after a
     # relay that failed.
     outbox_relay_batches_max: int = Field(default=64, ge=1)
     outbox_relay_retry_ms: int = Field(default=1000, ge=1)

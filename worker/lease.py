@@ -15,11 +15,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
 
 import asyncpg
 
 from shared.contract.partition import PARTITION_LOCK_SPACE
-from shared.database import CONNECTION_ERRORS, connect
+from shared.database import CONNECTION_ERRORS, TRANSIENT_ERRORS, Connection, connect
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,19 @@ log = logging.getLogger(__name__)
 class LeaseUnavailable(Exception):
     """The partition's lock is not held right now (lost with its session, or held by another
     writer); the writer backs off and tries again, as for any database outage."""
+
+
+# The transient database errors of every process (shared/database.py), and a lease lost: what
+# the writer does with the database is tried again after a backoff. When the connection broke
+# mid-transaction the outcome is unknown, and the retry finds out under the partition lock.
+TRANSIENT_DATABASE_ERRORS = (*TRANSIENT_ERRORS, LeaseUnavailable)
+
+
+class Lease(Protocol):
+    """Where the writer gets the connection it writes with: a PartitionLease (a test may give
+    one session of its own)."""
+
+    def acquire(self) -> AbstractAsyncContextManager[Connection]: ...
 
 
 class PartitionLease:

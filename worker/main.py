@@ -34,8 +34,8 @@ from shared.ids import new_id
 from shared.redis.status_cache import StatusCache
 from shared.settings import Settings
 from worker import delivery, ownership
-from worker.consumer import PartitionWriter
 from worker.lease import PartitionLease
+from worker.writer import PartitionWriter
 
 log = logging.getLogger(__name__)
 ERROR_CHAIN_DEPTH_MAX = 16  # causes and contexts looked through for an InvariantViolation
@@ -48,7 +48,7 @@ class Shared:
     settings: Settings
     worker_id: str
     cache: StatusCache
-    announce: AbstractChannel  # confirming: events and replies (worker/consumer.py)
+    announce: AbstractChannel  # confirming: events and replies (worker/outbox.py)
 
 
 @dataclass

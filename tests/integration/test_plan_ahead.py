@@ -20,7 +20,8 @@ from shared.settings import Settings
 from tests.support import Ledger, issue, transfer
 from worker import store
 from worker.batch import Guess, LockedWallet, WalletCache, guess
-from worker.consumer import PartitionWriter
+from worker.committer import Committer
+from worker.failpoints import FailPoint
 
 # A partition no worker of the suite owns, so that the test's writer takes its lock at once.
 PARTITION = 1_000_003
@@ -80,27 +81,26 @@ def transfer_ahead(
 
 async def apply(
     migrated: Settings, session: asyncpg.Connection, messages: list[Any], ahead: Guess
-) -> tuple[PartitionWriter, list[dict[str, Any]]]:
-    writer = PartitionWriter(
+) -> tuple[Committer, list[dict[str, Any]]]:
+    committer = Committer(
         PARTITION,
         migrated,
         Lease(session),
-        None,  # type: ignore[arg-type]  # no status cache, broker or events: not used by _apply
-        None,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]  # no outbox: _apply uses it only after a database error
+        FailPoint.from_environment(),
     )
-    applied = await writer._apply(messages, [], asyncio.Event(), ahead)
+    applied = await committer._apply(messages, [], asyncio.Event(), ahead)
     assert applied is not None
     plan, _ = applied
-    return writer, [outcome.body for outcome in plan.outcomes]
+    return committer, [outcome.body for outcome in plan.outcomes]
 
 
 async def test_a_plan_made_ahead_from_the_locked_rows_is_saved_as_it_is(
     migrated: Settings, ledger: Ledger, session: asyncpg.Connection, wallets: tuple[str, str]
 ) -> None:
     messages, ahead = transfer_ahead(ledger, "ahead", wallets, 30, [70, 0])
-    writer, bodies = await apply(migrated, session, messages, ahead)
-    assert writer.plans_guessed == 1
+    committer, bodies = await apply(migrated, session, messages, ahead)
+    assert committer.plans_guessed == 1
     assert bodies == [outcome.body for outcome in ahead.plan.outcomes]
     assert bodies[0]["status"] == "Completed"
     assert [await ledger.api.balance(ledger.project_id, w) for w in wallets] == [40, 30]
@@ -111,8 +111,8 @@ async def test_a_stale_balance_is_planned_again_from_the_locked_rows(
 ) -> None:
     messages, ahead = transfer_ahead(ledger, "stale", wallets, 500, [1000, 0])
     assert ahead.plan.outcomes[0].body["status"] == "Completed"  # what the stale cache says
-    writer, bodies = await apply(migrated, session, messages, ahead)
-    assert writer.plans_guessed == 0
+    committer, bodies = await apply(migrated, session, messages, ahead)
+    assert committer.plans_guessed == 0
     assert bodies[0]["status"] == "Failed"
     assert bodies[0]["failure"]["code"] == "InsufficientFunds"
     assert [await ledger.api.balance(ledger.project_id, w) for w in wallets] == [70, 0]
@@ -124,8 +124,8 @@ async def test_a_wallet_suspended_since_is_seen_by_the_plan_saved(
     messages, ahead = transfer_ahead(ledger, "frozen", wallets, 5, [70, 0])
     path = f"/projects/{ledger.project_id}/wallets/{wallets[0]}/status"
     assert (await ledger.api.put(path, {"status": "Suspended"})).status == 200
-    writer, bodies = await apply(migrated, session, messages, ahead)
-    assert writer.plans_guessed == 0
+    committer, bodies = await apply(migrated, session, messages, ahead)
+    assert committer.plans_guessed == 0
     assert bodies[0]["status"] == "Failed"
     assert bodies[0]["failure"]["code"] == "WalletNotOpen"
     assert [await ledger.api.balance(ledger.project_id, w) for w in wallets] == [70, 0]
@@ -136,8 +136,8 @@ async def test_a_reference_id_taken_since_is_a_replay_not_a_second_apply(
 ) -> None:
     first = await ledger.api.run(ledger.project_id, [transfer(*wallets, 10)], reference_id="once")
     messages, ahead = transfer_ahead(ledger, "once", wallets, 10, [60, 10])
-    writer, bodies = await apply(migrated, session, messages, ahead)
-    assert writer.plans_guessed == 0
+    committer, bodies = await apply(migrated, session, messages, ahead)
+    assert committer.plans_guessed == 0
     assert bodies == [first]
     assert [await ledger.api.balance(ledger.project_id, w) for w in wallets] == [60, 10]
     assert await store.outbox_leftovers(session, PARTITION, [], 10) == {}

@@ -1,4 +1,4 @@
-"""A writer's batch is bounded in transactions, not deliveries: `_collect` takes deliveries
+"""A writer's batch is bounded in transactions, not deliveries: `Intake.collect` takes deliveries
 (single transactions and batch messages) from the inbox until `batch_size_max` transactions
 are in hand, never splits a batch message, and leaves the rest in the inbox. Single-transaction
 messages are decoded as they arrive (`delivery.receive`), batch messages when collected."""
@@ -20,7 +20,7 @@ from shared.contract.messages import TRANSACTION_BATCH_TYPE
 from shared.ids import new_id
 from shared.settings import Settings
 from worker import delivery
-from worker.consumer import PartitionWriter
+from worker.intake import Intake
 
 PROJECT = new_id()
 
@@ -32,7 +32,7 @@ class Channel:
 
 @dataclass
 class Delivery:
-    """What `_collect` reads of an incoming message."""
+    """What `Intake.collect` reads of an incoming message."""
 
     body: bytes
     type: str | None = None
@@ -55,9 +55,9 @@ def batch_message(size: int) -> Delivery:
     return Delivery(orjson.dumps(body), TRANSACTION_BATCH_TYPE)
 
 
-def writer(batch_size_max: int) -> PartitionWriter:
+def intake(batch_size_max: int, inbox: asyncio.Queue[Any] | None = None) -> Intake:
     settings = Settings(batch_size_max=batch_size_max)
-    return PartitionWriter(0, settings, None, None, None, None)  # type: ignore[arg-type]
+    return Intake(0, settings, asyncio.Queue() if inbox is None else inbox)
 
 
 async def test_batch_messages_fill_a_batch_up_to_the_limit_and_are_never_split() -> None:
@@ -65,7 +65,7 @@ async def test_batch_messages_fill_a_batch_up_to_the_limit_and_are_never_split()
     deliveries = [batch_message(3) for _ in range(4)]
     for one in deliveries:
         inbox.put_nowait((one, None))
-    parsed = await writer(5)._collect(inbox)
+    parsed = await intake(5, inbox).collect()
     assert len(parsed) == 6  # two whole batch messages: the second takes it past 5
     assert [received for received, _ in parsed] == [deliveries[0]] * 3 + [deliveries[1]] * 3
     assert inbox.qsize() == 2
@@ -78,7 +78,7 @@ async def test_single_messages_stop_at_the_limit_and_closed_channels_are_skipped
     singles = [Delivery(orjson.dumps(transaction(f"s{n}"))) for n in range(5)]
     for one in singles:
         inbox.put_nowait((one, None))
-    parsed = await writer(3)._collect(inbox)
+    parsed = await intake(3, inbox).collect()
     assert [received for received, _ in parsed] == singles[:3]
     assert inbox.qsize() == 2
 
@@ -93,7 +93,7 @@ def delivered(body: bytes, message_type: str | None = None) -> DeliveredMessage:
 
 
 def test_single_messages_are_decoded_on_arrival_and_batch_messages_are_not() -> None:
-    context = writer(5)._context
+    context = intake(5).context
     single = transaction("arrived")
     received, decoded = delivery.receive(delivered(orjson.dumps(single)), context)
     assert received.body == orjson.dumps(single)
@@ -108,9 +108,9 @@ def test_single_messages_are_decoded_on_arrival_and_batch_messages_are_not() -> 
 async def test_collect_takes_what_was_decoded_on_arrival() -> None:
     inbox: asyncio.Queue[Any] = asyncio.Queue()
     one = Delivery(b"not read again")
-    decoded = delivery.decode(Delivery(orjson.dumps(transaction("early"))), writer(5)._context)
+    decoded = delivery.decode(Delivery(orjson.dumps(transaction("early"))), intake(5).context)
     inbox.put_nowait((one, decoded))
-    parsed = await writer(5)._collect(inbox)
+    parsed = await intake(5, inbox).collect()
     assert [(received, message.reference_id) for received, message in parsed] == [(one, "early")]
 
 
@@ -125,7 +125,7 @@ async def test_collect_takes_what_is_ready_without_letting_other_tasks_run_first
         ran.append("finish")
 
     other = asyncio.create_task(finish())
-    parsed = await writer(5)._collect(inbox)
+    parsed = await intake(5, inbox).collect()
     assert [message.reference_id for _, message in parsed] == ["ready"]
     assert ran == []
     await other
@@ -142,7 +142,7 @@ async def test_a_delivery_that_fails_to_decode_on_arrival_still_reaches_the_inbo
     assert received.body == body and decoded is None
     inbox: asyncio.Queue[Any] = asyncio.Queue()
     inbox.put_nowait((Delivery(body), decoded))
-    failing = writer(5)
-    failing._context = broken
+    failing = intake(5, inbox)
+    failing.context = broken
     with pytest.raises(TypeError):
-        await failing._collect(inbox)
+        await failing.collect()

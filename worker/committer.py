@@ -1,0 +1,215 @@
+"""A writer's committer: it applies a batch in one PostgreSQL transaction, and plans the next
+batch while the database writes the current one
+(docs/decisions/0005-group-commit-and-planning-ahead.md).
+
+One transaction per batch: under the partition's lock (`store.partition_transaction`) it
+loads the batch's wallets and known reference IDs, plans the batch from the rows it holds
+locked (`batch.plan_batch`), saves it with its outbox row (which final states it has to
+announce, docs/decisions/0008-events-outbox.md) and deletes the outbox rows whose events the
+broker has confirmed since. While PostgreSQL is unreachable the batch is retried with a capped
+backoff and nothing is acked, so the prefetch window stays full and the broker sends no more:
+the partition pauses, nothing is requeued or dead-lettered, and it resumes by itself. A
+database that refuses the batch itself raises, for the batch to be settled (worker/settle.py).
+
+Planning ahead: the writer decodes the next batch while the current batch's wallets are read
+(`Progress.loading`), and plans it, from the wallets as the current plan leaves them
+(`batch.WalletCache`), while the current batch is saved (`Progress.planned`). That plan is
+used only if the wallets the next batch then locks are exactly the ones it was made from and
+none of its reference IDs is taken; otherwise the batch is planned again from what it locked.
+Either way each batch is planned from the rows it holds locked."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from shared.contract.messages import TransactionMessage
+from shared.ids import new_id
+from shared.settings import Settings
+from worker import delivery, store
+from worker.batch import BatchPlan, Guess, WalletCache, guess, plan_batch
+from worker.failpoints import FailPoint
+from worker.intake import Parsed
+from worker.lease import TRANSIENT_DATABASE_ERRORS, Lease
+from worker.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """A committed batch, to finish: its plan, one delivery per outcome, and its outbox row
+    (None when it had nothing new to announce)."""
+
+    plan: BatchPlan
+    deliveries: list[delivery.Delivery]
+    outbox_batch_id: str | None
+
+
+class Progress:
+    """How far a batch being committed has got, for the writer to overlap the next batch's work
+    with the database's: `loading` once its wallets are being read, `planned` once its plan is
+    final and in the wallet cache. Both are also set when the commit ends, however it ends."""
+
+    __slots__ = ("loading", "planned")
+
+    def __init__(self) -> None:
+        self.loading = asyncio.Event()
+        self.planned = asyncio.Event()
+
+    def end(self) -> None:
+        self.loading.set()
+        self.planned.set()
+
+
+@dataclass(frozen=True, slots=True)
+class Committing:
+    """A batch being committed by `task`."""
+
+    parsed: list[Parsed]
+    progress: Progress
+    task: asyncio.Task[Committed | None]
+
+
+class Committer:
+    """Commits one partition's batches, one at a time."""
+
+    def __init__(
+        self,
+        partition: int,
+        settings: Settings,
+        lease: Lease,
+        outbox: Outbox,
+        failpoint: FailPoint,
+    ) -> None:
+        self.partition = partition
+        self._settings = settings
+        self._lease = lease
+        self._outbox = outbox
+        self._failpoint = failpoint
+        self._wallets = WalletCache(settings.wallet_cache_entries_max)
+        self.batch_sizes: list[int] = []
+        self.plans_ahead = 0  # batches planned ahead
+        self.plans_guessed = 0  # batches saved with the plan made ahead
+
+    def start(self, parsed: list[Parsed], stop: asyncio.Event, ahead: Guess | None) -> Committing:
+        """Commit the batch in a task of its own, with its plan made `ahead` if that holds."""
+        progress = Progress()
+        task = asyncio.create_task(self.commit(parsed, stop, ahead, progress))
+        return Committing(parsed, progress, task)
+
+    async def plan_ahead(self, committing: Committing, parsed: list[Parsed]) -> Guess | None:
+        """A full batch's plan, made while the database saves the batch in flight, from the
+        wallets as that batch's plan leaves them; None for a batch that is not full, or that
+        the cache cannot plan."""
+        if len(parsed) < self._settings.batch_size_max:
+            return None
+        await committing.progress.planned.wait()
+        messages = [message for _, message in parsed]
+        ahead = guess(messages, self._wallets, datetime.now(UTC))
+        self.plans_ahead += ahead is not None
+        return ahead
+
+    async def commit(
+        self,
+        parsed: list[Parsed],
+        stop: asyncio.Event,
+        ahead: Guess | None = None,
+        progress: Progress | None = None,
+    ) -> Committed | None:
+        """Apply a batch in one database transaction, with its plan made `ahead` if that holds;
+        None if stopping before the commit."""
+        forgotten = self._outbox.confirmed()
+        messages = [message for _, message in parsed]
+        try:
+            applied = await self._apply(messages, forgotten, stop, ahead, progress)
+        finally:
+            if progress is not None:
+                progress.end()
+        if applied is None:
+            return None
+        plan, outbox_batch_id = applied
+        self._outbox.forgotten(forgotten)
+        deliveries = [received for received, _ in parsed]
+        self.batch_sizes.append(len(parsed))
+        self._failpoint.after_commit(self.partition, len(parsed))
+        delivery.report_replays(
+            self.partition, deliveries, sum(1 for outcome in plan.outcomes if not outcome.new)
+        )
+        return Committed(plan, deliveries, outbox_batch_id)
+
+    async def _apply(
+        self,
+        messages: list[TransactionMessage],
+        forgotten: list[str],
+        stop: asyncio.Event,
+        ahead: Guess | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[BatchPlan, str | None] | None:
+        """Apply the batch in one database transaction, with its outbox row (and the deletion
+        of the rows in `forgotten`), retrying while the database is away. Returns the plan and
+        the outbox row's id, or None only when stopping before it could commit (nothing is
+        acked then)."""
+        attempt = 0
+        while True:
+            try:
+                return await self._transact(messages, forgotten, ahead, progress)
+            except TRANSIENT_DATABASE_ERRORS as error:
+                # The attempt may have committed unknown to us (the connection broke during the
+                # commit): the retry then finds its transactions applied and does not announce
+                # them, so its outbox row is relayed instead.
+                self._outbox.expect_leftovers()
+                if stop.is_set():
+                    return None
+                attempt += 1
+                await self._back_off(attempt, error, stop)
+
+    async def _transact(
+        self,
+        messages: list[TransactionMessage],
+        forgotten: list[str],
+        ahead: Guess | None,
+        progress: Progress | None,
+    ) -> tuple[BatchPlan, str | None]:
+        """One attempt at `_apply`. The plan made `ahead` is used if the locked wallets and the
+        taken reference IDs are those it was made from."""
+        async with (
+            self._lease.acquire() as connection,
+            store.partition_transaction(connection, self.partition),
+        ):
+            if progress is not None:
+                progress.loading.set()
+            known, wallets = await store.load_batch(connection, messages)
+            if ahead is not None and ahead.holds(messages, known, wallets):
+                plan = ahead.plan
+            else:
+                plan = plan_batch(messages, known, wallets, datetime.now(UTC))
+            self._wallets.remember(wallets, plan.balances)
+            if progress is not None:
+                progress.planned.set()
+            outbox = new_id(), [o.message.id for o in plan.outcomes if o.new]
+            await store.save(connection, plan, self.partition, outbox, forgotten)
+            await self._failpoint.before_commit(self.partition)
+        self._failpoint.lose_commit(self.partition)
+        self.plans_guessed += ahead is not None and plan is ahead.plan
+        return plan, (outbox[0] if outbox[1] else None)
+
+    async def _back_off(self, attempt: int, error: BaseException, stop: asyncio.Event) -> None:
+        """Wait before the next attempt: `batch_retry_backoff_ms`, doubling with each attempt
+        up to `batch_retry_backoff_max_ms`, or until `stop` is set."""
+        delay_ms = min(
+            self._settings.batch_retry_backoff_ms * 2 ** min(attempt, 10),
+            self._settings.batch_retry_backoff_max_ms,
+        )
+        log.warning(
+            "partition %s: database unavailable (%s), attempt %s, retry in %s ms",
+            self.partition,
+            type(error).__name__,
+            attempt,
+            delay_ms,
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay_ms / 1000)
