@@ -1,5 +1,5 @@
-"""A writer's intake: it consumes the partition queue into an inbox, and collects from the
-inbox what is ready, parsed, as the next batch.
+"""A writer's intake: it consumes the partition queue into an inbox, on a broker connection of
+the writer's own, and collects from the inbox what is ready, parsed, as the next batch.
 
 The consumer puts each delivery in the inbox as the channel reads it (`delivery.receive`
 decodes a single transaction on arrival, while the writer waits for the database), and the
@@ -18,7 +18,7 @@ from typing import Any
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from aiormq.abc import DeliveredMessage
 
-from shared.amqp.broker import broker_errors
+from shared.amqp import broker
 from shared.amqp.frames import InlineConsumer
 from shared.contract.messages import TransactionMessage
 from shared.contract.partition import queue_name
@@ -57,7 +57,7 @@ class Intake:
     async def consume(self, connection: AbstractRobustConnection) -> None:
         """Consume the partition queue on a channel of `connection` (a WriterConnection), with
         manual acks; raises BrokerUnavailable if the broker fails it."""
-        with broker_errors():
+        with broker.broker_errors():
             self._channel = channel = await connection.channel()
             await channel.set_qos(prefetch_count=self._settings.batch_size_max * PREFETCH_BATCHES)
             # A queue declared (passively) on the robust channel, unlike one merely named, gets
@@ -74,7 +74,7 @@ class Intake:
         still held them."""
         if self._channel is None:
             return
-        with contextlib.suppress(BrokerUnavailable), broker_errors():
+        with contextlib.suppress(BrokerUnavailable), broker.broker_errors():
             await self._channel.close()
 
     def _receive(self, message: DeliveredMessage) -> None:
@@ -114,3 +114,36 @@ class Intake:
     async def _take(self, inbound: delivery.Inbound, parsed: list[Parsed]) -> None:
         if delivery.is_live(inbound[0]):
             parsed.extend(await delivery.parse(inbound, self.partition, self.context))
+
+
+async def connect(
+    settings: Settings, name: str, stop: asyncio.Event
+) -> AbstractRobustConnection | None:
+    """A broker connection of the writer's own, retried every `amqp_reconnect_interval_ms`
+    while the broker is away; None if `stop` is set first. Each writer consumes on its own
+    connection, so that one whose channel stalls (aiormq stops reading a connection when one
+    channel's frame buffer is full, which a channel closing with many deliveries in flight can
+    cause) holds up that writer alone, never the events or the other partitions."""
+    while not stop.is_set():
+        try:
+            with broker.broker_errors():
+                return await broker.connect(
+                    settings, name=name, connection_class=delivery.WriterConnection
+                )
+        except BrokerUnavailable as error:
+            log.warning("%s: cannot reach the broker (%r)", name, error.__cause__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=settings.amqp_reconnect_interval_ms / 1000)
+    return None
+
+
+async def disconnect(connection: AbstractRobustConnection, settings: Settings) -> None:
+    """Close a writer's connection, waiting at most `broker_close_timeout_ms`: whatever the
+    broker still held for it goes back to the queue when the socket closes."""
+    try:
+        async with asyncio.timeout(settings.broker_close_timeout_ms / 1000):
+            with broker.broker_errors():
+                await connection.close()
+    except (TimeoutError, BrokerUnavailable) as error:
+        cause = error.__cause__ if isinstance(error, BrokerUnavailable) else error
+        log.warning("closing a writer's broker connection: %r", cause)
