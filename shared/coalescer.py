@@ -7,6 +7,7 @@ the work it asks of the server); when idle, a request travels alone, one loop tu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeAlias, TypeVar
 
@@ -14,6 +15,7 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 # An item, its caller's future, and its deadline on the event loop's clock (None: no deadline).
 _Waiting: TypeAlias = tuple[Item, "asyncio.Future[Result]", float | None]
+_UNBOUNDED = contextlib.nullcontext()
 
 
 class Coalescer(Generic[Item, Result]):
@@ -45,6 +47,12 @@ class Coalescer(Generic[Item, Result]):
         self._waiting: list[_Waiting[Item, Result]] = []
         self._sending: set[asyncio.Task[None]] = set()
 
+    @property
+    def idle(self) -> bool:
+        """Whether nothing waits and nothing is on its way: dropping the coalescer then loses
+        no item and lets no later send overtake an earlier one."""
+        return not self._waiting and not self._sending
+
     async def submit(self, item: Item, deadline_s: float | None = None) -> Result:
         """Send `item` with the others waiting and return its result; past `deadline_s`, the
         `expired()` error."""
@@ -75,8 +83,11 @@ class Coalescer(Generic[Item, Result]):
             if not chunk:
                 continue
             deadlines = [deadline_s for _, _, deadline_s in chunk if deadline_s is not None]
+            # Without a deadline, no timeout at all: entering one costs more than a caller's
+            # share of a send.
+            bound = asyncio.timeout_at(min(deadlines)) if deadlines else _UNBOUNDED
             try:
-                async with asyncio.timeout_at(min(deadlines) if deadlines else None):
+                async with bound:
                     results = await self._send([item for item, _, _ in chunk])
             except asyncio.CancelledError:
                 for _, future, _ in waiting[start:]:

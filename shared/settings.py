@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     # after its start-up objects are frozen; 0 keeps Python's (700). The gateway's counterpart
     # of gc_threshold_allocations (docs/decisions/0014-garbage-collector-thresholds.md).
     gateway_gc_threshold_allocations: int = Field(default=20_000, ge=0)
+    # Projects whose publish coalescer a publisher keeps between publishes (shared/amqp/
+    # publisher.py), a few hundred bytes each; past it the idle ones are dropped.
+    publish_coalescers_max: int = Field(default=10_000, ge=1)
 
     @classmethod
     def default_of(cls, name: str) -> int:

@@ -24,6 +24,7 @@ from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from pamqp import commands as spec
 
 from shared.amqp import broker
+from shared.coalescer import Coalescer
 from shared.contract.messages import (
     TRANSACTION_BATCH_TYPE,
     QueueMessage,
@@ -51,12 +52,9 @@ class Publisher:
         self._channels = channels
         self._next_channel = 0
         self._confirm_timeout_s = settings.publish_confirm_timeout_ms / 1000
-        self._coalesced_max = settings.transactions_per_batch_max
         self._message_bytes_max = settings.message_bytes_max
-        self._coalesced_in_flight_max = settings.coalesced_sends_in_flight_max
-        self._coalescing: dict[str, list[tuple[dict[str, Any], asyncio.Future[None]]]] = {}
-        self._in_flight: dict[str, int] = {}  # coalesced publishes of each project
-        self._sending: set[asyncio.Task[None]] = set()
+        self._coalescers: dict[str, Coalescer[dict[str, Any], None]] = {}  # by project
+        self._sweep_at = settings.publish_coalescers_max
 
     @classmethod
     async def open(cls, settings: Settings, *, name: str = "cloudwallet-publisher") -> Publisher:
@@ -122,78 +120,36 @@ class Publisher:
         """Publish one transaction (a `message_body` object) and wait for the confirm, sharing
         the broker message with the other transactions of the project submitted meanwhile: in
         the same turn of the event loop, and while `coalesced_sends_in_flight_max` publishes of
-        the project wait for their confirms. They travel as `publish_batch` sends them, in the
-        order they were submitted, and each caller returns once they are confirmed. One message
+        the project wait for their confirms (the project's `Coalescer`: a project's publishes
+        never wait for another's). They travel as `publish_batch` sends them,
+        `transactions_per_batch_max` at a time, in the order they were submitted, and each
+        caller returns once they are confirmed, or raises its own copy of the error. One message
         and one confirm for many transactions, where the broker's per-message work is the
         largest cost of a submission; when idle, a transaction travels alone, one loop turn
         later."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waiting = self._coalescing.setdefault(project_id, [])
-        waiting.append((body, future))
-        if len(waiting) == 1:
-            asyncio.get_running_loop().call_soon(self._send_coalesced, project_id)
-        await future
+        coalescer = self._coalescers.get(project_id) or self._coalescer_of(project_id)
+        await coalescer.submit(body)
 
-    def _send_coalesced(self, project_id: str) -> None:
-        """Publish what waits for the project, unless every place is taken: the first publish
-        of the project to end publishes it."""
-        in_flight = self._in_flight.get(project_id, 0)
-        if in_flight >= self._coalesced_in_flight_max or project_id not in self._coalescing:
-            return
-        waiting = self._coalescing.pop(project_id)
-        self._in_flight[project_id] = in_flight + 1
-        task = asyncio.create_task(self._publish_chunks(project_id, waiting))
-        self._sending.add(task)
-        task.add_done_callback(functools.partial(self._sent, project_id))
+    def _coalescer_of(self, project_id: str) -> Coalescer[dict[str, Any], None]:
+        """A new coalescer for the project. The coalescers stay between publishes; once there
+        are `publish_coalescers_max` of them, the idle ones are dropped (the busy ones never
+        are), and the next sweep waits until the table has doubled again."""
+        if len(self._coalescers) >= self._sweep_at:
+            self._coalescers = {
+                key: coalescer for key, coalescer in self._coalescers.items() if not coalescer.idle
+            }
+            self._sweep_at = max(self._settings.publish_coalescers_max, 2 * len(self._coalescers))
+        coalescer = self._coalescers[project_id] = Coalescer(
+            functools.partial(self._publish_coalesced, project_id),
+            items_max=self._settings.transactions_per_batch_max,
+            sends_in_flight_max=self._settings.coalesced_sends_in_flight_max,
+            copy_error=_copy_error,
+        )
+        return coalescer
 
-    def _sent(self, project_id: str, task: asyncio.Task[None]) -> None:
-        self._sending.discard(task)
-        in_flight = self._in_flight.pop(project_id) - 1
-        if in_flight:
-            self._in_flight[project_id] = in_flight
-        self._send_coalesced(project_id)
-
-    async def _publish_chunks(
-        self, project_id: str, waiting: list[tuple[dict[str, Any], asyncio.Future[None]]]
-    ) -> None:
-        """Publish the waiting transactions in order, `transactions_per_batch_max` at a time."""
-        try:
-            for start in range(0, len(waiting), self._coalesced_max):
-                chunk = waiting[start : start + self._coalesced_max]
-                await self._publish_waiting(project_id, chunk)
-        except asyncio.CancelledError:
-            for _, future in waiting:  # those already answered keep their answer
-                future.cancel()
-            raise
-
-    async def _publish_waiting(
-        self, project_id: str, waiting: list[tuple[dict[str, Any], asyncio.Future[None]]]
-    ) -> None:
-        # Every caller waits on its future: whatever ends the publish must settle them all, or
-        # a request would hang until its client gave up.
-        try:
-            await self.publish_batch(project_id, [body for body, _ in waiting])
-        except asyncio.CancelledError:
-            for _, future in waiting:
-                future.cancel()
-            raise
-        except BrokerUnavailable as error:
-            for _, future in waiting:
-                if not future.done():
-                    future.set_exception(
-                        BrokerUnavailable(
-                            error.message, retry_after_s=error.retry_after_s, code=error.code
-                        )
-                    )
-            return
-        except Exception as error:  # a programmer error: each caller raises it
-            for _, future in waiting:
-                if not future.done():
-                    future.set_exception(error)
-            return
-        for _, future in waiting:
-            if not future.done():
-                future.set_result(None)
+    async def _publish_coalesced(self, project_id: str, bodies: list[dict[str, Any]]) -> list[None]:
+        await self.publish_batch(project_id, bodies)
+        return [None] * len(bodies)
 
     async def publish_body(
         self,
@@ -242,6 +198,14 @@ class Publisher:
             raise BrokerUnavailable(
                 "the broker did not confirm the transaction in time", retry_after_s=retry_after_s
             ) from None
+
+
+def _copy_error(error: Exception) -> Exception:
+    """Each caller raises its own BrokerUnavailable; any other error (a programmer's) is raised
+    as it is by every caller, so that none is left waiting."""
+    if isinstance(error, BrokerUnavailable):
+        return BrokerUnavailable(error.message, retry_after_s=error.retry_after_s, code=error.code)
+    return error
 
 
 def _properties(
