@@ -1,51 +1,94 @@
-"""A TCP proxy on 127.0.0.1 that a test can cut and restore, to take one service away from one
-process without touching the shared server."""
+"""The tests' one TCP proxy on 127.0.0.1, put between one process and one service to take that
+service away from that process only, without touching the shared server: `cut` resets every
+connection and refuses new ones (the service is down), `pause` holds the bytes in both
+directions (the network stalls), `restore` and `resume` undo them."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 
+CHUNK_BYTES = 64 * 1024
 
-class Proxy:
-    """Forwards connections to `target_port`; `cut()` drops every connection and refuses new
-    ones until `restore()`."""
+
+class TcpProxy:
+    """Forwards the connections it accepts to `target_host:target_port`; `port` is its own
+    once started. `close` ends every connection and pump it has."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
-        self._target = (target_host, target_port)
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self.target_host = target_host
+        self.target_port = target_port
         self.port = 0
+        self._server: asyncio.Server | None = None
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        """Listen (again, on the same port once it has one)."""
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def cut(self) -> None:
+        """The service goes away: established connections are reset, new ones refused."""
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
             self._server = None
         for writer in list(self._writers):
-            writer.close()
+            writer.transport.abort()
         self._writers.clear()
 
     async def restore(self) -> None:
         await self.start()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            target_reader, target_writer = await asyncio.open_connection(*self._target)
-        except OSError:
-            writer.close()
-            return
-        self._writers.update((writer, target_writer))
-        await asyncio.gather(self._pipe(reader, target_writer), self._pipe(target_reader, writer))
+    def pause(self) -> None:
+        self._flowing.clear()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def resume(self) -> None:
+        self._flowing.set()
+
+    async def close(self) -> None:
+        self.resume()
+        await self.cut()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(
+                self.target_host, self.target_port
+            )
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update((writer, upstream_writer))
+        pumps = [
+            asyncio.create_task(self._pump(reader, upstream_writer)),
+            asyncio.create_task(self._pump(upstream_reader, writer)),
+        ]
+        self._tasks.update(pumps)
+        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        for pump in pumps:
+            pump.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
+        self._tasks.difference_update(pumps)
+        for side in (writer, upstream_writer):
+            self._writers.discard(side)
+            side.transport.abort()
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            while chunk := await reader.read(65536):
+            while True:
+                chunk = await reader.read(CHUNK_BYTES)
+                if not chunk:
+                    return
+                await self._flowing.wait()
                 writer.write(chunk)
                 await writer.drain()
-        writer.close()
-        self._writers.discard(writer)
+
+
+def via(url: str, port: int, proxy: TcpProxy) -> str:
+    """The service URL with the proxy in place of the service's port on 127.0.0.1."""
+    return url.replace(f"127.0.0.1:{port}/", f"127.0.0.1:{proxy.port}/")

@@ -18,7 +18,7 @@ from gateway.app import create_app
 from shared.contract.partition import partition_of, queue_name
 from shared.settings import Settings
 from tests.faults.conftest import fault_namespace_settings, purge
-from tests.faults.proxy import TcpProxy, via
+from tests.proxy import TcpProxy, via
 from tests.support import (
     NAMESPACE,
     Api,

@@ -17,8 +17,8 @@ from shared.ops.cli import EXIT_INVARIANT
 from shared.settings import Settings
 from tests.faults.conftest import LOAD_SCALE, ROUNDS, SOAK
 from tests.faults.processes import Processes
-from tests.faults.proxy import TcpProxy, via
 from tests.faults.scenario import Scenario
+from tests.proxy import TcpProxy, via
 from worker.failpoints import FAILPOINT_WRITER_ERRORS_MAX
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900 if SOAK else 150)]

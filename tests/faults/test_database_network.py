@@ -17,9 +17,9 @@ import pytest
 from shared.settings import Settings
 from tests.faults.conftest import LOAD_SCALE, ROUNDS, SOAK
 from tests.faults.processes import Processes
-from tests.faults.proxy import TcpProxy
 from tests.faults.scenario import Scenario
 from tests.faults.test_scenarios import database_via
+from tests.proxy import TcpProxy
 from tests.support import Api
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900 if SOAK else 150)]

@@ -15,8 +15,8 @@ from pydantic import SecretStr
 from shared.settings import Settings
 from tests.faults.conftest import LOAD_SCALE, ROUNDS
 from tests.faults.processes import Processes
-from tests.faults.proxy import TcpProxy, via
 from tests.faults.scenario import Scenario
+from tests.proxy import TcpProxy, via
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(150)]
 LOAD_S = 1.5 * LOAD_SCALE

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from shared.ids import new_id
 from shared.settings import Settings
 from tests.faults.processes import Processes
-from tests.faults.proxy import TcpProxy, via
+from tests.proxy import TcpProxy, via
 from tests.support import Api, assert_ledger_consistent, create_tenant_key, new_ledger
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]

@@ -17,9 +17,9 @@ from pydantic import SecretStr
 from shared.settings import Settings
 from tests.faults.conftest import LOAD_SCALE, ROUNDS, SOAK
 from tests.faults.processes import REPLAY_LINE, Process, Processes
-from tests.faults.proxy import TcpProxy, via
 from tests.faults.scenario import Scenario
 from tests.faults.workload import wait_final
+from tests.proxy import TcpProxy, via
 from tests.support import vhost_of
 from worker.failpoints import FAILPOINT_DROPPED_BATCHES_MAX as DROPPED_BATCHES_MAX
 from worker.failpoints import FAILPOINT_LOST_COMMITS_MAX as LOST_COMMITS_MAX

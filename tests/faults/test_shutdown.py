@@ -13,8 +13,8 @@ from pydantic import SecretStr
 
 from shared.settings import Settings
 from tests.faults.processes import Processes
-from tests.faults.proxy import TcpProxy, via
 from tests.faults.scenario import Scenario
+from tests.proxy import TcpProxy, via
 from tests.support import Api, create_tenant_key, new_ledger
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]

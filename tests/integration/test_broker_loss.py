@@ -19,7 +19,7 @@ from shared.amqp.publisher import Publisher
 from shared.errors import BrokerUnavailable
 from shared.ids import new_id
 from shared.settings import Settings
-from tests.faults.proxy import TcpProxy, via
+from tests.proxy import TcpProxy, via
 from tests.support import Api, Reply, create_tenant_key, new_ledger, serving
 
 HELD_S = 0.5  # long enough for a publish to be on its way, its frames held by the proxy

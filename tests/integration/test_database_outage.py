@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from gateway.app import create_app
 from shared.ids import new_api_key
 from shared.settings import Settings
-from tests.faults.proxy import TcpProxy, via
+from tests.proxy import TcpProxy, via
 from tests.support import Api, Reply, new_ledger, serving
 
 QUERY_TIMEOUT_MS = 1000

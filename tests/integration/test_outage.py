@@ -5,7 +5,6 @@ again once the database is back."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -14,16 +13,15 @@ from pydantic import SecretStr
 
 from gateway.app import create_app
 from shared.settings import Settings
-from tests.proxy import Proxy
+from tests.proxy import TcpProxy, via
 from tests.support import Api, create_tenant_key, new_ledger
 
 
 @pytest.fixture
-async def proxied(migrated: Settings) -> AsyncIterator[tuple[str, Proxy]]:
-    target = urlsplit(migrated.database_url.get_secret_value())
-    proxy = Proxy(target.hostname or "127.0.0.1", target.port or 5432)
+async def proxied(migrated: Settings) -> AsyncIterator[tuple[str, TcpProxy]]:
+    proxy = TcpProxy("127.0.0.1", 5432)
     await proxy.start()
-    url = migrated.database_url.get_secret_value().replace(f":{target.port}/", f":{proxy.port}/")
+    url = via(migrated.database_url.get_secret_value(), 5432, proxy)
     settings = migrated.model_copy(update={"database_url": SecretStr(url)})
     runner = web.AppRunner(create_app(settings), access_log=None)
     try:
@@ -33,12 +31,12 @@ async def proxied(migrated: Settings) -> AsyncIterator[tuple[str, Proxy]]:
         host, port = runner.addresses[0][:2]
         yield f"http://{host}:{port}", proxy
     finally:
-        await proxy.cut()
+        await proxy.close()
         await runner.cleanup()
 
 
 async def test_database_outage_is_503_then_recovers(
-    proxied: tuple[str, Proxy], http_session: aiohttp.ClientSession, migrated: Settings
+    proxied: tuple[str, TcpProxy], http_session: aiohttp.ClientSession, migrated: Settings
 ) -> None:
     url, proxy = proxied
     api = Api(http_session, url, await create_tenant_key(migrated))

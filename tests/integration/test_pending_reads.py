@@ -12,7 +12,7 @@ from gateway.app import create_app
 from shared.ids import new_id
 from shared.redis.status_cache import StatusCache
 from shared.settings import Settings
-from tests.faults.proxy import TcpProxy, via
+from tests.proxy import TcpProxy, via
 from tests.support import Api, create_tenant_key, new_ledger, serving
 
 

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from gateway.app import create_app
 from shared.ids import new_id
 from shared.settings import Settings
-from tests.faults.proxy import TcpProxy, via
+from tests.proxy import TcpProxy, via
 from tests.support import Api, Ledger, create_tenant_key, issue, new_ledger, serving
 
 BACKLOG_SUBMISSIONS = 600  # more than two commands' worth of reservations (256 each)
