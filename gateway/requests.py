@@ -1,12 +1,22 @@
-"""What requests may carry: the bodies of the resource routes, and the ids in their paths,
-validated before anything is read or stored. The OpenAPI document is generated from these
-same types, so the document and the validation cannot disagree."""
+"""What requests may carry: the bodies of the resource routes and the batch route's envelope,
+and the ids in their paths, validated before anything is read or stored (a submitted
+transaction is a wire format: `shared.contract.messages.SubmitTransaction`). The OpenAPI
+document is generated from these same types, so the document and the validation cannot
+disagree."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+)
 
 from shared.contract.messages import RESOURCE_ID_LENGTH_MAX, RESOURCE_ID_PATTERN
 from shared.contract.text import (
@@ -17,6 +27,7 @@ from shared.contract.text import (
     check_id,
     check_name,
 )
+from shared.settings import Settings
 
 # Lengths the design and the database's checks fix (shared/migrations/0001_init.sql).
 NAME_LENGTH_MAX = 200
@@ -165,3 +176,37 @@ class DescribeWallet(_Body):
 
 class ChangeWalletStatus(_Body):
     status: WalletStatusName
+
+
+_TRANSACTIONS_PER_BATCH_MAX_DEFAULT = Settings.default_of("transactions_per_batch_max")
+
+
+def _check_batch_size(value: list[Any], info: ValidationInfo) -> list[Any]:
+    limit = (info.context or {}).get(
+        "transactions_per_batch_max", _TRANSACTIONS_PER_BATCH_MAX_DEFAULT
+    )
+    if len(value) > limit:
+        raise ValueError(f"must hold at most {limit} transactions")
+    return value
+
+
+class SubmitTransactionBatch(BaseModel):
+    """The body of `POST /projects/{projectId}/transactions/batch`. Each item has the shape of
+    `SubmitTransaction` and is validated on its own, so that one bad item fails alone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transactions: Annotated[
+        list[Any],
+        Field(
+            min_length=1,
+            max_length=Settings.ceiling_of("transactions_per_batch_max"),
+            # Any item is accepted by the envelope: each is validated as a SubmitTransaction
+            # on its own and a bad one answers 400 in its own result.
+            json_schema_extra={
+                "items": {"description": "a SubmitTransaction, validated on its own"}
+            },
+        ),
+    ]
+
+    _transactions = field_validator("transactions")(_check_batch_size)

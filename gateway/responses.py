@@ -179,3 +179,20 @@ class ErrorBody(Out):
 
 class Health(Out):
     status: Literal["ok"]
+
+
+class TransactionBatchItem(Out):
+    """The result of one item: its position in the request, the HTTP status the single submit
+    route would have answered, and that body."""
+
+    index: int
+    status: Literal[202, 400, 409, 503]
+    body: TransactionAccepted | ErrorBody
+
+
+class TransactionBatchResult(Out):
+    """The answer to a batch: one result per item, in the order sent."""
+
+    items: list[TransactionBatchItem]
+    accepted: int
+    rejected: int

@@ -17,71 +17,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import ValidationError
 
-from gateway import responses
 from gateway.app_keys import SETTINGS, SUBMISSION_LIMITS, SUBMITTER
 from gateway.duplicates import DuplicateReference, Taken
 from gateway.http import field_errors, json_response, read_model
 from gateway.openapi import examples
 from gateway.openapi.endpoint import Endpoint
+from gateway.requests import SubmitTransactionBatch
+from gateway.responses import TransactionBatchResult
 from gateway.submission import Submission, accepted_body, prepare, submission_context
 from shared.contract.messages import SubmitTransaction
 from shared.errors import ApiError, ValidationFailed
-from shared.settings import Settings
-
-_TRANSACTIONS_PER_BATCH_MAX_DEFAULT = Settings.default_of("transactions_per_batch_max")
-
-
-def _check_batch_size(value: list[Any], info: ValidationInfo) -> list[Any]:
-    limit = (info.context or {}).get(
-        "transactions_per_batch_max", _TRANSACTIONS_PER_BATCH_MAX_DEFAULT
-    )
-    if len(value) > limit:
-        raise ValueError(f"must hold at most {limit} transactions")
-    return value
-
-
-class SubmitTransactionBatch(BaseModel):
-    """The body of `POST /projects/{projectId}/transactions/batch`. Each item has the shape of
-    `SubmitTransaction` and is validated on its own, so that one bad item fails alone."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    transactions: Annotated[
-        list[Any],
-        Field(
-            min_length=1,
-            max_length=Settings.ceiling_of("transactions_per_batch_max"),
-            # Any item is accepted by the envelope: each is validated as a SubmitTransaction
-            # on its own and a bad one answers 400 in its own result.
-            json_schema_extra={
-                "items": {"description": "a SubmitTransaction, validated on its own"}
-            },
-        ),
-    ]
-
-    _transactions = field_validator("transactions")(_check_batch_size)
-
-
-class TransactionBatchItem(responses.Out):
-    """The result of one item: its position in the request, the HTTP status the single submit
-    route would have answered, and that body."""
-
-    index: int
-    status: Literal[202, 400, 409, 503]
-    body: responses.TransactionAccepted | responses.ErrorBody
-
-
-class TransactionBatchResult(responses.Out):
-    """The answer to a batch: one result per item, in the order sent."""
-
-    items: list[TransactionBatchItem]
-    accepted: int
-    rejected: int
 
 
 def _accepted(index: int, submission: Submission) -> dict[str, Any]:

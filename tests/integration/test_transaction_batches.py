@@ -18,7 +18,7 @@ from aiohttp import web
 
 from gateway.app import create_app
 from gateway.app_keys import SUBMISSION_LIMITS
-from gateway.handlers.transaction_batches import TransactionBatchResult
+from gateway.responses import TransactionBatchResult
 from shared.amqp.broker import TRANSACTIONS_EXCHANGE
 from shared.contract.messages import (
     TRANSACTION_BATCH_TYPE,

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.app import tune_garbage_collector
-from gateway.handlers.transaction_batches import SubmitTransactionBatch
+from gateway.requests import SubmitTransactionBatch
 from shared.contract.messages import SubmitTransaction
 from shared.settings import Settings
 
