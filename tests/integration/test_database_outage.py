@@ -1,6 +1,6 @@
 """A PostgreSQL outage reaches neither the submit path nor a reader's patience (issue 21,
 defect 7). A gateway in this process reaches PostgreSQL through a TCP proxy
-(tests/faults/proxy.py) that a test cuts or stalls; the session's worker writes with its own
+(tests/proxy.py) that a test cuts or stalls; the session's worker writes with its own
 direct connection. With PostgreSQL cut, a cached key and project keep being served past their
 TTL, so submissions answer 202 and complete; stalled, reads answer 503 with Retry-After within
 `database_query_timeout_ms`; and a key id PostgreSQL does not know costs one query, however
