@@ -112,6 +112,7 @@ def child(arguments: argparse.Namespace) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.receive", description=__doc__)
     p.add_argument("--namespace", default="bench")
+    p.add_argument("--redis-db", type=int, default=14, help="emptied at the start, as by the bench")
     p.add_argument("--messages", type=int, default=100_000)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--ack-every", type=int, default=500)
@@ -122,7 +123,7 @@ def main() -> None:
     if arguments.reader is not None:
         child(arguments)
         return
-    settings = bench_settings(arguments.namespace, 0)
+    settings = bench_settings(arguments.namespace, arguments.redis_db)
     url = settings.amqp_url.get_secret_value()
     asyncio.run(reset(settings))
     print(f"load average at start: {load_average()}", flush=True)
