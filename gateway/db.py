@@ -134,10 +134,18 @@ class SingleConnection:
             raise DatabaseUnavailable("the database did not answer in time") from error
 
     async def close(self) -> None:
-        if self._connection is not None:
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                await asyncio.wait_for(self._connection.close(), timeout=self._timeout_s)
-            self._connection = None
+        """Close the connection, within `timeout_s`; past it, or on any error, it is dropped
+        at once (it holds no transaction and no session state worth a clean goodbye)."""
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            await asyncio.wait_for(connection.close(), timeout=self._timeout_s)
+        except CONNECTION_ERRORS:
+            _terminate(connection)
+        except asyncio.CancelledError:
+            _terminate(connection)
+            raise
 
 
 def _terminate(connection: Connection) -> None:
