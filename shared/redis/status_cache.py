@@ -22,18 +22,11 @@ from redis.exceptions import RedisError
 
 from shared.coalescer import Coalescer
 from shared.errors import CacheUnavailable
+from shared.redis import scripts
 from shared.redis.pipeline import PipelinedConnection
 from shared.settings import Settings
 
 Result = TypeVar("Result")
-
-# Release a reservation only if it is still ours (unconfirmed).
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1], KEYS[2])
-end
-return 0
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,62 +67,6 @@ class Holder:
     transaction_id: str
     digest: bytes
     confirmed: bool
-
-
-# Reserve reference IDs and record their Pending states, in one command for many claims: KEYS
-# holds (reference key, status key) pairs, ARGV the two TTLs then a (value, pending state) pair
-# per claim. Answers, per claim, false when reserved now, or the value of the holder.
-_RESERVE_MANY = """
-local holders = {}
-for index = 1, #KEYS / 2 do
-  local reference, status = KEYS[2 * index - 1], KEYS[2 * index]
-  if redis.call('SET', reference, ARGV[2 * index + 1], 'NX', 'EX', ARGV[1]) then
-    redis.call('SET', status, ARGV[2 * index + 2], 'EX', ARGV[2])
-    holders[index] = false
-  else
-    holders[index] = redis.call('GET', reference)
-  end
-end
-return holders
-"""
-# Confirm reservations that are still ours: KEYS the reference keys, ARGV the confirmed TTL
-# then an (unconfirmed value, confirmed value) pair per reservation.
-_CONFIRM_MANY = """
-for index, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[2 * index] then
-    redis.call('SET', key, ARGV[2 * index + 1], 'EX', ARGV[1])
-  end
-end
-return 0
-"""
-# Release reservations that are still ours: KEYS as above, ARGV the value of each claim.
-_RELEASE_MANY = """
-for index = 1, #KEYS / 2 do
-  if redis.call('GET', KEYS[2 * index - 1]) == ARGV[index] then
-    redis.call('DEL', KEYS[2 * index - 1], KEYS[2 * index])
-  end
-end
-return 0
-"""
-# Hand a reservation of ours over to the transaction PostgreSQL says holds the reference ID (Redis
-# had lost it): KEYS the reference key, our status key and the holder's status key; ARGV our
-# value, the holder's confirmed value, its state, the reference TTL and the status TTL.
-_HAND_OVER = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
-  redis.call('DEL', KEYS[2])
-end
-redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[5])
-return 0
-"""
-# Set many status keys with one TTL in one command: one round trip and one reply to parse,
-# where a pipeline of SETs costs the client a command and a reply per key.
-_PUT_MANY = """
-for index, key in ipairs(KEYS) do
-  redis.call('SET', key, ARGV[index + 1], 'EX', ARGV[1])
-end
-return #KEYS
-"""
 
 
 def reference_key(project_id: str, reference_id: str) -> str:
@@ -177,12 +114,12 @@ class StatusCache:
             copy_error=_copy_error,
             expired=_late,
         )
-        self._confirm_many = client.register_script(_CONFIRM_MANY)
-        self._release = client.register_script(_RELEASE)
-        self._put_many = client.register_script(_PUT_MANY)
-        self._reserve_many = client.register_script(_RESERVE_MANY)
-        self._hand_over = client.register_script(_HAND_OVER)
-        self._release_many = client.register_script(_RELEASE_MANY)
+        self._confirm_many = client.register_script(scripts.CONFIRM_MANY)
+        self._release = client.register_script(scripts.RELEASE)
+        self._put_many = client.register_script(scripts.PUT_MANY)
+        self._reserve_many = client.register_script(scripts.RESERVE_MANY)
+        self._hand_over = client.register_script(scripts.HAND_OVER)
+        self._release_many = client.register_script(scripts.RELEASE_MANY)
 
     @classmethod
     def open(cls, settings: Settings) -> StatusCache:
