@@ -1,13 +1,13 @@
 """`python -m bench.receive`: what receiving a delivery costs a consumer, with aiormq's own frame
-reader, channel and consumer task per delivery, and with `shared/amqp/frames.py`'s reader and
+reader and channel and a consumer task per delivery, and with `shared/fastpath/`'s reader and
 channel and an `InlineConsumer` (as a partition writer receives), on the same broker, in
 alternating rounds.
 
 Each round queues `--messages` one-transfer transaction messages (the body a worker receives)
 on a scratch quorum queue of the benchmark's virtual host, then a child process consumes them
 with a callback that only keeps them and one multiple-ack per `--ack-every` deliveries, and
-prints the CPU it spent per message. Every child runs one reader, since `amqp_frames.install`
-holds for a whole process. Only 127.0.0.1; the queue is deleted at the end of each round."""
+prints the CPU it spent per message. Every child runs one way, since `channels.install` holds
+for a whole process. Only 127.0.0.1; the queue is deleted at the end of each round."""
 
 from __future__ import annotations
 
@@ -25,13 +25,13 @@ import uvloop
 from pamqp import commands as spec
 
 from bench.environment import bench_settings, load_average, reset
-from shared.amqp import frames as amqp_frames
 from shared.contract.messages import message_body
+from shared.fastpath import channels
 from shared.ids import new_id
 
 QUEUE = "bench.receive"
 PUBLISHES_IN_FLIGHT_MAX = 1000
-READERS = ("aiormq", "amqp_frames")
+READERS = ("aiormq", "fastpath")
 ROUND_TIMEOUT_S = 600
 
 
@@ -80,7 +80,7 @@ async def consume(url: str, messages: int, ack_every: int, prefetch: int, inline
         async def keep(message: aiormq.abc.DeliveredMessage) -> None:
             inbox.put_nowait(message)
 
-        callback = amqp_frames.InlineConsumer(inbox.put_nowait) if inline else keep
+        callback = channels.InlineConsumer(inbox.put_nowait) if inline else keep
         started_cpu_s = time.process_time()
         await channel.basic_consume(QUEUE, callback, no_ack=False)  # type: ignore[arg-type]
         received = 0
@@ -100,9 +100,9 @@ async def consume(url: str, messages: int, ack_every: int, prefetch: int, inline
 
 
 def child(arguments: argparse.Namespace) -> None:
-    ours = arguments.reader == "amqp_frames"
+    ours = arguments.reader == "fastpath"
     if ours:
-        amqp_frames.install()
+        channels.install()
     spent_cpu_s = uvloop.run(
         consume(arguments.url, arguments.messages, arguments.ack_every, arguments.prefetch, ours)
     )

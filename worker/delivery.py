@@ -9,20 +9,20 @@ import logging
 from collections.abc import Iterable
 from typing import Any, TypeAlias
 
-from aio_pika import IncomingMessage, RobustChannel, RobustConnection, RobustQueue
-from aio_pika.abc import AbstractIncomingMessage, ConsumerTag
+from aio_pika import IncomingMessage, RobustChannel, RobustConnection
+from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import ChannelInvalidStateError
 from aiormq.abc import DeliveredMessage
 from pydantic import ValidationError
 
 from shared.amqp.broker import broker_errors
-from shared.amqp.frames import InlineConsumer
 from shared.contract.messages import (
     TRANSACTION_BATCH_TYPE,
     TransactionBatchMessage,
     TransactionMessage,
 )
 from shared.errors import BrokerUnavailable
+from shared.fastpath.channels import InlineQueue
 
 log = logging.getLogger(__name__)
 
@@ -33,47 +33,21 @@ log = logging.getLogger(__name__)
 Delivery: TypeAlias = AbstractIncomingMessage
 
 
-class WriterQueue(RobustQueue):
-    """A partition queue whose consumer gets aiormq's deliveries as the channel reads them (an
-    `InlineConsumer`), where aio-pika would start a task for each, and aiormq one more task.
-    Its consumer is still restored with the channel after a broker outage (RobustQueue keeps it
-    in `_consumers`)."""
-
-    async def consume(  # type: ignore[override]
-        self,
-        callback: InlineConsumer,
-        no_ack: bool = False,
-        exclusive: bool = False,
-        arguments: dict[str, Any] | None = None,
-        consumer_tag: ConsumerTag | None = None,
-    ) -> ConsumerTag:
-        """Consume with `callback`, and again with the same arguments when the channel is
-        restored (what RobustQueue.restore calls)."""
-        channel = await self.channel.get_underlay_channel()
-        consumed = await channel.basic_consume(
-            queue=self.name,
-            consumer_callback=callback,  # type: ignore[arg-type]  # aiormq wraps a plain callable
-            exclusive=exclusive,
-            no_ack=no_ack,
-            arguments=arguments,
-            consumer_tag=consumer_tag,
-        )
-        if consumed.consumer_tag is None:
-            raise ChannelInvalidStateError("the broker named no consumer tag")
-        self._consumers[consumed.consumer_tag] = dict(
-            callback=callback, no_ack=no_ack, exclusive=exclusive, arguments=arguments
-        )
-        return consumed.consumer_tag
-
-
 class WriterChannel(RobustChannel):
-    QUEUE_CLASS = WriterQueue
+    """A writer's robust channel: its queues consume with an `InlineConsumer` (InlineQueue)."""
+
+    QUEUE_CLASS = InlineQueue
 
 
 class WriterConnection(RobustConnection):
     """A writer's own broker connection: its channels' queues are WriterQueues."""
 
     CHANNEL_CLASS = WriterChannel
+
+
+# The queue a writer's channel declares: its consumer gets each delivery as the channel reads
+# it, and is restored with the channel after a broker outage (shared/fastpath/channels.py).
+WriterQueue = InlineQueue
 
 
 def is_live(delivery: Delivery) -> bool:

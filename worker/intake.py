@@ -19,10 +19,10 @@ from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from aiormq.abc import DeliveredMessage
 
 from shared.amqp import broker
-from shared.amqp.frames import InlineConsumer
 from shared.contract.messages import TransactionMessage
 from shared.contract.partition import queue_name
 from shared.errors import BrokerUnavailable
+from shared.fastpath.channels import InlineConsumer
 from shared.settings import Settings
 from worker import delivery
 

@@ -20,8 +20,9 @@ import orjson
 from aio_pika.abc import AbstractChannel
 from pamqp import commands as spec
 
-from shared.amqp.broker import EVENTS_EXCHANGE, Publish, broker_errors, publish_many
+from shared.amqp.broker import EVENTS_EXCHANGE, broker_errors
 from shared.errors import BrokerUnavailable
+from shared.fastpath.confirms import Publish, publish_many
 from shared.settings import Settings
 from worker import delivery, store
 from worker.batch import Outcome

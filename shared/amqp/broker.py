@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
-from aiormq.abc import ChannelFrame
 from aiormq.exceptions import (
     AMQPError,
     ChannelInvalidStateError,
@@ -28,15 +27,11 @@ from aiormq.exceptions import (
     DeliveryError,
     PublishError,
 )
-from pamqp import commands as spec
-from pamqp.body import ContentBody
-from pamqp.frame import marshal
-from pamqp.header import ContentHeader
 
-from shared.amqp import frames as amqp_frames
 from shared.contract.partition import queue_name, routing_key
 from shared.database import DeploymentMismatch
 from shared.errors import BrokerUnavailable
+from shared.fastpath import channels
 from shared.settings import Settings
 
 TRANSACTIONS_EXCHANGE = "cloudwallet.transactions"
@@ -102,130 +97,6 @@ async def underlying_channel(channel: AbstractChannel) -> aiormq.Channel:
     return underlying
 
 
-# exchange, routing key, body, properties
-Publish = tuple[str, str, bytes, spec.Basic.Properties]
-
-
-class _Confirms:
-    """What `publish_many` files in aiormq's `confirmations` under each of its delivery tags, in
-    place of a future per message: it answers aiormq as a pending future would (`done`,
-    `cancelled`, `set_result`, `set_exception`), counts the broker's acks and nacks, and
-    settles one future when the last one is in. A future per message (created, stored, and
-    awaited) was a tenth of the worker's time in the benchmark's profiles."""
-
-    __slots__ = ("future", "nack", "pending")
-
-    def __init__(self, future: asyncio.Future[None], count: int) -> None:
-        self.future = future  # from the channel's future store: rejected if the channel closes
-        self.pending = count
-        self.nack: BaseException | None = None
-
-    def done(self) -> bool:
-        return self.future.done()
-
-    def cancelled(self) -> bool:
-        return self.future.cancelled()
-
-    def set_result(self, frame: object) -> None:
-        self._settle_one()
-
-    def set_exception(self, error: BaseException) -> None:
-        self.nack = self.nack or error
-        self._settle_one()
-
-    def _settle_one(self) -> None:
-        self.pending -= 1
-        if self.pending == 0:
-            if self.nack is None:
-                self.future.set_result(None)
-            else:
-                self.future.set_exception(self.nack)
-
-
-def _method_frame(channel_number: int, exchange: str, key: str, mandatory: bool) -> bytes:
-    """The marshalled `basic.publish` frame: the same bytes for every message to one exchange and
-    routing key on one channel, so it is built once (pamqp validates the names each time)."""
-    cache_key = (channel_number, exchange, key, mandatory)
-    marshalled = _METHOD_FRAMES.get(cache_key)
-    if marshalled is None:
-        if len(_METHOD_FRAMES) >= METHOD_FRAMES_CACHED_MAX:
-            _METHOD_FRAMES.clear()
-        method = spec.Basic.Publish(exchange=exchange, routing_key=key, mandatory=mandatory)
-        marshalled = marshal(method, channel_number)
-        _METHOD_FRAMES[cache_key] = marshalled
-    return marshalled
-
-
-METHOD_FRAMES_CACHED_MAX = 4096
-_METHOD_FRAMES: dict[tuple[int, str, str, bool], bytes] = {}
-
-
-async def publish_many(
-    channel: AbstractChannel, messages: Sequence[Publish], *, mandatory: bool = False
-) -> None:
-    """Publish messages on a confirming channel, in order, and wait for the broker to confirm
-    them all; a nack raises `DeliveryError`, a closed channel `ChannelInvalidStateError` (or the
-    error that closed it, untyped ones included: `is_broker_loss`), and with `mandatory` a
-    message that no queue took comes back as `PublishError` (on a channel opened with
-    `on_return_raises`; each message then needs its own `message_id`, by which aiormq matches
-    a return to its delivery tag). Callers translate them with `broker_errors`. All of their
-    frames are marshalled at once and handed to the connection's writer in one piece, under
-    the channel's lock taken once, with one confirmation counter for them all (`_Confirms`):
-    what aiormq's `basic_publish` does for one message, with its per-message lock, timeout,
-    task, future and write taken out of a hot loop. The caller bounds the wait; cancelled
-    before its frames were queued, it takes its delivery tags back, as aiormq does."""
-    if not messages:
-        return
-    underlay = await underlying_channel(channel)
-    if not underlay.publisher_confirms:
-        raise ValueError("publish_many needs a channel with publisher confirms")
-    if mandatory and not all(properties.message_id for *_, properties in messages):
-        raise ValueError("a mandatory publish needs a message_id for each message")
-    confirms = _Confirms(underlay.create_future(), len(messages))
-    number, size_max = underlay.number, underlay.max_content_size
-    parts: list[bytes] = []
-    returnable: dict[str, int] = {}
-    async with underlay.lock:
-        first_tag = underlay.delivery_tag + 1
-        for exchange, key, body, properties in messages:
-            underlay.delivery_tag += 1
-            underlay.confirmations[underlay.delivery_tag] = confirms  # type: ignore[assignment]
-            if mandatory and properties.message_id:
-                returnable[properties.message_id] = underlay.delivery_tag
-            parts.append(_method_frame(number, exchange, key, mandatory))
-            parts.append(marshal(ContentHeader(properties=properties, body_size=len(body)), number))
-            for start in range(0, len(body), size_max):
-                parts.append(marshal(ContentBody(body[start : start + size_max]), number))
-        underlay.message_id_delivery_tag.update(returnable)
-        frame = ChannelFrame(payload=b"".join(parts), should_close=False)
-        try:
-            # Queued in one call before the lock is released, so that the delivery tags counted
-            # above match the order in which the broker receives the messages.
-            await underlay.write_queue.put(frame)
-        except BaseException:
-            # Not queued (the writer's queue was full and the wait was cancelled): the broker
-            # has not seen these messages, so their tags go to the next publish.
-            for tag in range(first_tag, underlay.delivery_tag + 1):
-                underlay.confirmations.pop(tag, None)
-            underlay.delivery_tag = first_tag - 1
-            _forget_returnable(underlay, returnable)
-            confirms.future.cancel()
-            raise
-    try:
-        await asyncio.wait([confirms.future])
-    finally:
-        _forget_returnable(underlay, returnable)
-    if confirms.future.cancelled():  # what aiormq does to its futures when the channel closes
-        raise ChannelInvalidStateError("the channel closed before the broker confirmed")
-    confirms.future.result()  # a nack raises DeliveryError, a return PublishError
-
-
-def _forget_returnable(underlay: aiormq.Channel, returnable: dict[str, int]) -> None:
-    for message_id, tag in returnable.items():
-        if underlay.message_id_delivery_tag.get(message_id) == tag:
-            del underlay.message_id_delivery_tag[message_id]
-
-
 async def connect(
     settings: Settings,
     *,
@@ -234,9 +105,9 @@ async def connect(
 ) -> AbstractRobustConnection:
     """A robust connection whose heartbeat notices a dead peer within seconds, and which
     reconnects (restoring its channels, queues and consumers) soon after the broker is back,
-    each attempt bounded by `amqp_connect_timeout_ms`. It reads frames in chunks
-    (`shared/amqp/frames.py`)."""
-    amqp_frames.install()
+    each attempt bounded by `amqp_connect_timeout_ms`. It reads frames in chunks, and its
+    channels can call a writer's consumer as each delivery is read (`shared/fastpath/`)."""
+    channels.install()
     return await aio_pika.connect_robust(
         settings.amqp_url.get_secret_value(),
         connection_class=connection_class,

@@ -33,6 +33,7 @@ from shared.contract.messages import (
 )
 from shared.contract.partition import partition_of, routing_key
 from shared.errors import BrokerUnavailable
+from shared.fastpath.confirms import publish_many
 from shared.settings import Settings
 
 PERSISTENT = 2
@@ -114,7 +115,7 @@ class Publisher:
             for message in messages
         ]
         async with self._translated_errors():
-            await broker.publish_many(self._next(), publishes, mandatory=True)
+            await publish_many(self._next(), publishes, mandatory=True)
 
     async def publish_coalesced(self, project_id: str, body: dict[str, Any]) -> None:
         """Publish one transaction (a `message_body` object) and wait for the confirm, sharing

@@ -16,8 +16,8 @@ from aio_pika import IncomingMessage
 from aiormq.abc import AbstractChannel, DeliveredMessage
 
 from shared.amqp import broker
-from shared.amqp import frames as amqp_frames
-from shared.amqp.frames import CHANNEL_FRAMES_BUFFERED_MAX, BufferedChannel, InlineConsumer
+from shared.fastpath import channels
+from shared.fastpath.channels import CHANNEL_FRAMES_BUFFERED_MAX, BufferedChannel, InlineConsumer
 from shared.ids import new_id
 from shared.settings import Settings
 from worker import delivery
@@ -28,7 +28,7 @@ RECEIVE_TIMEOUT_S = 10
 
 @pytest.fixture
 async def channel(migrated: Settings) -> AsyncIterator[AbstractChannel]:
-    amqp_frames.install()
+    channels.install()
     connection = await aiormq.connect(migrated.amqp_url.get_secret_value())
     try:
         yield await connection.channel()
@@ -108,7 +108,7 @@ async def test_an_inline_consumer_that_raises_closes_the_channel_and_its_deliver
             raise RuntimeError("a consumer's own error")
         kept.append(message)
 
-    with caplog.at_level(logging.ERROR, logger="shared.amqp.frames"):
+    with caplog.at_level(logging.ERROR, logger="shared.fastpath.channels"):
         await channel.basic_consume(queue, InlineConsumer(keep_but_the_third), no_ack=False)  # type: ignore[arg-type]
         await asyncio.wait([channel.closing], timeout=RECEIVE_TIMEOUT_S)
     assert channel.is_closed

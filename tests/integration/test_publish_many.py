@@ -13,7 +13,8 @@ from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 from aiormq.exceptions import DeliveryError, PublishError
 from pamqp import commands as spec
 
-from shared.amqp.broker import Publish, publish_many, underlying_channel
+from shared.amqp.broker import underlying_channel
+from shared.fastpath.confirms import Publish, publish_many
 from shared.ids import new_id
 from shared.settings import Settings
 

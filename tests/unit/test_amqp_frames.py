@@ -21,7 +21,7 @@ from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 from pamqp.heartbeat import Heartbeat
 
-from shared.amqp.frames import BufferedFrameReceiver, decode
+from shared.fastpath.frames import BufferedFrameReceiver, decode
 
 names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz.-_", max_size=40)
 texts = st.one_of(st.none(), st.text(max_size=60))  # at most 240 bytes: a short string

@@ -6,36 +6,24 @@ in one step. The frames a consumer and a confirming publisher get most (a delive
 `basic.deliver`, content header and body, and the broker's `basic.ack`) it decodes itself, into
 pamqp's own classes; any other frame, and a content header with a field table or a timestamp,
 is pamqp's to decode, and `tests/unit/test_amqp_frames.py` checks that both ways agree on
-generated frames. Receiving a delivery costs a consumer 40% less CPU (`python -m
-bench.receive`: 52.2 against 31.9 us per message, medians of three rounds; the chunked reading
-alone took 48.5 to 39.0; docs/performance.md, run 12).
+generated frames. Receiving a delivery costs a consumer 12 us of CPU instead of 28 with aiormq's
+reader, and a writer draining a queue spends a median 25% more CPU per transaction without it
+(docs/decisions/0011-hand-written-protocol-code.md).
 
-Each channel's frames then wait in its own queue for the channel's reader. aiormq bounds that
-queue at 10 frames, so its connection reader and the channel's reader take turns every three
-deliveries, and it runs every consumer callback in a task of its own. `BufferedChannel` queues
-up to `CHANNEL_FRAMES_BUFFERED_MAX` frames, and calls an `InlineConsumer` from the channel's
-reader as each delivery is read, with no task: a writer's receiving took 20-24 us of CPU per
-message instead of 52-56 (a throwaway script of `bench.receive`'s rounds; 39-41 with the
-inline consumer alone; docs/performance.md, run 16).
-
-`install()` makes every aiormq connection opened afterwards in the process read this way, with
-these channels (`shared/amqp/broker.py` `connect` calls it). The protocol handshake still goes
-through aiormq's own reading, frame by frame, so nothing is read ahead of it."""
+`shared/fastpath/channels.py` `install()` puts it in every aiormq connection opened afterwards
+in the process. The protocol handshake still goes through aiormq's own reading, frame by frame,
+so nothing is read ahead of it."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import struct
 from collections import deque
-from collections.abc import Callable
 
-import aiormq.channel
 import aiormq.connection
 import pamqp.frame
-from aiormq.abc import AbstractConnection, DeliveredMessage
 from aiormq.connection import ReceivedFrame
-from aiormq.exceptions import AMQPConnectionError, ChannelInvalidStateError, InvalidFrameError
+from aiormq.exceptions import AMQPConnectionError, InvalidFrameError
 from pamqp import commands as spec
 from pamqp.base import Frame
 from pamqp.body import ContentBody
@@ -43,12 +31,7 @@ from pamqp.exceptions import PAMQPException
 from pamqp.frame import FrameTypes
 from pamqp.header import ContentHeader
 
-log = logging.getLogger(__name__)
 READ_BYTES_MAX = 256 * 1024
-# Frames a channel's queue holds for its reader before the connection's reader waits. The
-# broker sends a consumer at most its prefetch in deliveries (three frames each, more for a
-# body above the frame size) and a publisher one confirm per publish in flight.
-CHANNEL_FRAMES_BUFFERED_MAX = 16_384
 # type (octet), channel (short), payload size (long); the payload and a frame-end octet follow.
 FRAME_HEADER = struct.Struct(">BHI")
 FRAME_OVERHEAD_BYTES = FRAME_HEADER.size + 1
@@ -204,88 +187,3 @@ def _check_within(payload: bytes, end: int) -> None:
 def _check_consumed(payload: bytes, end: int) -> None:
     if end != len(payload):
         raise ValueError(f"a frame of {len(payload)} bytes whose fields end at byte {end}")
-
-
-class InlineConsumer:
-    """A consumer callback that a `BufferedChannel` calls as it reads each delivery, in the
-    channel's reader, where aiormq would start a task for each one. It must neither block nor
-    raise: the channel's next frame waits for it, and an error closes the channel."""
-
-    __slots__ = ("_callback",)
-
-    def __init__(self, callback: Callable[[DeliveredMessage], None]) -> None:
-        self._callback = callback
-
-    def __call__(self, message: DeliveredMessage) -> None:
-        self._callback(message)
-
-
-class BufferedChannel(aiormq.channel.Channel):
-    """aiormq's channel, queueing up to `CHANNEL_FRAMES_BUFFERED_MAX` frames whatever
-    `frame_buffer` its opener names (aiormq's connection names 10), and calling an
-    `InlineConsumer` without a task. Any other consumer is aiormq's to call, as before.
-
-    If an inline consumer raises, the delivery it was given is lost to the consumer, and a
-    later multiple-ack would acknowledge it unapplied: so the channel closes (the broker then
-    returns every unacknowledged delivery to the queue, that one included), and no delivery read
-    after it reaches the consumer. A robust channel over it is reopened by aio-pika."""
-
-    def __init__(
-        self,
-        connector: AbstractConnection,
-        number: int,
-        publisher_confirms: bool = True,
-        frame_buffer: int | None = None,
-        on_return_raises: bool = True,
-    ) -> None:
-        super().__init__(
-            connector,
-            number,
-            publisher_confirms=publisher_confirms,
-            frame_buffer=CHANNEL_FRAMES_BUFFERED_MAX,
-            on_return_raises=on_return_raises,
-        )
-        self._consumer_failure: asyncio.Task[None] | None = None
-
-    async def _on_deliver_frame(self, frame: spec.Basic.Deliver) -> None:
-        consumer = self.consumers.get(frame.consumer_tag or "")
-        # aiormq keeps a plain callable wrapped in a coroutine function (`tools.awaitable`).
-        inline = getattr(consumer, "__wrapped__", None)
-        if not isinstance(inline, InlineConsumer):
-            await super()._on_deliver_frame(frame)
-            return
-        header = await self._get_frame()
-        if not isinstance(header, ContentHeader):
-            raise ValueError(f"Unexpected frame {header!r} instead of ContentHeader", header)
-        message = await self._read_content(frame, header)
-        if self._consumer_failure is not None:
-            return  # read, so that the broker's Close-Ok is read, and dropped
-        try:
-            inline(message)
-        except Exception as error:
-            log.error(
-                "Consumer callback failed on delivery %s; closing channel %s so that the broker"
-                " delivers it again: %r",
-                frame.delivery_tag,
-                self.number,
-                error,
-                exc_info=True,
-            )
-            # The reader goes on, to read the broker's Close-Ok; the close is a task of its own.
-            reason = ChannelInvalidStateError(f"a consumer callback failed: {error!r}")
-            closing = self.close(reason, timeout=self.CHANNEL_CLOSE_TIMEOUT)
-            self._consumer_failure = asyncio.get_running_loop().create_task(closing)
-            self._consumer_failure.add_done_callback(_report_close)
-
-
-def _report_close(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("closing a channel whose consumer failed: %r", task.exception())
-
-
-def install() -> None:
-    """Read frames with BufferedFrameReceiver, into BufferedChannels, on every aiormq connection
-    opened from now on in this process (aiormq looks both classes up when it connects and when
-    it opens a channel)."""
-    aiormq.connection.FrameReceiver = BufferedFrameReceiver  # type: ignore[misc]
-    aiormq.connection.Channel = BufferedChannel  # type: ignore[attr-defined]
