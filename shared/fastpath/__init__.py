@@ -10,4 +10,11 @@ libraries' public APIs.
   queue consuming with one and restoring it after a reconnect; `install()`, which puts the
   receiver and the channels in every aiormq connection of the process.
 - `confirms.py`: `publish_many`, many messages written at once under one confirmation counter
-  filed in aiormq's confirmation table."""
+  filed in aiormq's confirmation table.
+
+`WRITTEN_FOR` names the versions this code was written and measured with: pyproject.toml pins
+the same (`~=`), and tests/unit/test_library_versions.py fails on any other installed version
+and on a library that no longer has what this code reaches for."""
+
+# distribution name -> compatible-release specifier, as in pyproject.toml's dependencies
+WRITTEN_FOR = {"aiormq": "~=7.2.4", "aio-pika": "~=10.2.1", "pamqp": "~=4.0.1"}
