@@ -91,7 +91,13 @@ async def connect(
             settings, application_name, settings.database_lock_timeout_ms, idle_session_timeout_ms
         ),
     )
-    await _set_codecs(connection)
+    try:
+        await _set_codecs(connection)
+    except BaseException:
+        # Cancelled (a caller's deadline) or failed while it was being set up: nobody else
+        # holds the connection, so it is closed here or never.
+        connection.terminate()
+        raise
     return connection
 
 

@@ -97,8 +97,12 @@ class PartitionLease:
                     await session.execute(
                         "SELECT pg_advisory_unlock($1, $2)", PARTITION_LOCK_SPACE, self.partition
                     )
-            with contextlib.suppress(*CONNECTION_ERRORS):
+            try:
                 await session.close(timeout=5)
+            except BaseException as error:
+                session.terminate()  # cancelled or failed: closed at once, never left open
+                if not isinstance(error, CONNECTION_ERRORS):
+                    raise
         if held:
             log.info("partition %s: lease released", self.partition)
 
