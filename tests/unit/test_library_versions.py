@@ -49,9 +49,10 @@ def test_the_installed_version_is_one_the_fast_path_was_written_for(distribution
         pytest.fail(
             f"{distribution} {installed} is installed, but shared/fastpath/ was written for"
             f" {distribution}{written_for} and reaches into its internals. Run the fast path's"
-            " tests and the side-by-side benchmark of docs/decisions/0011 against it, then move"
-            " the pin in pyproject.toml and shared/fastpath WRITTEN_FOR together, or take the"
-            " library's public API instead.",
+            " tests and the side-by-side benchmark of"
+            " docs/decisions/0011-hand-written-protocol-code.md against it, then move the pin in"
+            " pyproject.toml and shared/fastpath WRITTEN_FOR together, or take the library's"
+            " public API instead.",
             pytrace=False,
         )
 
