@@ -24,6 +24,7 @@ from packaging.specifiers import SpecifierSet
 from shared.fastpath import WRITTEN_FOR
 from shared.fastpath.channels import InlineConsumer, InlineQueue
 from shared.fastpath.confirms import _Confirms
+from shared.fastpath.frames import BufferedFrameReceiver
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 # What `BufferedChannel` and `publish_many` read or write on an aiormq channel, set by its
@@ -73,7 +74,9 @@ def test_pyproject_pins_what_the_fast_path_was_written_for() -> None:
 def test_aiormq_still_has_what_the_fast_path_uses() -> None:
     # install() replaces the classes that aiormq's connection looks up in its module: the frame
     # receiver when it connects, the channel when it opens one.
-    receiver, channel = aiormq.connection.FrameReceiver, aiormq.channel.Channel
+    # aiormq's own classes, whether or not install() already ran in this process.
+    receiver, channel = BufferedFrameReceiver.__bases__[0], aiormq.channel.Channel
+    assert receiver.__module__ == "aiormq.connection", receiver
     assert "FrameReceiver(reader)" in inspect.getsource(aiormq.connection.Connection)
     assert "Channel(" in inspect.getsource(aiormq.connection.Connection.channel)
     assert issubclass(aiormq.connection.Channel, channel)
