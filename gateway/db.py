@@ -115,15 +115,22 @@ class SingleConnection:
         self._application_name = application_name
         self._timeout_s = timeout_s
         self._connection: asyncpg.Connection | None = None
+        self._closed = False
 
     async def fetch(self, query: str, *arguments: Any) -> list[asyncpg.Record]:
+        if self._closed:
+            raise DatabaseUnavailable("the gateway is stopping")
         try:
             async with asyncio.timeout(self._timeout_s):
                 connection = self._connection
                 if connection is None or connection.is_closed():
-                    connection = self._connection = await connect(
+                    connection = await connect(
                         self._settings, application_name=self._application_name
                     )
+                    if self._closed:  # closed while this connection was being made
+                        _terminate(connection)
+                        raise DatabaseUnavailable("the gateway is stopping")
+                    self._connection = connection
                 return list(await connection.fetch(query, *arguments))
         except (*TRANSIENT_ERRORS, asyncio.CancelledError) as error:
             if self._connection is not None:
@@ -136,6 +143,7 @@ class SingleConnection:
     async def close(self) -> None:
         """Close the connection, within `timeout_s`; past it, or on any error, it is dropped
         at once (it holds no transaction and no session state worth a clean goodbye)."""
+        self._closed = True
         connection, self._connection = self._connection, None
         if connection is None:
             return
