@@ -1,2 +1,2 @@
-"""Redis: reference-ID reservations and transaction states (a cache, never the truth), through
-redis-py's client. Redis errors are translated here."""
+"""Redis: reference-ID reservations and transaction states (a cache, never the truth), over a
+pipelined connection. Redis errors are translated here."""

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from shared.coalescer import Coalescer
 from shared.errors import CacheUnavailable
 from shared.redis import scripts
+from shared.redis.pipeline import PipelinedConnection
 from shared.settings import Settings
 
 Result = TypeVar("Result")
@@ -78,8 +79,10 @@ def status_key(project_id: str, transaction_id: str) -> str:
 
 class StatusCache:
     """Reference reservations and transaction states in Redis; Redis errors become
-    CacheUnavailable here and nowhere else. Reservations, and their confirms, travel up to
-    `items_max` in one command, `sends_in_flight_max` commands at once."""
+    CacheUnavailable here and nowhere else. The scripts go over `pipeline` when one is given
+    (`open` gives one to the gateway and the worker), else through `client`. Reservations, and
+    their confirms, travel up to `items_max` in one command, `sends_in_flight_max` commands at
+    once."""
 
     def __init__(
         self,
@@ -88,10 +91,12 @@ class StatusCache:
         reference_ttl_s: int,
         status_ttl_s: int,
         reference_pending_ttl_s: int | None = None,
+        pipeline: PipelinedConnection | None = None,
         sends_in_flight_max: int = Settings.default_of("coalesced_sends_in_flight_max"),
         items_max: int = Settings.default_of("redis_coalesced_items_max"),
     ) -> None:
         self._client = client
+        self._pipeline = pipeline
         self._reference_ttl_s = reference_ttl_s
         self._reference_pending_ttl_s = reference_pending_ttl_s or reference_ttl_s
         self._status_ttl_s = status_ttl_s
@@ -119,29 +124,35 @@ class StatusCache:
     @classmethod
     def open(cls, settings: Settings) -> StatusCache:
         """The cache of a gateway or a worker: redis-py's client of at most
-        `redis_connections_max` connections."""
+        `redis_connections_max` connections, and for its scripts the pipelined connection where
+        the URL allows one. `close` closes both."""
+        url = settings.redis_url.get_secret_value()
         return cls(
             create_client(
-                settings.redis_url.get_secret_value(),
+                url,
                 connections_max=settings.redis_connections_max,
                 timeout_s=settings.redis_timeout_ms / 1000,
             ),
             reference_ttl_s=settings.reference_ttl_s,
             status_ttl_s=settings.status_ttl_s,
             reference_pending_ttl_s=settings.reference_pending_ttl_s,
+            pipeline=PipelinedConnection.from_url(url, timeout_s=settings.redis_timeout_ms / 1000),
             sends_in_flight_max=settings.coalesced_sends_in_flight_max,
             items_max=settings.redis_coalesced_items_max,
         )
 
     async def close(self) -> None:
+        if self._pipeline is not None:
+            self._pipeline.close()
         await self._client.aclose()
 
     async def _evaluate(
         self, script: AsyncScript, keys: Sequence[str], arguments: Sequence[bytes | int]
     ) -> Any:
-        """Run one of the scripts (EVALSHA; redis-py loads the script again if Redis lost it).
-        A hand-written pipelined connection saved too little CPU to keep
-        (docs/decisions/0011-hand-written-protocol-code.md)."""
+        """Run one of the scripts above: over the pipelined connection when there is one (as
+        EVAL, which needs no SCRIPT LOAD after Redis restarts), else through the client."""
+        if self._pipeline is not None:
+            return await self._pipeline.execute("EVAL", script.script, len(keys), *keys, *arguments)
         return await script(keys=keys, args=arguments)
 
     async def reserve(
@@ -182,7 +193,10 @@ class StatusCache:
         """The transaction holding a reference ID now, if Redis has one."""
         key = reference_key(project_id, reference_id)
         try:
-            raw = await self._client.get(key)
+            if self._pipeline is not None:
+                raw = await self._pipeline.execute("GET", key)
+            else:
+                raw = await self._client.get(key)
         except RedisError as error:
             raise CacheUnavailable("the reference cache is unavailable") from error
         return None if raw is None else _holder(raw)
@@ -312,7 +326,7 @@ async def within_deadline(deadline_s: float, work: Awaitable[Result]) -> Result:
         raise _late() from None
 
 
-def _holder(raw: bytes | str) -> Holder:
+def _holder(raw: bytes) -> Holder:
     holder = orjson.loads(raw)
     return Holder(holder["id"], bytes.fromhex(holder["digest"]), holder.get("confirmed", True))
 
