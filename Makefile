@@ -17,7 +17,7 @@ run: $(STAMP)
 	$(VENV)/bin/cloudwallet run
 
 test: $(STAMP)
-	$(VENV)/bin/pytest --cov --cov-report=term
+	$(VENV)/bin/pytest
 
 # Schemathesis against a live gateway and worker it starts itself (tests/schemathesis/run.py).
 schemathesis: $(STAMP)
