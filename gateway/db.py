@@ -108,52 +108,61 @@ class SingleConnection:
     """One connection of its own for one hot, short query shape (the reference lookups of
     `gateway/references.py`): no pool to wait on, and no reset on the way back, which costs a
     pooled query a second round trip. Connected when first used and again after a failure;
-    each query is bounded by `timeout_s`, past which the connection is closed."""
+    its callers take turns (one connection runs one statement at a time), and each call,
+    its turn included, is bounded by `timeout_s`, past which the connection is closed."""
 
     def __init__(self, settings: Settings, *, application_name: str, timeout_s: float) -> None:
         self._settings = settings
         self._application_name = application_name
         self._timeout_s = timeout_s
         self._connection: asyncpg.Connection | None = None
+        self._turn = asyncio.Lock()
         self._closed = False
 
     async def fetch(self, query: str, *arguments: Any) -> list[asyncpg.Record]:
-        if self._closed:
-            raise DatabaseUnavailable("the gateway is stopping")
         try:
-            async with asyncio.timeout(self._timeout_s):
-                connection = self._connection
-                if connection is None or connection.is_closed():
-                    connection = await connect(
-                        self._settings, application_name=self._application_name
-                    )
-                    if self._closed:  # closed while this connection was being made
-                        _terminate(connection)
-                        raise DatabaseUnavailable("the gateway is stopping")
-                    self._connection = connection
-                return list(await connection.fetch(query, *arguments))
-        except (*TRANSIENT_ERRORS, asyncio.CancelledError) as error:
-            if self._connection is not None:
-                _terminate(self._connection)
-                self._connection = None
-            if isinstance(error, asyncio.CancelledError):
-                raise
+            async with asyncio.timeout(self._timeout_s), self._turn:
+                connection = await self._connected()
+                try:
+                    return list(await connection.fetch(query, *arguments))
+                except (*TRANSIENT_ERRORS, asyncio.CancelledError):
+                    # The statement's outcome is unknown: the connection goes with it.
+                    self._connection = None
+                    _terminate(connection)
+                    raise
+        except TRANSIENT_ERRORS as error:
             raise DatabaseUnavailable("the database did not answer in time") from error
 
+    async def _connected(self) -> asyncpg.Connection:
+        """The connection, made now if there is none (only while holding the turn)."""
+        if self._closed:
+            raise DatabaseUnavailable("the gateway is stopping")
+        if self._connection is None or self._connection.is_closed():
+            connection = await connect(self._settings, application_name=self._application_name)
+            if self._closed:  # `close` gave up waiting for this call's turn
+                _terminate(connection)
+                raise DatabaseUnavailable("the gateway is stopping")
+            self._connection = connection
+        return self._connection
+
     async def close(self) -> None:
-        """Close the connection, within `timeout_s`; past it, or on any error, it is dropped
-        at once (it holds no transaction and no session state worth a clean goodbye)."""
+        """Close the connection once the call holding it is done, all within `timeout_s`;
+        past it, or on any error, it is dropped at once (it holds no transaction and no
+        session state worth a clean goodbye)."""
         self._closed = True
-        connection, self._connection = self._connection, None
-        if connection is None:
-            return
         try:
-            await asyncio.wait_for(connection.close(), timeout=self._timeout_s)
+            async with asyncio.timeout(self._timeout_s), self._turn:
+                if self._connection is not None:
+                    await self._connection.close()
         except CONNECTION_ERRORS:
-            _terminate(connection)
+            if self._connection is not None:
+                _terminate(self._connection)
         except asyncio.CancelledError:
-            _terminate(connection)
+            if self._connection is not None:
+                _terminate(self._connection)
             raise
+        finally:
+            self._connection = None
 
 
 def _terminate(connection: Connection) -> None:
