@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Callable
 
 import aiormq
 import pytest
-from aio_pika import IncomingMessage
 from aiormq.abc import AbstractChannel, DeliveredMessage
 
 from shared.amqp import broker
@@ -115,7 +114,7 @@ async def test_an_inline_consumer_that_raises_closes_the_channel_and_its_deliver
     assert [message.body for message in kept] == bodies(2)
     assert "Consumer callback failed on delivery 3" in caplog.text
     # What the writer does with what it holds, a multiple-ack on the last, acknowledges nothing.
-    await delivery.ack([IncomingMessage(message) for message in kept])
+    await delivery.ack([delivery.Delivery(message) for message in kept])
     again = await channel.connection.channel()
     received = Received(MESSAGES)
     await again.basic_consume(queue, InlineConsumer(received.keep), no_ack=True)  # type: ignore[arg-type]
