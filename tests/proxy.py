@@ -1,14 +1,25 @@
 """The tests' one TCP proxy on 127.0.0.1, put between one process and one service to take that
 service away from that process only, without touching the shared server: `cut` resets every
 connection and refuses new ones (the service is down), `pause` holds the bytes in both
-directions (the network stalls), `restore` and `resume` undo them."""
+directions (the network stalls), `restore` and `resume` undo them. `proxy_to` puts one in front
+of a service for the length of a block, and `through` points the settings at it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import SecretStr
+
+from shared.settings import Settings
 
 CHUNK_BYTES = 64 * 1024
+POSTGRESQL_PORT = 5432
+RABBITMQ_PORT = 5672
+REDIS_PORT = 6379
+URL_FIELDS = {POSTGRESQL_PORT: "database_url", RABBITMQ_PORT: "amqp_url", REDIS_PORT: "redis_url"}
 
 
 class TcpProxy:
@@ -89,6 +100,24 @@ class TcpProxy:
                 await writer.drain()
 
 
-def via(url: str, port: int, proxy: TcpProxy) -> str:
-    """The service URL with the proxy in place of the service's port on 127.0.0.1."""
-    return url.replace(f"127.0.0.1:{port}/", f"127.0.0.1:{proxy.port}/")
+@contextlib.asynccontextmanager
+async def proxy_to(port: int) -> AsyncIterator[TcpProxy]:
+    """A proxy in front of 127.0.0.1:`port`, started, and closed when the block ends."""
+    proxy = TcpProxy("127.0.0.1", port)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.close()
+
+
+def through(settings: Settings, proxy: TcpProxy, **overrides: Any) -> Settings:
+    """The settings with the URL of the proxy's service (`proxy.target_port`) pointing at the
+    started proxy instead, and `overrides`, in one copy."""
+    field = URL_FIELDS[proxy.target_port]
+    url = getattr(settings, field).get_secret_value()
+    direct = f"127.0.0.1:{proxy.target_port}/"
+    if proxy.port == 0 or direct not in url:
+        raise ValueError(f"{field} does not reach {direct}, or the proxy is not started")
+    proxied = url.replace(direct, f"127.0.0.1:{proxy.port}/")
+    return settings.model_copy(update={field: SecretStr(proxied), **overrides})

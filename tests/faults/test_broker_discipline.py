@@ -12,13 +12,12 @@ from dataclasses import dataclass
 import aio_pika
 import aiohttp
 import pytest
-from pydantic import SecretStr
 
 from gateway.app import create_app
 from shared.contract.partition import partition_of, queue_name
 from shared.settings import Settings
 from tests.faults.conftest import fault_namespace_settings, purge
-from tests.proxy import TcpProxy, via
+from tests.proxy import RABBITMQ_PORT, TcpProxy, proxy_to, through
 from tests.support import (
     NAMESPACE,
     Api,
@@ -67,25 +66,18 @@ async def gateway(
     fault_settings: Settings, session: aiohttp.ClientSession
 ) -> AsyncIterator[Gateway]:
     """An in-process gateway on the `-full` virtual host, through a proxy, and no worker."""
-    proxy = TcpProxy("127.0.0.1", 5672)
-    await proxy.start()
-    direct = fault_namespace_settings(
-        amqp_url=f"amqp://guest:guest@127.0.0.1:5672/cloudwallet-{NAMESPACE}-full",
-        queue_length_max=QUEUE_LENGTH_MAX,
-        publish_confirm_timeout_ms=500,
-    )
-    await asyncio.to_thread(ensure_vhost, direct)
-    await ensure_topology(direct)
-    await purge(direct, [queue_name(k) for k in range(direct.partition_count)])
-    settings = direct.model_copy(
-        update={"amqp_url": SecretStr(via(direct.amqp_url.get_secret_value(), 5672, proxy))}
-    )
-    try:
-        async with serving(create_app(settings)) as url:
+    async with proxy_to(RABBITMQ_PORT) as proxy:
+        direct = fault_namespace_settings(
+            amqp_url=f"amqp://guest:guest@127.0.0.1:{RABBITMQ_PORT}/cloudwallet-{NAMESPACE}-full",
+            queue_length_max=QUEUE_LENGTH_MAX,
+            publish_confirm_timeout_ms=500,
+        )
+        await asyncio.to_thread(ensure_vhost, direct)
+        await ensure_topology(direct)
+        await purge(direct, [queue_name(k) for k in range(direct.partition_count)])
+        async with serving(create_app(through(direct, proxy))) as url:
             ledger = await new_ledger(Api(session, url, await create_tenant_key(fault_settings)))
             yield Gateway(direct, proxy, ledger, await ledger.system_wallet())
-    finally:
-        await proxy.close()
 
 
 async def queue_depth(settings: Settings, queue: str) -> int:

@@ -8,17 +8,17 @@ over; a broken invariant ends the process with a non-zero exit code."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
-from pydantic import SecretStr
 
 from shared.ops.cli import EXIT_INVARIANT
 from shared.settings import Settings
 from tests.faults.conftest import LOAD_SCALE, ROUNDS, SOAK
 from tests.faults.processes import Processes
 from tests.faults.scenario import Scenario
-from tests.proxy import TcpProxy, via
+from tests.proxy import RABBITMQ_PORT, TcpProxy, proxy_to, through
 from worker.failpoints import FAILPOINT_WRITER_ERRORS_MAX
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900 if SOAK else 150)]
@@ -30,12 +30,6 @@ CUT_S = 1.0  # how long the broker stays away at each cut
 STALL_HEARTBEATS = (2.5, 5.5)
 WRITER_RESTART_BACKOFF_MS = 200
 WRITER_ENDED_LINE = "the writer ended (RuntimeError('fail point: a writer error"
-
-
-def broker_via(settings: Settings, proxy: TcpProxy) -> Settings:
-    """The settings, with RabbitMQ reached through `proxy`."""
-    url = via(settings.amqp_url.get_secret_value(), 5672, proxy)
-    return settings.model_copy(update={"amqp_url": SecretStr(url)})
 
 
 def assert_alive(scenario: Scenario) -> None:
@@ -52,27 +46,37 @@ def assert_answered(scenario: Scenario) -> None:
     assert scenario.load.counts.connection_errors == 0, scenario.load.counts
 
 
-async def test_broker_cut_three_times_under_load(
-    processes: Processes, session: aiohttp.ClientSession, fault_settings: Settings
+async def run_with_broker_faults(
+    scenario: Scenario,
+    settings: Settings,
+    rounds: int,
+    fault: Callable[[TcpProxy], Awaitable[None]],
 ) -> None:
-    proxy = TcpProxy("127.0.0.1", 5672)
-    await proxy.start()
-    try:
-        proxied = broker_via(fault_settings, proxy)
-        scenario = Scenario(f"broker cut x{CUTS} at the TCP level under load", processes, session)
+    """Run `scenario` with its gateway and workers reaching RabbitMQ through one proxy, and
+    `fault` on that proxy `rounds` times under load; the proxy is closed once it has finished."""
+    async with proxy_to(RABBITMQ_PORT) as proxy:
+        proxied = through(settings, proxy)
         await scenario.start(gateway_settings=proxied, worker_settings=proxied)
-        for _ in range(CUTS * ROUNDS):
+        for _ in range(rounds):
             await asyncio.sleep(LOAD_S)
             fault_at = scenario.now()
-            await proxy.cut()
-            await asyncio.sleep(CUT_S)
-            await proxy.restore()
+            await fault(proxy)
             await scenario.recovered(fault_at)
         await asyncio.sleep(LOAD_S)
         assert_alive(scenario)
         await scenario.finish()
-    finally:
-        await proxy.close()
+
+
+async def test_broker_cut_three_times_under_load(
+    processes: Processes, session: aiohttp.ClientSession, fault_settings: Settings
+) -> None:
+    async def cut(proxy: TcpProxy) -> None:
+        await proxy.cut()
+        await asyncio.sleep(CUT_S)
+        await proxy.restore()
+
+    scenario = Scenario(f"broker cut x{CUTS} at the TCP level under load", processes, session)
+    await run_with_broker_faults(scenario, fault_settings, CUTS * ROUNDS, cut)
     assert_alive(scenario)
     assert_answered(scenario)
     assert scenario.load.counts.unavailable_503 > 0, "no submission met the cuts"
@@ -85,25 +89,15 @@ async def test_broker_stalled_past_the_heartbeat_under_load(
     fault_settings: Settings,
     heartbeats: float,
 ) -> None:
-    proxy = TcpProxy("127.0.0.1", 5672)
-    await proxy.start()
     stall_s = fault_settings.amqp_heartbeat_s * heartbeats
-    try:
-        proxied = broker_via(fault_settings, proxy)
-        scenario = Scenario(f"broker stalled {stall_s:.0f} s under load", processes, session)
-        await scenario.start(gateway_settings=proxied, worker_settings=proxied)
-        for _ in range(ROUNDS):
-            await asyncio.sleep(LOAD_S)
-            fault_at = scenario.now()
-            proxy.pause()
-            await asyncio.sleep(stall_s)
-            proxy.resume()
-            await scenario.recovered(fault_at)
-        await asyncio.sleep(LOAD_S)
-        assert_alive(scenario)
-        await scenario.finish()
-    finally:
-        await proxy.close()
+
+    async def stall(proxy: TcpProxy) -> None:
+        proxy.pause()
+        await asyncio.sleep(stall_s)
+        proxy.resume()
+
+    scenario = Scenario(f"broker stalled {stall_s:.0f} s under load", processes, session)
+    await run_with_broker_faults(scenario, fault_settings, ROUNDS, stall)
     assert_alive(scenario)
     assert_answered(scenario)
     assert scenario.load.counts.unavailable_503 > 0, "no submission met the stall"

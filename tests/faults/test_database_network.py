@@ -18,8 +18,7 @@ from shared.settings import Settings
 from tests.faults.conftest import LOAD_SCALE, ROUNDS, SOAK
 from tests.faults.processes import Processes
 from tests.faults.scenario import Scenario
-from tests.faults.test_scenarios import database_via
-from tests.proxy import TcpProxy
+from tests.proxy import POSTGRESQL_PORT, proxy_to, through
 from tests.support import Api
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900 if SOAK else 150)]
@@ -57,54 +56,55 @@ class Reads:
 async def test_database_network_cut_and_stall_for_gateway_and_worker(
     processes: Processes, session: aiohttp.ClientSession, fault_settings: Settings
 ) -> None:
-    proxy = TcpProxy("127.0.0.1", 5432)
-    await proxy.start()
     stop_reading = asyncio.Event()
-    try:
-        through_proxy = database_via(fault_settings, proxy)
-        gateway_settings = through_proxy.model_copy(
-            update={
-                "auth_cache_ttl_s": CACHE_TTL_S,
-                "auth_project_cache_ttl_s": CACHE_TTL_S,
-                "database_query_timeout_ms": QUERY_TIMEOUT_MS,
-            }
-        )
-        scenario = Scenario("PostgreSQL cut and stalled for gateway and worker", processes, session)
-        await scenario.start(gateway_settings=gateway_settings, worker_settings=through_proxy)
-        load = scenario.load
-        reads = Reads()
-        wallet_path = f"/projects/{load.project_id}/wallets/{load.treasury}"
-        reader = asyncio.create_task(reads.run(load.api, wallet_path, stop_reading))
-        accepted_late_in_cuts = 0
-        for _ in range(ROUNDS):
+    async with proxy_to(POSTGRESQL_PORT) as proxy:
+        try:
+            worker_settings = through(fault_settings, proxy)
+            gateway_settings = through(
+                fault_settings,
+                proxy,
+                auth_cache_ttl_s=CACHE_TTL_S,
+                auth_project_cache_ttl_s=CACHE_TTL_S,
+                database_query_timeout_ms=QUERY_TIMEOUT_MS,
+            )
+            scenario = Scenario(
+                "PostgreSQL cut and stalled for gateway and worker", processes, session
+            )
+            await scenario.start(gateway_settings=gateway_settings, worker_settings=worker_settings)
+            load = scenario.load
+            reads = Reads()
+            wallet_path = f"/projects/{load.project_id}/wallets/{load.treasury}"
+            reader = asyncio.create_task(reads.run(load.api, wallet_path, stop_reading))
+            accepted_late_in_cuts = 0
+            for _ in range(ROUNDS):
+                await asyncio.sleep(LOAD_S)
+                await proxy.cut()
+                await asyncio.sleep(FAULT_S / 2)  # past the caches' TTL
+                accepted_before = load.counts.accepted_202
+                await asyncio.sleep(FAULT_S / 2)
+                assert load.counts.accepted_202 > accepted_before, "submissions stopped at the TTL"
+                accepted_late_in_cuts += load.counts.accepted_202 - accepted_before
+                fault_at = scenario.now()
+                await proxy.restore()
+                await scenario.recovered(fault_at)
+                await asyncio.sleep(LOAD_S)
+                proxy.pause()
+                await asyncio.sleep(FAULT_S)
+                fault_at = scenario.now()
+                proxy.resume()
+                await scenario.recovered(fault_at)
             await asyncio.sleep(LOAD_S)
-            await proxy.cut()
-            await asyncio.sleep(FAULT_S / 2)  # past the caches' TTL
-            accepted_before = load.counts.accepted_202
-            await asyncio.sleep(FAULT_S / 2)
-            assert load.counts.accepted_202 > accepted_before, "submissions stopped at the TTL"
-            accepted_late_in_cuts += load.counts.accepted_202 - accepted_before
-            fault_at = scenario.now()
-            await proxy.restore()
-            await scenario.recovered(fault_at)
-            await asyncio.sleep(LOAD_S)
-            proxy.pause()
-            await asyncio.sleep(FAULT_S)
-            fault_at = scenario.now()
-            proxy.resume()
-            await scenario.recovered(fault_at)
-        await asyncio.sleep(LOAD_S)
-        stop_reading.set()
-        await reader
-        scenario.note(
-            f"202s late in the cuts={accepted_late_in_cuts} reads={sum(reads.statuses.values())}"
-            f" (200={reads.statuses.get(200, 0)}, 503={reads.statuses.get(503, 0)})"
-            f" slowest read={reads.slowest_s:.2f} s"
-        )
-        await scenario.finish()
-    finally:
-        stop_reading.set()
-        await proxy.close()
+            stop_reading.set()
+            await reader
+            scenario.note(
+                f"202s late in the cuts={accepted_late_in_cuts}"
+                f" reads={sum(reads.statuses.values())}"
+                f" (200={reads.statuses.get(200, 0)}, 503={reads.statuses.get(503, 0)})"
+                f" slowest read={reads.slowest_s:.2f} s"
+            )
+            await scenario.finish()
+        finally:
+            stop_reading.set()
     assert reads.statuses.get(503, 0) > 0, "the reads never met the outage"
     for process in processes.started:
         assert process.popen.poll() is None, f"{process.label} exited"

@@ -10,13 +10,12 @@ import asyncio
 
 import aiohttp
 import pytest
-from pydantic import SecretStr
 
 from shared.settings import Settings
 from tests.faults.conftest import LOAD_SCALE, ROUNDS
 from tests.faults.processes import Processes
 from tests.faults.scenario import Scenario
-from tests.proxy import TcpProxy, via
+from tests.proxy import REDIS_PORT, proxy_to, through
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(150)]
 LOAD_S = 1.5 * LOAD_SCALE
@@ -24,18 +23,11 @@ CUT_S = 1.0
 STALL_S = 3.0
 
 
-def redis_via(settings: Settings, proxy: TcpProxy) -> Settings:
-    url = via(settings.redis_url.get_secret_value(), 6379, proxy)
-    return settings.model_copy(update={"redis_url": SecretStr(url)})
-
-
 async def test_redis_cut_and_stalled_under_load(
     processes: Processes, session: aiohttp.ClientSession, fault_settings: Settings
 ) -> None:
-    proxy = TcpProxy("127.0.0.1", 6379)
-    await proxy.start()
-    try:
-        proxied = redis_via(fault_settings, proxy)
+    async with proxy_to(REDIS_PORT) as proxy:
+        proxied = through(fault_settings, proxy)
         scenario = Scenario("Redis cut x3 and stalled under load", processes, session)
         await scenario.start(gateway_settings=proxied, worker_settings=proxied)
         unavailable = scenario.load.counts.unavailable_503
@@ -55,8 +47,6 @@ async def test_redis_cut_and_stalled_under_load(
         await asyncio.sleep(LOAD_S)
         scenario.note(f"503 during the faults={scenario.load.counts.unavailable_503 - unavailable}")
         await scenario.finish()
-    finally:
-        await proxy.close()
     assert scenario.gateway is not None and scenario.gateway.popen.poll() is None
     assert all(worker.popen.poll() is None for worker in scenario.workers)
     assert scenario.load.counts.unavailable_503 > unavailable, "the faults were never seen"

@@ -11,12 +11,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from pydantic import SecretStr
 
 from shared.ids import new_id
 from shared.settings import Settings
 from tests.faults.processes import Processes
-from tests.proxy import TcpProxy, via
+from tests.proxy import REDIS_PORT, proxy_to, through
 from tests.support import Api, assert_ledger_consistent, create_tenant_key, new_ledger
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
@@ -41,16 +40,9 @@ async def submit_until_accepted(
 async def test_gateway_fails_closed_while_redis_is_away(
     processes: Processes, session: aiohttp.ClientSession, fault_settings: Settings
 ) -> None:
-    proxy = TcpProxy("127.0.0.1", 6379)
-    await proxy.start()
-    try:
-        redis_url = fault_settings.redis_url.get_secret_value()
-        gateway_settings = fault_settings.model_copy(
-            update={
-                "redis_url": SecretStr(via(redis_url, 6379, proxy)),
-                "publish_confirm_timeout_ms": 1000,
-                "reference_pending_ttl_s": 2,
-            }
+    async with proxy_to(REDIS_PORT) as proxy:
+        gateway_settings = through(
+            fault_settings, proxy, publish_confirm_timeout_ms=1000, reference_pending_ttl_s=2
         )
         _, url = await processes.gateway(session, settings=gateway_settings)
         await processes.worker("worker-1")
@@ -93,5 +85,3 @@ async def test_gateway_fails_closed_while_redis_is_away(
             project,
             [(before["id"], "before-the-outage"), (retried["id"], "during-the-outage")],
         )
-    finally:
-        await proxy.close()

@@ -12,14 +12,13 @@ import aiohttp
 import asyncpg
 import pytest
 import redis.asyncio as redis
-from pydantic import SecretStr
 
 from shared.settings import Settings
 from tests.faults.conftest import LOAD_SCALE, ROUNDS, SOAK
 from tests.faults.processes import REPLAY_LINE, Process, Processes
 from tests.faults.scenario import Scenario
 from tests.faults.workload import wait_final
-from tests.proxy import TcpProxy, via
+from tests.proxy import POSTGRESQL_PORT, proxy_to, through
 from tests.support import vhost_of
 from worker.failpoints import FAILPOINT_DROPPED_BATCHES_MAX as DROPPED_BATCHES_MAX
 from worker.failpoints import FAILPOINT_LOST_COMMITS_MAX as LOST_COMMITS_MAX
@@ -30,12 +29,6 @@ LOAD_S = 1.5 * LOAD_SCALE  # load before the first fault, and between faults
 FAILPOINT_EXIT_CODE = 137
 HOLD_LINE = "fail point: holding the transaction"
 RELAY_LINE = "outbox relay published the events of"
-
-
-def database_via(settings: Settings, proxy: TcpProxy) -> Settings:
-    """The settings, with PostgreSQL reached through `proxy` (which a test can cut)."""
-    url = via(settings.database_url.get_secret_value(), 5432, proxy)
-    return settings.model_copy(update={"database_url": SecretStr(url)})
 
 
 async def rabbitmqctl(*arguments: str) -> None:
@@ -287,10 +280,8 @@ async def test_worker_database_outage(
 ) -> None:
     """PostgreSQL goes away for the worker only: it stops consuming (its prefetch window
     stays full and unacknowledged), requeues and dead-letters nothing, and resumes alone."""
-    proxy = TcpProxy("127.0.0.1", 5432)
-    await proxy.start()
-    try:
-        worker_settings = database_via(fault_settings, proxy)
+    async with proxy_to(POSTGRESQL_PORT) as proxy:
+        worker_settings = through(fault_settings, proxy)
         scenario = Scenario("PostgreSQL outage for the worker", processes, session)
         await scenario.start(worker_settings=worker_settings)
         for _ in range(ROUNDS):
@@ -302,8 +293,6 @@ async def test_worker_database_outage(
             await scenario.recovered(fault_at)
         await asyncio.sleep(LOAD_S)
         await scenario.finish()
-    finally:
-        await proxy.close()
     replays = processes.replays()
     assert replays.redelivered == 0, "an outage of the database must not requeue anything"
     assert "database unavailable" in scenario.workers[0].log()
@@ -317,10 +306,8 @@ async def test_broker_flaps_during_database_outage(
     closed channel's returns). More flaps than the former default limit of 5, and still
     nothing valid is dead-lettered."""
     flaps = 7
-    proxy = TcpProxy("127.0.0.1", 5432)
-    await proxy.start()
-    try:
-        worker_settings = database_via(fault_settings, proxy)
+    async with proxy_to(POSTGRESQL_PORT) as proxy:
+        worker_settings = through(fault_settings, proxy)
         scenario = Scenario("broker flaps x7 during a PostgreSQL outage", processes, session)
         await scenario.start(worker_settings=worker_settings)
         await asyncio.sleep(LOAD_S)
@@ -336,7 +323,5 @@ async def test_broker_flaps_during_database_outage(
         await scenario.recovered(fault_at)
         await asyncio.sleep(LOAD_S)
         await scenario.finish()
-    finally:
-        await proxy.close()
     replays = processes.replays()
     assert replays.delivery_count_max > 5, replays

@@ -9,12 +9,11 @@ import signal
 
 import aiohttp
 import pytest
-from pydantic import SecretStr
 
 from shared.settings import Settings
 from tests.faults.processes import Processes
 from tests.faults.scenario import Scenario
-from tests.proxy import TcpProxy, via
+from tests.proxy import RABBITMQ_PORT, proxy_to, through
 from tests.support import Api, create_tenant_key, new_ledger
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
@@ -27,13 +26,8 @@ async def test_gateway_finishes_in_flight_requests_on_sigterm(
 ) -> None:
     """The broker's confirms are held back (a paused proxy) so that requests are in flight for
     certain when SIGTERM arrives; once they are released, each still gets its 202."""
-    proxy = TcpProxy("127.0.0.1", 5672)
-    await proxy.start()
-    try:
-        amqp_url = SecretStr(via(fault_settings.amqp_url.get_secret_value(), 5672, proxy))
-        gateway, url = await processes.gateway(
-            session, settings=fault_settings.model_copy(update={"amqp_url": amqp_url})
-        )
+    async with proxy_to(RABBITMQ_PORT) as proxy:
+        gateway, url = await processes.gateway(session, settings=through(fault_settings, proxy))
         await processes.worker("worker-1")
         api = Api(session, url, await create_tenant_key(fault_settings))
         ledger = await new_ledger(api)
@@ -61,8 +55,6 @@ async def test_gateway_finishes_in_flight_requests_on_sigterm(
         replies = await asyncio.gather(*in_flight)
         assert [reply.status for reply in replies] == [202] * IN_FLIGHT
         assert await gateway.wait_exit(EXIT_BOUND_S) == 0
-    finally:
-        await proxy.close()
     _, url = await processes.gateway(session, label="gateway-2")
     api.base_url = url
     for reply in replies:

@@ -12,14 +12,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from pydantic import SecretStr
 
 from gateway.app import create_app
 from shared.amqp.publisher import Publisher
 from shared.errors import BrokerUnavailable
 from shared.ids import new_id
 from shared.settings import Settings
-from tests.proxy import TcpProxy, via
+from tests.proxy import RABBITMQ_PORT, TcpProxy, proxy_to, through
 from tests.support import Api, Reply, create_tenant_key, new_ledger, serving
 
 HELD_S = 0.5  # long enough for a publish to be on its way, its frames held by the proxy
@@ -34,18 +33,8 @@ RETRY_PAUSE_S = 0.2
 
 @pytest.fixture
 async def proxy() -> AsyncIterator[TcpProxy]:
-    proxy = TcpProxy("127.0.0.1", 5672)
-    await proxy.start()
-    try:
+    async with proxy_to(RABBITMQ_PORT) as proxy:
         yield proxy
-    finally:
-        await proxy.close()
-
-
-def through(settings: Settings, proxy: TcpProxy, **overrides: Any) -> Settings:
-    """The settings, with the broker reached through `proxy`."""
-    url = via(settings.amqp_url.get_secret_value(), 5672, proxy)
-    return settings.model_copy(update={"amqp_url": SecretStr(url), **overrides})
 
 
 def transaction(project_id: str) -> dict[str, Any]:

@@ -16,12 +16,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from pydantic import SecretStr
 
 from gateway.app import create_app
 from shared.ids import new_api_key
 from shared.settings import Settings
-from tests.proxy import TcpProxy, via
+from tests.proxy import POSTGRESQL_PORT, TcpProxy, proxy_to, through
 from tests.support import Api, Reply, new_ledger, serving
 
 QUERY_TIMEOUT_MS = 1000
@@ -36,18 +35,14 @@ async def gateway_behind_proxy(
     settings: Settings, **overrides: Any
 ) -> AsyncIterator[tuple[str, TcpProxy]]:
     """A gateway of this process whose PostgreSQL is reached through a proxy of its own."""
-    proxy = TcpProxy("127.0.0.1", 5432)
-    await proxy.start()
-    database_url = SecretStr(via(settings.database_url.get_secret_value(), 5432, proxy))
-    proxied = settings.model_copy(update={"database_url": database_url, **overrides})
-    try:
-        async with serving(create_app(proxied)) as url:
-            try:
-                yield url, proxy
-            finally:
-                proxy.resume()  # so that the pool closes without waiting on a stalled network
-    finally:
-        await proxy.close()
+    async with (
+        proxy_to(POSTGRESQL_PORT) as proxy,
+        serving(create_app(through(settings, proxy, **overrides))) as url,
+    ):
+        try:
+            yield url, proxy
+        finally:
+            proxy.resume()  # so that the pool closes without waiting on a stalled network
 
 
 async def test_submissions_outlast_the_auth_cache_while_postgresql_is_cut(

@@ -9,30 +9,27 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
-from pydantic import SecretStr
 
 from gateway.app import create_app
 from shared.settings import Settings
-from tests.proxy import TcpProxy, via
+from tests.proxy import POSTGRESQL_PORT, TcpProxy, proxy_to, through
 from tests.support import Api, create_tenant_key, new_ledger
 
 
 @pytest.fixture
 async def proxied(migrated: Settings) -> AsyncIterator[tuple[str, TcpProxy]]:
-    proxy = TcpProxy("127.0.0.1", 5432)
-    await proxy.start()
-    url = via(migrated.database_url.get_secret_value(), 5432, proxy)
-    settings = migrated.model_copy(update={"database_url": SecretStr(url)})
-    runner = web.AppRunner(create_app(settings), access_log=None)
+    runner: web.AppRunner | None = None
     try:
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}", proxy
+        async with proxy_to(POSTGRESQL_PORT) as proxy:
+            runner = web.AppRunner(create_app(through(migrated, proxy)), access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            host, port = runner.addresses[0][:2]
+            yield f"http://{host}:{port}", proxy
     finally:
-        await proxy.close()
-        await runner.cleanup()
+        if runner is not None:
+            await runner.cleanup()
 
 
 async def test_database_outage_is_503_then_recovers(
