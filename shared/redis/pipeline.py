@@ -93,6 +93,7 @@ class PipelinedConnection:
         self._timeout_s = timeout_s
         self._protocol: _Protocol | None = None
         self._connecting = asyncio.Lock()
+        self._closed = False
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float) -> PipelinedConnection | None:
@@ -127,6 +128,8 @@ class PipelinedConnection:
 
     async def _connect(self) -> _Protocol:
         async with self._connecting:
+            if self._closed:
+                raise RedisConnectionError("the Redis connection is closed")
             if self._protocol is not None and not self._protocol.closed:
                 return self._protocol
             _, protocol = await asyncio.get_running_loop().create_connection(
@@ -135,6 +138,8 @@ class PipelinedConnection:
             try:
                 for command in self._handshake:
                     await protocol.send(command)
+                if self._closed:  # closed while this connection was being made
+                    raise RedisConnectionError("the Redis connection is closed")
             except BaseException:
                 protocol.close()
                 raise
@@ -142,5 +147,8 @@ class PipelinedConnection:
             return protocol
 
     def close(self) -> None:
+        """Close the connection for good: commands after it fail, and a connection still being
+        made when it is called is closed as soon as it is made."""
+        self._closed = True
         if self._protocol is not None:
             self._protocol.close()

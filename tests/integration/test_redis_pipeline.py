@@ -1,7 +1,7 @@
 """The pipelined Redis connection against the real Redis (and a server that never answers):
 concurrent commands each get their own reply, in the namespace's database; an error reply fails
 only its command; an unreachable or silent server is a RedisError within the timeout, and the
-next command connects again."""
+next command connects again; once closed, it keeps no connection, even one being made."""
 
 from __future__ import annotations
 
@@ -91,6 +91,22 @@ async def test_a_silent_server_times_out_every_command_and_the_next_one_reconnec
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_closed_while_connecting_it_keeps_no_connection_and_refuses_commands() -> None:
+    """A command still connecting when the connection is closed (the gateway stopping) fails,
+    leaves no open socket behind, and so does every command after the close."""
+    url = namespace_settings().redis_url.get_secret_value()
+    connection = PipelinedConnection.from_url(url, timeout_s=2)
+    assert connection is not None
+    first = asyncio.create_task(connection.execute("PING"))
+    await asyncio.sleep(0)  # the command has started to connect
+    connection.close()
+    with pytest.raises(ConnectionError):
+        await first
+    with pytest.raises(ConnectionError):
+        await connection.execute("PING")
+    assert connection._protocol is None or connection._protocol.closed
 
 
 def test_urls_it_does_not_speak_are_left_to_redis_py() -> None:
