@@ -52,12 +52,15 @@ class Duplicates:
         self._duplicate_wait_s = settings.duplicate_wait_max_ms / 1000
         self._poll_first_s = settings.duplicate_poll_first_ms / 1000
         self._poll_max_s = settings.duplicate_poll_max_ms / 1000
+        self._waits_max = settings.duplicate_waits_max
+        self._waits = 0
 
     async def answer(self, project_id: str, taken: list[Taken]) -> list[ApiError]:
         """The answer to each submission whose reference ID was taken: 409 with the holder's
         current state; an unconfirmed holder without a final state is waited for (at most
-        `duplicate_wait_max_ms`) until its publish is confirmed, and answers 503
-        ReferenceIdInProgress only if that publish failed or never confirmed."""
+        `duplicate_wait_max_ms`, and at most `duplicate_waits_max` at once) until its publish
+        is confirmed, and answers 503 ReferenceIdInProgress only if it is then neither confirmed
+        nor applied."""
         if not taken:
             return []
         states = await self._states.current(project_id, [t.holder.transaction_id for t in taken])
@@ -73,19 +76,21 @@ class Duplicates:
     async def _answer(
         self, project_id: str, taken: Taken, current: dict[str, Any] | None
     ) -> ApiError:
+        """One submission's answer. An unavailable Redis or PostgreSQL while it waits is that
+        submission's answer (503), not the request's: in a batch, the others stand."""
         holder = taken.holder
-        if not holder.confirmed and (current is None or current.get("status") == "Pending"):
-            waited = await self._wait_confirmed(project_id, taken.claim.reference_id, holder)
-            if waited is None:
-                return Unavailable(
-                    f"a request with referenceId {taken.claim.reference_id} is still being"
-                    " submitted, or its publish failed",
-                    code="ReferenceIdInProgress",
-                    retry_after_s=self._settings.retry_after_s,
-                )
-            holder = waited
-            states = await self._states.current(project_id, [holder.transaction_id])
-            current = states.get(holder.transaction_id)
+        try:
+            if not holder.confirmed and (current is None or current.get("status") == "Pending"):
+                waited = await self._wait_confirmed(project_id, taken.claim.reference_id, holder)
+                holder = waited or holder
+                states = await self._states.current(project_id, [holder.transaction_id])
+                current = states.get(holder.transaction_id)
+                # Never confirmed, but applied (a final state) is a 409 all the same: the
+                # confirm is what Redis may miss, not the publish.
+                if waited is None and (current is None or current.get("status") == "Pending"):
+                    return self._in_progress(taken.claim.reference_id)
+        except Unavailable as error:
+            return error
         if current is None:
             current = {
                 "id": holder.transaction_id,
@@ -99,12 +104,30 @@ class Duplicates:
             digest = request_digest(current["operations"])
         return DuplicateReference(taken.claim, digest, current)
 
+    def _in_progress(self, reference_id: str) -> Unavailable:
+        return Unavailable(
+            f"a request with referenceId {reference_id} is still being submitted, or its"
+            " publish failed",
+            code="ReferenceIdInProgress",
+            retry_after_s=self._settings.retry_after_s,
+        )
+
     async def _wait_confirmed(
         self, project_id: str, reference_id: str, holder: Holder
     ) -> Holder | None:
         """Poll Redis until the reference ID's holder is confirmed (returned), or is gone, or
         `duplicate_wait_max_ms` passed (None): first after `duplicate_poll_first_ms`, then after
-        twice as long each time, up to `duplicate_poll_max_ms`."""
+        twice as long each time, up to `duplicate_poll_max_ms`. At most `duplicate_waits_max`
+        wait at once; past it, None at once."""
+        if self._waits >= self._waits_max:
+            return None
+        self._waits += 1
+        try:
+            return await self._poll_confirmed(project_id, reference_id)
+        finally:
+            self._waits -= 1
+
+    async def _poll_confirmed(self, project_id: str, reference_id: str) -> Holder | None:
         loop = asyncio.get_running_loop()
         deadline_s = loop.time() + self._duplicate_wait_s
         pause_s = self._poll_first_s

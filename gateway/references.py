@@ -70,10 +70,19 @@ class AppliedReferences:
         return await self._coalescer.submit((project_id, reference_id))
 
     async def find_many(self, project_id: str, reference_ids: list[str]) -> list[Applied | None]:
-        """`find` for many reference IDs of one project, in one query."""
+        """`find` for many reference IDs of one project. They go through the same coalescer as
+        single lookups, so that one query at a time uses the connection (a lookup waiting for
+        another's turn would spend its time budget waiting, and pause every lookup)."""
         if not reference_ids or self._paused():
             return [None] * len(reference_ids)
-        return await self._find([(project_id, reference_id) for reference_id in reference_ids])
+        return list(
+            await asyncio.gather(
+                *(
+                    self._coalescer.submit((project_id, reference_id))
+                    for reference_id in reference_ids
+                )
+            )
+        )
 
     async def close(self) -> None:
         await self._database.close()

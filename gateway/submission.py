@@ -100,7 +100,6 @@ class Submitter:
         references: AppliedReferences,
         duplicates: Duplicates,
     ) -> None:
-        self._settings = settings
         self._cache = cache
         self._publisher = publisher
         self._references = references
@@ -129,7 +128,11 @@ class Submitter:
         )
         if holder is not None:
             return Taken(claim, holder)
-        applied = await self._references.find(project_id, claim.reference_id)
+        try:
+            applied = await self._references.find(project_id, claim.reference_id)
+        except BaseException:
+            await self._release(project_id, [claim])
+            raise
         if applied is not None:
             await self._hand_over(project_id, claim, applied, deadline_s)
             raise DuplicateReference(claim, applied.digest, applied.state)
@@ -166,9 +169,13 @@ class Submitter:
             for claim, holder in zip(claims, holders, strict=True)
         ]
         fresh = [index for index, holder in enumerate(holders) if holder is None]
-        applied = await self._references.find_many(
-            project_id, [claims[index].reference_id for index in fresh]
-        )
+        try:
+            applied = await self._references.find_many(
+                project_id, [claims[index].reference_id for index in fresh]
+            )
+        except BaseException:
+            await self._release(project_id, [claims[index] for index in fresh])
+            raise
         publishable: list[Submission] = []
         for index, found in zip(fresh, applied, strict=True):
             if found is None:
@@ -183,6 +190,8 @@ class Submitter:
             except BaseException:
                 await self._release(project_id, [s.claim for s in publishable])
                 raise
+            # As in `submit`, the confirm has a deadline of its own.
+            deadline_s = asyncio.get_running_loop().time() + self._redis_timeout_s
             with contextlib.suppress(CacheUnavailable):
                 confirmed = [s.claim for s in publishable]
                 await within_deadline(deadline_s, self._cache.confirm_many(project_id, confirmed))

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     # long for the broker's confirm of that publish, then answers 409 (or 503 if it failed, or
     # if the unconfirmed reservation expired first: reference_pending_ttl_s).
     duplicate_wait_max_ms: int = Field(default=6000, ge=1)
+    # Duplicates waiting so at once, per gateway process; past it a duplicate of an unconfirmed
+    # holder answers 503 ReferenceIdInProgress at once (each one polls Redis while it waits).
+    duplicate_waits_max: int = Field(default=256, ge=1)
     # The one PostgreSQL lookup per group of new reservations that finds reference IDs Redis
     # has lost (docs/decisions/0002-reference-ids-in-postgresql.md): its bound, and how long
     # lookups are skipped after one failed.
