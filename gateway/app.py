@@ -45,8 +45,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         command_timeout_ms=settings.database_query_timeout_ms,
         statement_timeout_ms=settings.database_query_timeout_ms,
     )
-    async with pool.acquire() as connection:
-        await check_deployment(connection, settings)
+    try:
+        async with pool.acquire() as connection:
+            await check_deployment(connection, settings)
+    except BaseException:
+        await pool.close()
+        raise
     database = Database(
         pool,
         query_timeout_ms=settings.database_query_timeout_ms,

@@ -41,10 +41,6 @@ class InFlightLimit:
         self._started_s: dict[int, float] = {}
         self._tickets = 0
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._started_s)
-
     def slot(self) -> Slot:
         """Hold a place for the duration of an `async with`, or answer 429 at once."""
         return Slot(self)

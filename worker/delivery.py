@@ -132,7 +132,8 @@ def receive(message: DeliveredMessage, context: dict[str, Any]) -> Inbound:
 
     Never raises: every delivery must reach the inbox, since one left out would be acknowledged
     unapplied by a later batch's multiple-ack. An error other than poison (a programmer error)
-    leaves the delivery undecoded, to fail again in `_collect`, where it stops the writer."""
+    leaves the delivery undecoded, to fail again in `parse` (called by `Intake.collect`), where
+    it stops the writer."""
     received = Delivery(message)
     if received.type == TRANSACTION_BATCH_TYPE:
         return received, None

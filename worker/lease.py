@@ -98,7 +98,7 @@ class PartitionLease:
                         "SELECT pg_advisory_unlock($1, $2)", PARTITION_LOCK_SPACE, self.partition
                     )
             try:
-                await session.close(timeout=5)
+                await session.close(timeout=self._settings.database_connect_timeout_ms / 1000)
             except BaseException as error:
                 session.terminate()  # cancelled or failed: closed at once, never left open
                 if not isinstance(error, CONNECTION_ERRORS):

@@ -51,11 +51,20 @@ class TransactionClient:
     async def open(cls, settings: Settings) -> TransactionClient:
         """Connect, and declare a private reply queue that lives as long as the client."""
         publisher = await Publisher.open(settings, name="cloudwallet-client")
-        connection = await broker.connect(settings, name="cloudwallet-client-replies")
-        channel = await connection.channel()
-        replies = await channel.declare_queue(exclusive=True, auto_delete=True)
-        client = cls(publisher, connection, replies)
-        await replies.consume(client._on_reply, no_ack=True)
+        try:
+            connection = await broker.connect(settings, name="cloudwallet-client-replies")
+        except BaseException:
+            await publisher.close()
+            raise
+        try:
+            channel = await connection.channel()
+            replies = await channel.declare_queue(exclusive=True, auto_delete=True)
+            client = cls(publisher, connection, replies)
+            await replies.consume(client._on_reply, no_ack=True)
+        except BaseException:
+            await connection.close()
+            await publisher.close()
+            raise
         return client
 
     async def close(self) -> None:

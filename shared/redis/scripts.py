@@ -1,14 +1,6 @@
 """The Lua scripts of the status cache (`shared/redis/status_cache.py`): each runs as one Redis
 command, atomically, for one reservation or many."""
 
-# Release a reservation only if it is still ours (unconfirmed).
-RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1], KEYS[2])
-end
-return 0
-"""
-
 # Reserve reference IDs and record their Pending states, in one command for many claims: KEYS
 # holds (reference key, status key) pairs, ARGV the two TTLs then a (value, pending state) pair
 # per claim. Answers, per claim, false when reserved now, or the value of the holder.

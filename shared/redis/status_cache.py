@@ -115,7 +115,6 @@ class StatusCache:
             expired=_late,
         )
         self._confirm_many = client.register_script(scripts.CONFIRM_MANY)
-        self._release = client.register_script(scripts.RELEASE)
         self._put_many = client.register_script(scripts.PUT_MANY)
         self._reserve_many = client.register_script(scripts.RESERVE_MANY)
         self._hand_over = client.register_script(scripts.HAND_OVER)
@@ -257,7 +256,8 @@ class StatusCache:
         return [None] * len(claims)
 
     async def release_many(self, project_id: str, claims: list[Claim]) -> None:
-        """`release` for many reservations of one project in one command."""
+        """Undo reservations of one project whose publish was not confirmed, in one command:
+        each only while it is still ours and unconfirmed."""
         if not claims:
             return
         keys: list[str] = []
@@ -282,17 +282,6 @@ class StatusCache:
         except RedisError as error:
             raise CacheUnavailable("the status cache is unavailable") from error
         return [None if raw is None else dict(orjson.loads(raw)) for raw in raws]
-
-    async def release(
-        self, project_id: str, reference_id: str, transaction_id: str, digest: bytes
-    ) -> None:
-        """Undo a reservation whose publish was not confirmed."""
-        value = _reference_value(transaction_id, digest, confirmed=False)
-        keys = [reference_key(project_id, reference_id), status_key(project_id, transaction_id)]
-        try:
-            await self._evaluate(self._release, keys, [value])
-        except RedisError as error:
-            raise CacheUnavailable("the reference cache is unavailable") from error
 
     async def get(self, project_id: str, transaction_id: str) -> dict[str, Any] | None:
         """The cached state of a transaction, if Redis has it."""
