@@ -27,7 +27,7 @@ import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from shared.amqp import broker
-from shared.database import CONNECTION_ERRORS
+from shared.database import TRANSIENT_ERRORS
 from shared.errors import BrokerUnavailable, InvariantViolation, Unavailable
 from shared.redis.status_cache import StatusCache
 from shared.settings import Settings
@@ -181,13 +181,15 @@ def one_line(error: BaseException) -> str:
 
 async def _wanted(shared: Shared, pool: asyncpg.Pool) -> frozenset[int] | None:
     """This process's share, or None while the database cannot say (keep what is held: the
-    leases fence the writers whatever the assignment)."""
+    leases fence the writers whatever the assignment). So after any transient database error
+    (shared/database.py), not only a lost connection: a heartbeat cancelled by an operator, or
+    a deadlock's victim, is tried again at the next heartbeat and never ends the process."""
     try:
         async with pool.acquire() as connection:
             live = await ownership.heartbeat(
                 connection, shared.worker_id, shared.settings.worker_timeout_ms
             )
-    except CONNECTION_ERRORS as error:
+    except TRANSIENT_ERRORS as error:
         log.warning("worker %s: heartbeat failed (%s)", shared.worker_id, type(error).__name__)
         return None
     shares = ownership.assign(shared.settings.partition_count, live)
