@@ -91,7 +91,7 @@ class Committer:
         self._outbox = outbox
         self._failpoint = failpoint
         self._wallets = WalletCache(settings.wallet_cache_entries_max)
-        self.batch_sizes: list[int] = []
+        self.batches_committed = 0
         self.plans_ahead = 0  # batches planned ahead
         self.plans_guessed = 0  # batches saved with the plan made ahead
 
@@ -134,7 +134,7 @@ class Committer:
         plan, outbox_batch_id = applied
         self._outbox.forgotten(forgotten)
         deliveries = [received for received, _ in parsed]
-        self.batch_sizes.append(len(parsed))
+        self.batches_committed += 1
         self._failpoint.after_commit(self.partition, len(parsed))
         delivery.report_replays(
             self.partition, deliveries, sum(1 for outcome in plan.outcomes if not outcome.new)

@@ -66,11 +66,11 @@ class PartitionWriter:
             await self._write(stop)
         finally:
             committer = self._committer
-            if committer.batch_sizes:
+            if committer.batches_committed:
                 log.info(
                     "partition %s: %s batches, %s planned ahead, %s saved as planned ahead",
                     self.partition,
-                    len(committer.batch_sizes),
+                    committer.batches_committed,
                     committer.plans_ahead,
                     committer.plans_guessed,
                 )
