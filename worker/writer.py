@@ -96,9 +96,13 @@ class PartitionWriter:
                     continue
                 self._committing = self._committer.start(parsed, stop, ahead)
         finally:
-            await self._conclude(stop)
-            await self._settler.drain()
-            await self._outbox.forget()
+            try:
+                await self._conclude(stop)
+            finally:
+                # Even when the batch in flight failed: the finishes already started ack on
+                # the channel and record their outbox rows before it closes and the lease goes.
+                await self._settler.drain()
+                await self._outbox.forget()
 
     async def _next_batch(self, stop: asyncio.Event) -> tuple[list[Parsed], Guess | None] | None:
         """The next batch, collected while the batch in flight is committed, and its plan if
@@ -121,6 +125,9 @@ class PartitionWriter:
         return parsed, ahead
 
     async def _conclude(self, stop: asyncio.Event) -> None:
-        """See the batch in flight through its commit and start its finish (worker/settle.py)."""
-        await self._settler.conclude(self._committing, stop)
-        self._committing = None
+        """See the batch in flight through its commit and start its finish (worker/settle.py).
+        A batch whose commit failed is not in flight any more either: its error is raised once."""
+        try:
+            await self._settler.conclude(self._committing, stop)
+        finally:
+            self._committing = None
