@@ -94,8 +94,16 @@ class Settler:
         work = asyncio.gather(
             self._cache_states(plan), self._outbox.announce(plan.outcomes, deliveries)
         )
-        if after is not None:
-            await after
+        try:
+            if after is not None:
+                await after
+        except BaseException:
+            # The previous finish failed (which ends the writer) or this one is cancelled:
+            # this batch is never acked, so its work stops here, and its error, if any, is
+            # retrieved rather than left to the garbage collector.
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            raise
         _, announced = await work
         self._outbox.record(committed.outbox_batch_id, announced)
         if ack:
