@@ -14,6 +14,8 @@ import contextlib
 import gc
 import logging
 
+import asyncpg
+
 from shared.amqp import broker
 from shared.database import CONNECTION_ERRORS, check_deployment, create_pool
 from shared.ids import new_id
@@ -39,11 +41,17 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     invariant stops the process, raising InvariantViolation (its unacknowledged messages return
     to the queues)."""
     tune_garbage_collector(settings)
-    pool = await create_pool(settings, size_max=2, application_name="cloudwallet-worker")
-    cache = StatusCache.open(settings)
-    connection = await broker.connect(settings, name="cloudwallet-worker")
     worker_id = new_id()
-    try:
+    # Each resource is closed if anything after it fails (a broker down at start, say), in the
+    # reverse order of opening: the leave first, the pool last.
+    async with contextlib.AsyncExitStack() as resources:
+        pool = await create_pool(settings, size_max=2, application_name="cloudwallet-worker")
+        resources.push_async_callback(pool.close)
+        cache = StatusCache.open(settings)
+        resources.push_async_callback(cache.close)
+        connection = await broker.connect(settings, name="cloudwallet-worker")
+        resources.push_async_callback(connection.close)
+        resources.push_async_callback(_leave, pool, worker_id)
         async with pool.acquire() as database_connection:
             await check_deployment(database_connection, settings)
         setup = await connection.channel()
@@ -53,10 +61,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         shared = Shared(settings, worker_id, cache, announce)
         log.info("worker %s started", worker_id)
         await Supervisor(shared, pool).run(stop)
-    finally:
-        with contextlib.suppress(*CONNECTION_ERRORS):
-            async with pool.acquire() as database_connection:
-                await ownership.leave(database_connection, worker_id)
-        await connection.close()
-        await cache.close()
-        await pool.close()
+
+
+async def _leave(pool: asyncpg.Pool, worker_id: str) -> None:
+    """Tell the other workers at once that this one is gone, if the database is there."""
+    with contextlib.suppress(*CONNECTION_ERRORS):
+        async with pool.acquire() as database_connection:
+            await ownership.leave(database_connection, worker_id)
