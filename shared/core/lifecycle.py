@@ -1,6 +1,7 @@
 """The status rules of wallets and customers, as plain functions: no I/O, no clock.
 
-A wallet moves by this table; Closed is final and only an empty wallet closes:
+A wallet moves by this table; Closed is final and only an empty wallet, with no Pending hold,
+closes:
 
     Open      -> Suspended | Closed
     Suspended -> Open | Closed
@@ -11,7 +12,8 @@ request answers the same as the first. The checks run in this fixed order, so th
 request always gets the same code:
 
 1. InvalidStatusTransition  the table above forbids the move
-2. WalletNotEmpty           closing a wallet whose balance is not 0
+2. WalletNotEmpty           closing a wallet that has a Pending hold (held balance not 0), or
+                            whose balance is not 0
 3. CustomerSuspended        reopening a wallet whose customer is Suspended
 """
 
@@ -42,12 +44,18 @@ def check_wallet_transition(
     *,
     balance: int,
     customer_suspended: bool,
+    held: int = 0,
 ) -> Refusal | None:
-    """None when the wallet may move from `current` to `target`, else the first refusal."""
+    """None when the wallet may move from `current` to `target`, else the first refusal.
+    `held` is the wallet's held balance, the sum of its Pending holds."""
     if current == target:
         return None
     if target not in TRANSITIONS[current]:
         return Refusal("InvalidStatusTransition", f"a {current} wallet cannot become {target}")
+    if target is WalletStatus.CLOSED and held != 0:
+        return Refusal(
+            "WalletNotEmpty", "a wallet with a pending hold cannot be closed: capture or void it"
+        )
     if target is WalletStatus.CLOSED and balance != 0:
         return Refusal("WalletNotEmpty", "only a wallet with a balance of 0 can be closed")
     if target is WalletStatus.OPEN and customer_suspended:

@@ -45,3 +45,21 @@ def test_precedence_transition_before_balance_before_customer() -> None:
 def test_asking_for_the_current_status_is_a_no_op_even_when_closed() -> None:
     for status in WalletStatus:
         assert check_wallet_transition(status, status, balance=9, customer_suspended=True) is None
+
+
+@pytest.mark.parametrize("current", [OPEN, SUSPENDED])
+def test_a_wallet_with_a_pending_hold_does_not_close(current: WalletStatus) -> None:
+    refusal = check_wallet_transition(current, CLOSED, balance=5, customer_suspended=False, held=5)
+    assert refusal is not None and refusal.code == "WalletNotEmpty"
+    assert "hold" in refusal.message
+
+
+def test_a_pending_hold_does_not_stop_a_suspension_or_a_reopening() -> None:
+    assert (
+        check_wallet_transition(OPEN, SUSPENDED, balance=5, customer_suspended=False, held=5)
+        is None
+    )
+    assert (
+        check_wallet_transition(SUSPENDED, OPEN, balance=5, customer_suspended=False, held=5)
+        is None
+    )
