@@ -20,6 +20,7 @@ from typing import Any
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.connection import make_url
 from aiormq.exceptions import (
     AMQPError,
     ChannelInvalidStateError,
@@ -108,14 +109,27 @@ async def connect(
     each attempt bounded by `amqp_connect_timeout_ms`. It reads frames in chunks, and its
     channels can call a writer's consumer as each delivery is read (`shared/fastpath/`)."""
     channels.install()
-    return await aio_pika.connect_robust(
+    # What aio_pika.connect_robust does, but a connection whose first attempt fails is closed
+    # here: dropped unclosed, aio-pika would close it from its finalizer, outside any task.
+    heartbeat_s = settings.amqp_heartbeat_s
+    reconnect_interval_s = settings.amqp_reconnect_interval_ms / 1000
+    url = make_url(
         settings.amqp_url.get_secret_value(),
-        connection_class=connection_class,
-        heartbeat=settings.amqp_heartbeat_s,
-        timeout=settings.amqp_connect_timeout_ms / 1000,  # each attempt, reconnections too
-        reconnect_interval=settings.amqp_reconnect_interval_ms / 1000,
-        client_properties={"connection_name": name},
+        heartbeat=heartbeat_s,
+        reconnect_interval=reconnect_interval_s,
     )
+    connection = connection_class(
+        url,
+        client_properties={"connection_name": name},
+        heartbeat=heartbeat_s,
+        reconnect_interval=reconnect_interval_s,
+    )
+    try:
+        await connection.connect(timeout=settings.amqp_connect_timeout_ms / 1000)
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
 
 
 def partition_queue_arguments(settings: Settings) -> dict[str, Any]:

@@ -10,10 +10,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aio_pika
 import aiohttp
 import pytest
+from pydantic import SecretStr
 
 from gateway.app import create_app
+from shared.amqp import broker
 from shared.amqp.publisher import Publisher
 from shared.errors import BrokerUnavailable
 from shared.ids import new_id
@@ -123,3 +126,29 @@ async def test_a_submission_whose_broker_connection_closes_answers_503_and_its_r
         final = await api.final(ledger.project_id, str(accepted.body["id"]))
         assert final["status"] == "Completed"
         assert await api.balance(ledger.project_id, wallet) == 7
+
+
+class RecordedConnection(aio_pika.RobustConnection):
+    """A robust connection that keeps a list of every one made."""
+
+    made: list[RecordedConnection] = []
+
+    def __init__(self, *arguments: Any, **options: Any) -> None:
+        super().__init__(*arguments, **options)
+        RecordedConnection.made.append(self)
+
+
+async def test_a_connection_whose_first_attempt_fails_is_closed(migrated: Settings) -> None:
+    """Left unclosed, aio-pika would close it from its finalizer, outside any task (a coroutine
+    never awaited when that runs with no event loop)."""
+    RecordedConnection.made.clear()
+    nowhere = migrated.model_copy(
+        update={
+            "amqp_url": SecretStr("amqp://guest:guest@127.0.0.1:1/"),
+            "amqp_connect_timeout_ms": 500,
+        }
+    )
+    with pytest.raises(ConnectionError):
+        await broker.connect(nowhere, name="cloudwallet-test", connection_class=RecordedConnection)
+    assert len(RecordedConnection.made) == 1
+    assert RecordedConnection.made[0].is_closed
