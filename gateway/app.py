@@ -108,13 +108,13 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         create_app(settings), access_log=None, shutdown_timeout=settings.http_shutdown_timeout_s
     )
     await runner.setup()
-    tune_garbage_collector(settings)
-    site = web.TCPSite(
-        runner, settings.http_host, settings.http_port, reuse_port=settings.http_reuse_port
-    )
-    await site.start()
-    log.info("gateway listening on http://%s:%s", settings.http_host, settings.http_port)
-    try:
+    try:  # a port it cannot bind, too, closes what the start-up opened
+        tune_garbage_collector(settings)
+        site = web.TCPSite(
+            runner, settings.http_host, settings.http_port, reuse_port=settings.http_reuse_port
+        )
+        await site.start()
+        log.info("gateway listening on http://%s:%s", settings.http_host, settings.http_port)
         await stop.wait()
     finally:
         await runner.cleanup()

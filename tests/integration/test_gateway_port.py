@@ -1,5 +1,6 @@
 """Gateway processes sharing one port: with `http_reuse_port`, a second gateway binds the port
-the first listens on and both serve; without it, the second refuses to start."""
+the first listens on and both serve; without it, the second refuses to start, and leaves no
+connection open."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
+import asyncpg
 import pytest
 
 from gateway.app import serve
@@ -27,6 +29,20 @@ async def wait_healthy(session: aiohttp.ClientSession, port: int) -> None:
             except aiohttp.ClientConnectionError:
                 pass
             await asyncio.sleep(0.05)
+
+
+async def gateway_sessions(settings: Settings) -> int:
+    """The gateways' PostgreSQL sessions open on the namespace's database now."""
+    connection = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        return int(
+            await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name LIKE 'cloudwallet-gateway%'"
+            )
+        )
+    finally:
+        await connection.close()
 
 
 @contextlib.asynccontextmanager
@@ -62,5 +78,8 @@ async def test_without_reuse_port_a_second_gateway_cannot_bind(
 ) -> None:
     settings = migrated.model_copy(update={"http_port": free_port(), "http_reuse_port": False})
     async with first_gateway(settings, http_session) as stop:
+        sessions = await gateway_sessions(migrated)
         with pytest.raises(OSError):
             await asyncio.wait_for(serve(settings, stop), READY_TIMEOUT_S)
+        # The one that could not bind closed the connections its start-up opened.
+        assert await gateway_sessions(migrated) == sessions
