@@ -154,13 +154,11 @@ class SingleConnection:
             async with asyncio.timeout(self._timeout_s), self._turn:
                 if self._connection is not None:
                     await self._connection.close()
-        except CONNECTION_ERRORS:
+        except BaseException as error:
             if self._connection is not None:
                 _terminate(self._connection)
-        except asyncio.CancelledError:
-            if self._connection is not None:
-                _terminate(self._connection)
-            raise
+            if not isinstance(error, CONNECTION_ERRORS):
+                raise
         finally:
             self._connection = None
 

@@ -95,14 +95,9 @@ class WriterChannel(RobustChannel):
 
 
 class WriterConnection(RobustConnection):
-    """A writer's own broker connection: its channels' queues are WriterQueues."""
+    """A writer's own broker connection: its channels' queues are InlineQueues."""
 
     CHANNEL_CLASS = WriterChannel
-
-
-# The queue a writer's channel declares: its consumer gets each delivery as the channel reads
-# it, and is restored with the channel after a broker outage (shared/fastpath/channels.py).
-WriterQueue = InlineQueue
 
 
 def is_live(delivery: Delivery) -> bool:

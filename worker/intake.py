@@ -22,7 +22,7 @@ from shared.amqp import broker
 from shared.contract.messages import TransactionMessage
 from shared.contract.partition import queue_name
 from shared.errors import BrokerUnavailable
-from shared.fastpath.channels import InlineConsumer
+from shared.fastpath.channels import InlineConsumer, InlineQueue
 from shared.settings import Settings
 from worker import delivery
 
@@ -63,7 +63,7 @@ class Intake:
             # A queue declared (passively) on the robust channel, unlike one merely named, gets
             # its consumer back when the connection is restored after a broker outage.
             queue = await channel.get_queue(queue_name(self.partition))
-            if not isinstance(queue, delivery.WriterQueue):
+            if not isinstance(queue, InlineQueue):
                 raise TypeError("a writer consumes on a delivery.WriterConnection")
             await queue.consume(InlineConsumer(self._receive), no_ack=False)
 

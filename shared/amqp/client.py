@@ -13,6 +13,7 @@ again yields the transaction that already holds it, never a second apply."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,21 +51,16 @@ class TransactionClient:
     @classmethod
     async def open(cls, settings: Settings) -> TransactionClient:
         """Connect, and declare a private reply queue that lives as long as the client."""
-        publisher = await Publisher.open(settings, name="cloudwallet-client")
-        try:
+        async with contextlib.AsyncExitStack() as opened:  # closed if a later step fails
+            publisher = await Publisher.open(settings, name="cloudwallet-client")
+            opened.push_async_callback(publisher.close)
             connection = await broker.connect(settings, name="cloudwallet-client-replies")
-        except BaseException:
-            await publisher.close()
-            raise
-        try:
+            opened.push_async_callback(connection.close)
             channel = await connection.channel()
             replies = await channel.declare_queue(exclusive=True, auto_delete=True)
             client = cls(publisher, connection, replies)
             await replies.consume(client._on_reply, no_ack=True)
-        except BaseException:
-            await connection.close()
-            await publisher.close()
-            raise
+            opened.pop_all()  # the client closes them from now on
         return client
 
     async def close(self) -> None:

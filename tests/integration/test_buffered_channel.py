@@ -16,7 +16,12 @@ from aiormq.abc import AbstractChannel, DeliveredMessage
 
 from shared.amqp import broker
 from shared.fastpath import channels
-from shared.fastpath.channels import CHANNEL_FRAMES_BUFFERED_MAX, BufferedChannel, InlineConsumer
+from shared.fastpath.channels import (
+    CHANNEL_FRAMES_BUFFERED_MAX,
+    BufferedChannel,
+    InlineConsumer,
+    InlineQueue,
+)
 from shared.ids import new_id
 from shared.settings import Settings
 from worker import delivery
@@ -146,7 +151,7 @@ async def test_a_robust_channel_whose_inline_consumer_raised_consumes_again(
                 received.keep(message)
                 redelivered[message.body] = bool(message.redelivered)
 
-        assert isinstance(queue, delivery.WriterQueue)
+        assert isinstance(queue, InlineQueue)
         await queue.consume(InlineConsumer(fail_once), no_ack=False)
         await asyncio.wait_for(received.done.wait(), timeout=RECEIVE_TIMEOUT_S)
     finally:
