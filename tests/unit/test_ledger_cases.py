@@ -19,6 +19,7 @@ from shared.core.ledger import (
     apply,
 )
 from shared.errors import InvariantViolation
+from tests.unit.ledger_values import issue, redeem, transfer
 
 TRANSFER, ISSUE, REDEEM = OperationType.TRANSFER, OperationType.ISSUE, OperationType.REDEEM
 OPEN, SUSPENDED, CLOSED = WalletStatus.OPEN, WalletStatus.SUSPENDED, WalletStatus.CLOSED
@@ -36,18 +37,6 @@ W = wallets(
     ("closed", "pts", CLOSED, 0),
     ("full", "pts", OPEN, AMOUNT_MAX),
 )
-
-
-def transfer(source: str, target: str, amount: int) -> Operation:
-    return Operation(TRANSFER, amount, source, target)
-
-
-def issue(target: str, amount: int) -> Operation:
-    return Operation(ISSUE, amount, None, target)
-
-
-def redeem(source: str, amount: int) -> Operation:
-    return Operation(REDEEM, amount, source, None)
 
 
 FAILURES = [

@@ -21,8 +21,6 @@ from shared.core.ledger import (
     Hold,
     HoldOperation,
     HoldStatus,
-    Operation,
-    OperationType,
     Posting,
     VoidOperation,
     Wallet,
@@ -30,6 +28,7 @@ from shared.core.ledger import (
     apply,
 )
 from shared.errors import InvariantViolation
+from tests.unit.ledger_values import issue, redeem, transfer
 
 OPEN, SUSPENDED, CLOSED = WalletStatus.OPEN, WalletStatus.SUSPENDED, WalletStatus.CLOSED
 PENDING, CAPTURED = HoldStatus.PENDING, HoldStatus.CAPTURED
@@ -79,18 +78,6 @@ def hold(source: str, target: str | None, amount: int, hold_id: str = "new") -> 
 
 def capture(hold_id: str, amount: int | None = None) -> CaptureOperation:
     return CaptureOperation(hold_id, amount)
-
-
-def transfer(source: str, target: str, amount: int) -> Operation:
-    return Operation(OperationType.TRANSFER, amount, source, target)
-
-
-def redeem(source: str, amount: int) -> Operation:
-    return Operation(OperationType.REDEEM, amount, source, None)
-
-
-def issue(target: str, amount: int) -> Operation:
-    return Operation(OperationType.ISSUE, amount, None, target)
 
 
 void, expire = VoidOperation, ExpireOperation

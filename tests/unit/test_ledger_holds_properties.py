@@ -32,6 +32,7 @@ from shared.core.ledger import (
     WalletStatus,
     apply,
 )
+from tests.unit.ledger_values import net_issued, totals_by_asset
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -62,9 +63,11 @@ def books(draw: st.DrawFn) -> tuple[dict[str, Wallet], dict[str, Hold]]:
         peers = [w for w in wallet_ids if w != source and assets[w] == assets[source]]
         target = draw(st.one_of(st.none(), st.sampled_from(peers))) if peers else None
         amount = draw(hold_amounts)
-        status = draw(st.sampled_from(HOLD_STATUSES))
-        captured = draw(st.integers(1, amount)) if status is HoldStatus.CAPTURED else 0
-        holds[hold_id] = Hold(hold_id, source, target, amount, captured, status, draw(instants))
+        hold_status = draw(st.sampled_from(HOLD_STATUSES))
+        captured = draw(st.integers(1, amount)) if hold_status is HoldStatus.CAPTURED else 0
+        holds[hold_id] = Hold(
+            hold_id, source, target, amount, captured, hold_status, draw(instants)
+        )
     wallets = {}
     for wallet_id in wallet_ids:
         held = sum(
@@ -256,13 +259,6 @@ def advance(
     return wallets, {**holds, **result.holds}
 
 
-def totals_by_asset(wallets: Mapping[str, Wallet]) -> dict[str, int]:
-    totals: dict[str, int] = defaultdict(int)
-    for wallet in wallets.values():
-        totals[wallet.asset_id] += wallet.balance
-    return dict(totals)
-
-
 def check_books(wallets: Mapping[str, Wallet], holds: Mapping[str, Hold]) -> None:
     """Available never negative; held = the sum of Pending holds; captures within holds."""
     for wallet in wallets.values():
@@ -324,12 +320,8 @@ def test_a_run_of_transactions_keeps_the_books(
         for hold_id in result.holds:
             # Resolves at most once: only a new or a Pending hold changes.
             assert hold_id not in holds or holds[hold_id].status is PENDING
-        for posting in result.postings:
-            asset = wallets[posting.wallet_id].asset_id
-            if posting.type is EntryType.ISSUE:
-                issued[asset] += posting.amount
-            elif posting.type is EntryType.REDEEM:
-                issued[asset] -= posting.amount
+        for asset, amount in net_issued(wallets, result.postings).items():
+            issued[asset] += amount
         wallets, holds = advance(wallets, holds, result)
         check_books(wallets, holds)
         for asset, total in totals_by_asset(wallets).items():

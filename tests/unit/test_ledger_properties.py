@@ -3,8 +3,6 @@ asset, balances never negative, all or nothing, entry chains, and order of opera
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +18,7 @@ from shared.core.ledger import (
     WalletStatus,
     apply,
 )
+from tests.unit.ledger_values import net_issued, totals_by_asset
 
 WALLET_IDS = [f"w{index}" for index in range(6)]
 amounts = st.one_of(st.integers(1, 50), st.integers(1, AMOUNT_MAX))
@@ -47,13 +46,6 @@ operations = st.one_of(
 transactions = st.lists(operations, min_size=1, max_size=8)
 
 
-def totals_by_asset(wallets: dict[str, Wallet], balances: dict[str, int]) -> dict[str, int]:
-    totals: dict[str, int] = defaultdict(int)
-    for wallet in wallets.values():
-        totals[wallet.asset_id] += balances.get(wallet.id, wallet.balance)
-    return dict(totals)
-
-
 @settings(max_examples=500)
 @given(ledgers(), transactions)
 def test_conservation_never_negative_and_all_or_nothing(
@@ -65,17 +57,11 @@ def test_conservation_never_negative_and_all_or_nothing(
         assert 0 <= result.operation_index < len(ops)
         return
     assert all(0 <= balance <= AMOUNT_MAX for balance in result.balances.values())
-    issued: dict[str, int] = defaultdict(int)
-    for posting in result.postings:
-        asset = wallets[posting.wallet_id].asset_id
-        if posting.type is EntryType.ISSUE:
-            issued[asset] += posting.amount
-        elif posting.type is EntryType.REDEEM:
-            issued[asset] -= posting.amount
-    before = totals_by_asset(wallets, {})
-    after = totals_by_asset(wallets, dict(result.balances))
+    issued = net_issued(wallets, result.postings)
+    before = totals_by_asset(wallets)
+    after = totals_by_asset(wallets, result.balances)
     for asset, total in after.items():
-        assert total == before[asset] + issued[asset]
+        assert total == before[asset] + issued.get(asset, 0)
     debits = sum(p.amount for p in result.postings if p.type is EntryType.DEBIT)
     credits = sum(p.amount for p in result.postings if p.type is EntryType.CREDIT)
     assert debits == credits
