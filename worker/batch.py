@@ -16,14 +16,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from shared.contract.messages import (
     TransactionMessage,
+    hold_body,
+    is_expiry,
     operations_json,
     request_digest,
     to_core,
     transaction_body,
+    with_hold_ids,
 )
 from shared.core import ledger
 from shared.errors import invariant
@@ -43,12 +47,33 @@ class LockedWallet(NamedTuple):
     wallet: ledger.Wallet
 
 
+class LockedHold(NamedTuple):
+    """A hold as the core sees it, with what the API shows of it beyond: its project, the
+    transaction that made it and when, and the transaction that resolved it (None while
+    Pending)."""
+
+    project_id: str
+    transaction_id: str
+    created_at: datetime
+    hold: ledger.Hold
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+
+
+NO_LOCKED_HOLDS: Mapping[str, LockedHold] = MappingProxyType({})
+
+
 class Outcome(NamedTuple):
-    """What one message resolved to: the transaction state to cache, announce and reply with."""
+    """What one message resolved to: the transaction state to cache, announce and reply with,
+    and the holds it made or resolved, as the API shows them, to announce. An expiry that did
+    not apply is not `recorded` (docs/decisions/0017-holds-storage-and-expiry.md): it leaves no
+    trace, and the expiry scanner tries again."""
 
     message: TransactionMessage
     body: dict[str, Any]
     new: bool
+    holds: tuple[dict[str, Any], ...] = ()
+    recorded: bool = True
 
 
 @dataclass(slots=True)
@@ -59,7 +84,13 @@ class BatchPlan:
     applied_at: datetime
     transactions: list[tuple[Any, ...]] = field(default_factory=list)
     entries: list[tuple[Any, ...]] = field(default_factory=list)
+    # The final balance of every wallet whose balance or held balance moved, and the final held
+    # balance of those whose held balance moved.
     balances: dict[str, int] = field(default_factory=dict)
+    held: dict[str, int] = field(default_factory=dict)
+    # Every hold the batch made or resolved, as it leaves them; those it made.
+    holds: dict[str, LockedHold] = field(default_factory=dict)
+    made: set[str] = field(default_factory=set)
     aliases: list[tuple[str, str, str]] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
 
@@ -95,8 +126,14 @@ class WalletCache:
     def __len__(self) -> int:
         return len(self._wallets)
 
-    def remember(self, wallets: Mapping[str, LockedWallet], balances: Mapping[str, int]) -> None:
-        """Keep `wallets` as locked, at the balances `balances` gives the ones a plan changed."""
+    def remember(
+        self,
+        wallets: Mapping[str, LockedWallet],
+        balances: Mapping[str, int],
+        held: Mapping[str, int] = ledger.NO_HELD,
+    ) -> None:
+        """Keep `wallets` as locked, at the balances `balances` gives the ones a plan changed
+        and the held balances `held` gives (every wallet in `held` is in `balances`)."""
         if len(self._wallets) + len(wallets) > self._entries_max:
             self._wallets.clear()
             if len(wallets) > self._entries_max:
@@ -105,7 +142,9 @@ class WalletCache:
         for wallet_id, balance in balances.items():
             locked = wallets[wallet_id]
             wallet = locked.wallet
-            changed = ledger.Wallet(wallet.id, wallet.asset_id, wallet.status, balance)
+            changed = ledger.Wallet(
+                wallet.id, wallet.asset_id, wallet.status, balance, held.get(wallet_id, wallet.held)
+            )
             self._wallets[wallet_id] = LockedWallet(locked.project_id, changed)
 
     def inputs(self, wallet_ids: list[str]) -> dict[str, LockedWallet] | None:
@@ -122,23 +161,38 @@ class WalletCache:
 
 def guess(messages: list[TransactionMessage], cache: WalletCache, now: datetime) -> Guess | None:
     """Plan a batch ahead from what `cache` knows of its wallets, as if no reference ID were
-    taken; None if it does not know them all."""
-    wallets = cache.inputs(wallet_ids(messages))
+    taken; None if it does not know them all, or if it names holds made before it (the cache
+    knows no holds)."""
+    wallet_ids, hold_ids = batch_keys(messages)
+    if hold_ids:
+        return None
+    wallets = cache.inputs(wallet_ids)
     if wallets is None:
         return None
     return Guess(messages, wallets, plan_batch(messages, {}, wallets, now))
 
 
-def wallet_ids(messages: list[TransactionMessage]) -> list[str]:
-    """Every wallet a batch touches, sorted: the order in which they are locked."""
+def batch_keys(messages: list[TransactionMessage]) -> tuple[list[str], list[str]]:
+    """Every wallet a batch's operations name, sorted (the order in which they are locked),
+    and every hold they name (Capture, Void, Expire), in order. The wallets of the holds named
+    are not among the first: the store reads them with the holds."""
     found: set[Any] = set()  # ids, and None for the side an operation has not
     add = found.add  # one plain loop: half the time of a generator per operation
+    hold_ids: list[str] = []
     for message in messages:
         for operation in message.operations:
             add(getattr(operation, "from_wallet_id", None))
             add(getattr(operation, "to_wallet_id", None))
+            named = getattr(operation, "hold_id", None)
+            if named is not None:
+                hold_ids.append(named)
     found.discard(None)
-    return sorted(found)
+    return sorted(found), hold_ids
+
+
+def wallet_ids(messages: list[TransactionMessage]) -> list[str]:
+    """Every wallet a batch's operations name, sorted."""
+    return batch_keys(messages)[0]
 
 
 def plan_batch(
@@ -146,12 +200,15 @@ def plan_batch(
     known: Mapping[TransactionKey, KnownTransaction],
     wallets: Mapping[str, LockedWallet],
     now: datetime,
+    holds: Mapping[str, LockedHold] = NO_LOCKED_HOLDS,
 ) -> BatchPlan:
-    """Apply `messages` in order to `wallets`; `known` holds the reference IDs already taken."""
+    """Apply `messages` in order to `wallets` and `holds` (the holds they name, with their
+    wallets among `wallets`); `known` holds the reference IDs already taken."""
     plan = BatchPlan(now)
     taken = dict(known)
     current = {wallet_id: locked.wallet for wallet_id, locked in wallets.items()}
     owners = {wallet_id: locked.project_id for wallet_id, locked in wallets.items()}
+    current_holds = dict(holds)
     for message in messages:
         key = (message.project_id, message.reference_id)
         holder = taken.get(key)
@@ -160,9 +217,10 @@ def plan_batch(
                 plan.aliases.append((message.id, message.project_id, holder.id))
             plan.outcomes.append(Outcome(message, holder.body, new=False))
             continue
-        body = _apply_one(plan, current, owners, message, now)
-        taken[key] = KnownTransaction(message.id, body)
-        plan.outcomes.append(Outcome(message, body, new=True))
+        outcome = _apply_one(plan, current, owners, current_holds, message, now)
+        if outcome.recorded:
+            taken[key] = KnownTransaction(message.id, outcome.body)
+        plan.outcomes.append(outcome)
     return plan
 
 
@@ -170,21 +228,38 @@ def _apply_one(
     plan: BatchPlan,
     current: dict[str, ledger.Wallet],
     owners: Mapping[str, str],
+    current_holds: dict[str, LockedHold],
     message: TransactionMessage,
     now: datetime,
-) -> dict[str, Any]:
-    """Apply one message to the batch's current wallets: all of it, or none of it."""
-    operations_core = to_core(message.operations)
+) -> Outcome:
+    """Apply one message to the batch's current wallets and holds: all of it, or none of it."""
+    operations_core = to_core(message.operations, message.id)
     project_id = message.project_id
     visible = {}
-    for _, _, source, target in operations_core:
+    visible_holds: dict[str, ledger.Hold] = {}
+    for operation in operations_core:
+        if type(operation) is ledger.Operation:
+            _, _, source, target = operation
+        elif type(operation) is ledger.HoldOperation:
+            source, target = operation.from_wallet_id, operation.to_wallet_id
+        else:  # names a hold: its wallets are the hold's, if the hold is the project's
+            named = current_holds.get(operation.hold_id)  # type: ignore[union-attr]
+            if named is None or named.project_id != project_id:
+                continue
+            visible_holds[named.hold.id] = named.hold
+            source, target = named.hold.wallet_id, named.hold.to_wallet_id
         if source is not None and owners.get(source) == project_id:
             visible[source] = current[source]
         if target is not None and owners.get(target) == project_id:
             visible[target] = current[target]
-    result = ledger.apply(visible, operations_core)
+    result = ledger.apply(visible, operations_core, visible_holds, now)
     failure = None
+    hold_bodies: tuple[dict[str, Any], ...] = ()
     if isinstance(result, ledger.Failure):
+        if is_expiry(message):
+            # Not due yet by this writer's clock, or resolved meanwhile: nothing to record.
+            failed = {"id": message.id, "referenceId": message.reference_id, "status": "Failed"}
+            return Outcome(message, failed, new=False, recorded=False)
         failure = {
             "operationIndex": result.operation_index,
             "code": str(result.code),
@@ -195,28 +270,51 @@ def _apply_one(
         balances = plan.balances
         for wallet_id, balance in result.balances.items():
             wallet = current[wallet_id]
-            current[wallet_id] = ledger.Wallet(wallet.id, wallet.asset_id, wallet.status, balance)
+            current[wallet_id] = ledger.Wallet(
+                wallet.id, wallet.asset_id, wallet.status, balance, wallet.held
+            )
             balances[wallet_id] = balance
         entries = plan.entries
-        for wallet_id, index, kind, amount, balance_after, counterparty in result.postings:
+        if result.held:
+            for wallet_id, held in result.held.items():
+                wallet = current[wallet_id] = current[wallet_id]._replace(held=held)
+                plan.held[wallet_id] = held
+                balances[wallet_id] = wallet.balance
+        if result.holds:
+            hold_bodies = _record_holds(plan, current_holds, project_id, message.id, result)
+        for (wallet_id, index, kind, amount, balance_after, counterparty), held_after in zip(
+            result.postings, result.held_after, strict=True
+        ):
             entries.append(
-                (wallet_id, message.id, index, kind.value, amount, balance_after, counterparty)
+                (
+                    wallet_id,
+                    message.id,
+                    index,
+                    kind.value,
+                    amount,
+                    balance_after,
+                    counterparty,
+                    held_after,
+                )
             )
     operations = operations_json(message.operations)
+    digest = request_digest(operations)
     status = "Failed" if failure else "Completed"
+    if failure is None:
+        operations = with_hold_ids(operations, message.id)
     plan.transactions.append(
         (
             message.id,
             project_id,
             message.reference_id,
-            request_digest(operations),
+            digest,
             status,
             operations,
             failure,
             message.submitted_at,
         )
     )
-    return transaction_body(
+    body = transaction_body(
         transaction_id=message.id,
         reference_id=message.reference_id,
         status=status,
@@ -224,6 +322,51 @@ def _apply_one(
         created_at=message.submitted_at,
         completed_at=now,
         failure=failure,
+    )
+    return Outcome(message, body, new=True, holds=hold_bodies)
+
+
+def _record_holds(
+    plan: BatchPlan,
+    current_holds: dict[str, LockedHold],
+    project_id: str,
+    transaction_id: str,
+    result: ledger.Applied,
+) -> tuple[dict[str, Any], ...]:
+    """Keep the holds a transaction made or resolved, for the batch's next transactions and
+    for saving; their states as the API shows them, for its events."""
+    now = plan.applied_at
+    bodies = []
+    for hold_id, hold in result.holds.items():
+        before = current_holds.get(hold_id)
+        if before is None:
+            plan.made.add(hold_id)
+            locked = LockedHold(project_id, transaction_id, now, hold)
+        else:
+            locked = before._replace(hold=hold)
+        if hold.status is not ledger.HoldStatus.PENDING:
+            locked = locked._replace(resolved_by=transaction_id, resolved_at=now)
+        current_holds[hold_id] = plan.holds[hold_id] = locked
+        bodies.append(hold_body_of(locked))
+    return tuple(bodies)
+
+
+def hold_body_of(locked: LockedHold) -> dict[str, Any]:
+    """A hold as the API shows it."""
+    hold = locked.hold
+    return hold_body(
+        hold_id=hold.id,
+        project_id=locked.project_id,
+        wallet_id=hold.wallet_id,
+        to_wallet_id=hold.to_wallet_id,
+        amount=hold.amount,
+        captured_amount=hold.captured_amount,
+        status=str(hold.status),
+        transaction_id=locked.transaction_id,
+        resolved_by_transaction_id=locked.resolved_by,
+        expires_at=hold.expires_at,
+        created_at=locked.created_at,
+        resolved_at=locked.resolved_at,
     )
 
 

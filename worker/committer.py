@@ -74,6 +74,14 @@ class Committing:
     task: asyncio.Task[Committed | None]
 
 
+def batch_instant() -> datetime:
+    """The instant of a batch: now, to the millisecond, as every response shows times, so that
+    a hold expires exactly at the `expiresAt` shown
+    (docs/decisions/0017-holds-storage-and-expiry.md)."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
+
+
 class Committer:
     """Commits one partition's batches, one at a time."""
 
@@ -109,7 +117,7 @@ class Committer:
             return None
         await committing.progress.planned.wait()
         messages = [message for _, message in parsed]
-        ahead = guess(messages, self._wallets, datetime.now(UTC))
+        ahead = guess(messages, self._wallets, batch_instant())
         self.plans_ahead += ahead is not None
         return ahead
 
@@ -182,12 +190,12 @@ class Committer:
         ):
             if progress is not None:
                 progress.loading.set()
-            known, wallets = await store.load_batch(connection, messages)
-            if ahead is not None and ahead.holds(messages, known, wallets):
+            known, wallets, holds = await store.load_batch(connection, messages)
+            if ahead is not None and not holds and ahead.holds(messages, known, wallets):
                 plan = ahead.plan
             else:
-                plan = plan_batch(messages, known, wallets, datetime.now(UTC))
-            self._wallets.remember(wallets, plan.balances)
+                plan = plan_batch(messages, known, wallets, batch_instant(), holds)
+            self._wallets.remember(wallets, plan.balances, plan.held)
             if progress is not None:
                 progress.planned.set()
             outbox = new_id(), [o.message.id for o in plan.outcomes if o.new]

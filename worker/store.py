@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -14,9 +14,17 @@ from shared.contract.messages import TransactionMessage, transaction_from_row
 from shared.contract.partition import PARTITION_LOCK_SPACE
 from shared.core import ledger
 from shared.database import Connection
-from worker.batch import BatchPlan, KnownTransaction, LockedWallet, TransactionKey, wallet_ids
+from worker.batch import (
+    BatchPlan,
+    KnownTransaction,
+    LockedHold,
+    LockedWallet,
+    TransactionKey,
+    batch_keys,
+)
 
 WALLET_STATUSES = {status.value: status for status in ledger.WalletStatus}  # a dict beats Enum()
+HOLD_STATUSES = {status.value: status for status in ledger.HoldStatus}
 
 # One round trip for what planning a batch needs: the touched wallets, sorted then locked row by
 # row in id order (the CTE runs as written, as a plain SELECT ... ORDER BY ... FOR UPDATE would),
@@ -25,19 +33,28 @@ WALLET_STATUSES = {status.value: status for status in ledger.WalletStatus}  # a 
 # (docs/decisions/0006-batch-rows-as-json.md).
 LOAD_BATCH = """
 WITH locked AS MATERIALIZED (
-  SELECT id, project_id, asset_id, status, balance FROM wallets
+  SELECT id, project_id, asset_id, status, balance, held FROM wallets
   WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
 )
 SELECT true AS is_wallet, id, project_id, asset_id, status, balance::text AS balance,
-       NULL::text AS reference_id, NULL::jsonb AS operations, NULL::jsonb AS failure,
+       held::text AS held, NULL::text AS reference_id, NULL::jsonb AS operations, NULL::jsonb AS failure,
        NULL::timestamptz AS created_at, NULL::timestamptz AS completed_at
 FROM locked
 UNION ALL
-SELECT false, t.id, t.project_id, NULL, t.status, NULL, t.reference_id, t.operations, t.failure,
-       t.created_at, t.completed_at
+SELECT false, t.id, t.project_id, NULL, t.status, NULL, NULL, t.reference_id, t.operations,
+       t.failure, t.created_at, t.completed_at
 FROM transactions t
 JOIN unnest($2::text[], $3::text[]) AS k(project_id, reference_id)
   ON t.project_id = k.project_id AND t.reference_id = k.reference_id
+"""
+# The holds a batch names (Capture, Void, Expire), read before LOAD_BATCH, which locks their
+# wallets with the others. Only the partition's writer changes a hold, under the partition's
+# lock, which the reading transaction holds: the rows need no lock of their own.
+LOAD_HOLDS = """
+SELECT id, project_id, wallet_id, to_wallet_id, amount::text AS amount,
+       captured_amount::text AS captured_amount, status, transaction_id,
+       resolved_by_transaction_id, expires_at, created_at, resolved_at
+FROM holds WHERE id = ANY($1::text[]) AND project_id = ANY($2::text[])
 """
 # One statement, one round trip: the batch's transactions, the new balances, the entries, and its
 # events outbox row, with the deletion of the rows whose events the broker confirmed. Each
@@ -48,7 +65,10 @@ JOIN unnest($2::text[], $3::text[]) AS k(project_id, reference_id)
 # the documents in little more time than it decodes the arrays
 # (docs/decisions/0006-batch-rows-as-json.md).
 # The documents are text parameters, whatever JSON codec the connection has; numbers travel as
-# strings (amounts exceed 64 bits); the batch's one instant ($2) travels once.
+# strings (amounts exceed 64 bits); the batch's one instant ($2) travels once. A wallet's
+# balance and held balance change in one UPDATE (every wallet whose held balance moved is in
+# the balances, at its balance), since its check compares the two; the holds a batch made are
+# inserted as the batch leaves them, and the holds it resolved that it did not make updated.
 SAVE_BATCH = """
 WITH inserted AS (
   INSERT INTO transactions
@@ -58,16 +78,33 @@ WITH inserted AS (
          (t->>7)::timestamptz, $2::timestamptz
   FROM jsonb_array_elements($1::text::jsonb) AS t
 ), balances AS (
-  UPDATE wallets AS w SET balance = v.value::numeric, updated_at = now()
-  FROM jsonb_each_text($3::text::jsonb) AS v WHERE w.id = v.key
+  UPDATE wallets AS w
+  SET balance = v.value::numeric, held = coalesce(h.value::numeric, w.held), updated_at = now()
+  FROM jsonb_each_text($3::text::jsonb) AS v
+  LEFT JOIN jsonb_each_text($9::text::jsonb) AS h ON h.key = v.key
+  WHERE w.id = v.key
 ), posted AS (
   INSERT INTO entries
     (wallet_id, transaction_id, operation_index, type, amount, balance_after,
-     counterparty_wallet_id, created_at)
+     counterparty_wallet_id, held_after, created_at)
   SELECT e->>0, e->>1, (e->>2)::integer, e->>3, (e->>4)::numeric, (e->>5)::numeric, e->>6,
-         $2::timestamptz
+         (e->>7)::numeric, $2::timestamptz
   FROM jsonb_array_elements($4::text::jsonb) WITH ORDINALITY AS x(e, position)
   ORDER BY position
+), made AS (
+  INSERT INTO holds
+    (id, project_id, partition, wallet_id, to_wallet_id, amount, captured_amount, status,
+     transaction_id, resolved_by_transaction_id, expires_at, created_at, resolved_at)
+  SELECT h->>0, h->>1, $5, h->>2, h->>3, (h->>4)::numeric, (h->>5)::numeric, h->>6, h->>7,
+         h->>8, (h->>9)::timestamptz, $2::timestamptz,
+         CASE WHEN h->>6 = 'Pending' THEN NULL ELSE $2::timestamptz END
+  FROM jsonb_array_elements($10::text::jsonb) AS h
+), resolved AS (
+  UPDATE holds AS o
+  SET status = r->>1, captured_amount = (r->>2)::numeric, resolved_by_transaction_id = r->>3,
+      resolved_at = $2::timestamptz
+  FROM jsonb_array_elements($11::text::jsonb) AS r
+  WHERE o.id = r->>0 AND o.status = 'Pending'
 ), forgotten AS (
   DELETE FROM event_outbox WHERE partition = $5 AND batch_id = ANY($7::text[])
 )
@@ -110,15 +147,34 @@ async def partition_transaction(connection: Connection, partition: int) -> Async
     await connection.execute("COMMIT")
 
 
-async def load_batch(
-    connection: Connection, messages: list[TransactionMessage]
-) -> tuple[dict[TransactionKey, KnownTransaction], dict[str, LockedWallet]]:
+class Loaded(NamedTuple):
+    """The inputs of `plan_batch` a batch's transaction reads."""
+
+    known: dict[TransactionKey, KnownTransaction]
+    wallets: dict[str, LockedWallet]
+    holds: dict[str, LockedHold]
+
+
+async def load_batch(connection: Connection, messages: list[TransactionMessage]) -> Loaded:
     """Lock every wallet the batch touches, in id order, and find the transactions that already
-    hold its reference IDs: the inputs of `plan_batch`, in one round trip."""
+    hold its reference IDs: the inputs of `plan_batch`, in one round trip; a batch that names
+    holds made before it reads them first, and locks their wallets with the others."""
+    wallet_ids, hold_ids = batch_keys(messages)
+    project_ids = [message.project_id for message in messages]
+    holds: dict[str, LockedHold] = {}
+    if hold_ids:
+        for row in await connection.fetch(LOAD_HOLDS, hold_ids, list(set(project_ids))):
+            holds[row["id"]] = locked_hold(row)
+        named = set(wallet_ids)
+        for locked in holds.values():
+            named.add(locked.hold.wallet_id)
+            if locked.hold.to_wallet_id is not None:
+                named.add(locked.hold.to_wallet_id)
+        wallet_ids = sorted(named)
     rows = await connection.fetch(
         LOAD_BATCH,
-        wallet_ids(messages),
-        [message.project_id for message in messages],
+        wallet_ids,
+        project_ids,
         [message.reference_id for message in messages],
     )
     known: dict[TransactionKey, KnownTransaction] = {}
@@ -126,13 +182,38 @@ async def load_batch(
     for row in rows:
         if row["is_wallet"]:
             wallet = ledger.Wallet(
-                row["id"], row["asset_id"], WALLET_STATUSES[row["status"]], int(row["balance"])
+                row["id"],
+                row["asset_id"],
+                WALLET_STATUSES[row["status"]],
+                int(row["balance"]),
+                int(row["held"]),
             )
             wallets[row["id"]] = LockedWallet(row["project_id"], wallet)
         else:
             key = (row["project_id"], row["reference_id"])
             known[key] = KnownTransaction(row["id"], transaction_from_row(row))
-    return known, wallets
+    return Loaded(known, wallets, holds)
+
+
+def locked_hold(row: Any) -> LockedHold:
+    """A stored hold row as `plan_batch` takes it."""
+    hold = ledger.Hold(
+        row["id"],
+        row["wallet_id"],
+        row["to_wallet_id"],
+        int(row["amount"]),
+        int(row["captured_amount"]),
+        HOLD_STATUSES[row["status"]],
+        row["expires_at"],
+    )
+    return LockedHold(
+        row["project_id"],
+        row["transaction_id"],
+        row["created_at"],
+        hold,
+        row["resolved_by_transaction_id"],
+        row["resolved_at"],
+    )
 
 
 async def save(
@@ -158,15 +239,31 @@ def save_batch_arguments(
 ) -> list[Any]:
     """SAVE_BATCH's arguments for a plan."""
     entries = [
-        (wallet_id, transaction_id, index, kind, str(amount), str(balance_after), counterparty)
-        for wallet_id, transaction_id, index, kind, amount, balance_after, counterparty
+        (wallet_id, transaction_id, index, kind, str(amount), str(balance_after), counterparty,
+         str(held_after))
+        for wallet_id, transaction_id, index, kind, amount, balance_after, counterparty, held_after
         in plan.entries
     ]  # fmt: skip
     balances = {wallet_id: str(balance) for wallet_id, balance in plan.balances.items()}
+    held = {wallet_id: str(amount) for wallet_id, amount in plan.held.items()}
+    made: list[tuple[Any, ...]] = []
+    resolved: list[tuple[Any, ...]] = []
+    for hold_id, locked in plan.holds.items():
+        hold = locked.hold
+        if hold_id in plan.made:
+            made.append(
+                (hold_id, locked.project_id, hold.wallet_id, hold.to_wallet_id, str(hold.amount),
+                 str(hold.captured_amount), hold.status.value, locked.transaction_id,
+                 locked.resolved_by, hold.expires_at)
+            )  # fmt: skip
+        else:
+            resolved.append(
+                (hold_id, hold.status.value, str(hold.captured_amount), locked.resolved_by)
+            )
     batch_id, announced = outbox
     return [
         _json(plan.transactions), plan.applied_at, _json(balances), _json(entries), partition,
-        batch_id, forget_batch_ids, announced,
+        batch_id, forget_batch_ids, announced, _json(held), _json(made), _json(resolved),
     ]  # fmt: skip
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, cast
 
 import orjson
 from pydantic import (
@@ -21,10 +22,12 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from shared.contract.text import ID_PATTERN, check_id
-from shared.core.ledger import AMOUNT_MAX, Operation, OperationType
+from shared.core import ledger
+from shared.core.ledger import AMOUNT_MAX, HOLD_TIMEOUT_S_MAX, Operation, OperationType
 from shared.errors import invariant
 from shared.settings import Settings
 
@@ -120,6 +123,16 @@ Amount = Annotated[
 WalletId = Annotated[
     str, Field(min_length=1, max_length=RESOURCE_ID_LENGTH_MAX, pattern=RESOURCE_ID_PATTERN)
 ]
+HoldId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=RESOURCE_ID_LENGTH_MAX,
+        pattern=RESOURCE_ID_PATTERN,
+        description="the id of a hold, as the completed transaction that made it shows it",
+        examples=["01JDQ7Y2ZK8V3N4B5C6D7E8F9G-0"],
+    ),
+]
 
 
 class _Model(BaseModel):
@@ -145,9 +158,61 @@ class RedeemOperation(_Model):
     amount: Amount
 
 
-OperationModel = Annotated[
-    TransferOperation | IssueOperation | RedeemOperation, Field(discriminator="type")
-]
+class HoldOperation(_Model):
+    """Reserve `amount` of `from`: a pending Transfer to `to`, or a pending Redeem without it,
+    expiring `timeoutS` seconds after its transaction completes (never, without it)."""
+
+    type: Literal["Hold"]
+    from_wallet_id: WalletId = Field(alias="from")
+    to_wallet_id: WalletId | None = Field(default=None, alias="to")
+    amount: Amount
+    timeout_s: int | None = Field(
+        default=None,
+        alias="timeoutS",
+        ge=1,
+        le=HOLD_TIMEOUT_S_MAX,
+        strict=True,
+        description=f"seconds from the transaction's completion to the hold's expiry, 1 to"
+        f" {HOLD_TIMEOUT_S_MAX:,}; without it the hold never expires",
+    )
+
+
+class CaptureOperation(_Model):
+    """Apply the hold's pending Transfer or Redeem for `amount` (the whole hold without it) and
+    release the rest."""
+
+    type: Literal["Capture"]
+    hold_id: HoldId = Field(alias="holdId")
+    amount: Amount | None = None
+
+
+class VoidOperation(_Model):
+    """Release the whole hold."""
+
+    type: Literal["Void"]
+    hold_id: HoldId = Field(alias="holdId")
+
+
+class ExpireOperation(_Model):
+    """Release an expired hold: the service's own operation (docs/decisions/0017-holds-storage-
+    and-expiry.md), published by the partition's expiry scanner. The gateway does not take it."""
+
+    type: Literal["Expire"]
+    hold_id: HoldId = Field(alias="holdId")
+
+
+PlainOperation = TransferOperation | IssueOperation | RedeemOperation
+SubmittedOperation = (
+    TransferOperation
+    | IssueOperation
+    | RedeemOperation
+    | HoldOperation
+    | CaptureOperation
+    | VoidOperation
+)
+AnyOperation = SubmittedOperation | ExpireOperation
+OperationModel = Annotated[SubmittedOperation, Field(discriminator="type")]
+QueuedOperationModel = Annotated[AnyOperation, Field(discriminator="type")]
 
 
 def _check_reference_id(value: str, info: ValidationInfo) -> str:
@@ -164,6 +229,25 @@ def _check_operations(value: list[Any], info: ValidationInfo) -> list[Any]:
     return value
 
 
+# Reference IDs the service gives its own transactions (the expiry of a hold): no client or
+# internal publisher may take one, or a hold would never expire
+# (docs/decisions/0017-holds-storage-and-expiry.md).
+RESERVED_REFERENCE_PREFIX = "cloudwallet:"
+EXPIRY_REFERENCE_PREFIX = RESERVED_REFERENCE_PREFIX + "expire:"
+
+
+def expiry_reference(hold_id: str) -> str:
+    """The reference ID of the transaction that expires `hold_id`: one per hold, so that the
+    expiry, however often published, applies once."""
+    return EXPIRY_REFERENCE_PREFIX + hold_id
+
+
+def _check_submitted_reference(value: str) -> str:
+    if value.startswith(RESERVED_REFERENCE_PREFIX):
+        raise ValueError(f"must not begin with {RESERVED_REFERENCE_PREFIX!r} (reserved)")
+    return value
+
+
 class SubmitTransaction(_Model):
     """The body of `POST /projects/{projectId}/transactions`."""
 
@@ -177,6 +261,7 @@ class SubmitTransaction(_Model):
     operations: list[OperationModel] = Field(min_length=1, max_length=OPERATIONS_CEILING)
 
     _reference_id = field_validator("reference_id")(_check_reference_id)
+    _reserved = field_validator("reference_id")(_check_submitted_reference)
     _operations = field_validator("operations")(_check_operations)
 
 
@@ -191,11 +276,29 @@ class TransactionMessage(_Model):
     reference_id: str = Field(
         alias="referenceId", min_length=1, max_length=REFERENCE_ID_LENGTH_CEILING
     )
-    operations: list[OperationModel] = Field(min_length=1, max_length=OPERATIONS_CEILING)
+    operations: list[QueuedOperationModel] = Field(min_length=1, max_length=OPERATIONS_CEILING)
     submitted_at: datetime = Field(alias="submittedAt")
 
     _reference_id = field_validator("reference_id")(_check_reference_id)
     _operations = field_validator("operations")(_check_operations)
+
+    @model_validator(mode="after")
+    def _expiry_alone(self) -> TransactionMessage:
+        """An Expire travels alone, under its hold's expiry reference ID, which nothing else
+        may take."""
+        expiring = any(op.type == "Expire" for op in self.operations)
+        if expiring or self.reference_id.startswith(RESERVED_REFERENCE_PREFIX):
+            first = self.operations[0]
+            if (
+                len(self.operations) != 1
+                or not isinstance(first, ExpireOperation)
+                or self.reference_id != expiry_reference(first.hold_id)
+            ):
+                raise ValueError(
+                    "an Expire operation travels alone, with the referenceId"
+                    f" {EXPIRY_REFERENCE_PREFIX}<holdId>, which nothing else may take"
+                )
+        return self
 
     def to_json(self) -> bytes:
         """The message body as published."""
@@ -287,26 +390,61 @@ def message_body(
 _OPERATION_TYPES = {kind.value: kind for kind in OperationType}  # a dict beats Enum()
 
 
-def to_core(
-    operations: list[TransferOperation | IssueOperation | RedeemOperation],
-) -> list[Operation]:
-    """The wire operations as the ledger core takes them."""
+def hold_id(transaction_id: str, operation_index: int) -> str:
+    """The id of the hold made by a transaction's Hold operation: at most 29 characters, URL-safe
+    and time-ordered with its transaction (docs/decisions/0017-holds-storage-and-expiry.md)."""
+    return f"{transaction_id}-{operation_index}"
+
+
+def to_core(operations: Sequence[AnyOperation], transaction_id: str) -> list[ledger.AnyOperation]:
+    """The wire operations of transaction `transaction_id` as the ledger core takes them."""
+    core: list[ledger.AnyOperation] = []
+    append = core.append
+    for index, op in enumerate(operations):
+        kind = _OPERATION_TYPES.get(op.type)
+        if kind is not None:  # a dict lookup: the plain operations are most, and the hot path
+            append(
+                Operation(
+                    kind,
+                    cast(PlainOperation, op).amount,
+                    getattr(op, "from_wallet_id", None),
+                    getattr(op, "to_wallet_id", None),
+                )
+            )
+        elif isinstance(op, HoldOperation):
+            append(
+                ledger.HoldOperation(
+                    hold_id(transaction_id, index),
+                    op.from_wallet_id,
+                    op.amount,
+                    op.to_wallet_id,
+                    op.timeout_s,
+                )
+            )
+        elif isinstance(op, CaptureOperation):
+            append(ledger.CaptureOperation(op.hold_id, op.amount))
+        elif isinstance(op, VoidOperation):
+            append(ledger.VoidOperation(op.hold_id))
+        else:
+            append(ledger.ExpireOperation(cast(ExpireOperation, op).hold_id))
+    return core
+
+
+def operations_json(operations: Sequence[AnyOperation]) -> list[dict[str, Any]]:
+    """The operations as the API shows them (amounts as strings of digits; a Hold's `to` and
+    `timeoutS`, and a Capture's `amount`, only when given)."""
+    return [op.model_dump(mode="json", by_alias=True, exclude_none=True) for op in operations]
+
+
+def with_hold_ids(operations: list[dict[str, Any]], transaction_id: str) -> list[dict[str, Any]]:
+    """`operations` (as `operations_json` gives them) of a completed transaction, each Hold with
+    the id of the hold it made; the same list when there is none."""
+    if not any(op["type"] == "Hold" for op in operations):
+        return operations
     return [
-        Operation(
-            _OPERATION_TYPES[op.type],
-            op.amount,
-            getattr(op, "from_wallet_id", None),
-            getattr(op, "to_wallet_id", None),
-        )
-        for op in operations
+        {**op, "holdId": hold_id(transaction_id, index)} if op["type"] == "Hold" else op
+        for index, op in enumerate(operations)
     ]
-
-
-def operations_json(
-    operations: list[TransferOperation | IssueOperation | RedeemOperation],
-) -> list[dict[str, Any]]:
-    """The operations as the API shows them (amounts as strings of digits)."""
-    return [op.model_dump(mode="json", by_alias=True) for op in operations]
 
 
 def request_digest(operations: list[dict[str, Any]]) -> bytes:
@@ -346,6 +484,61 @@ def transaction_body(
     if failure is not None:
         body["failure"] = failure
     return body
+
+
+def is_expiry(message: TransactionMessage) -> bool:
+    """Whether `message` is the service's expiry of a hold."""
+    return message.reference_id.startswith(EXPIRY_REFERENCE_PREFIX)
+
+
+def hold_body(
+    *,
+    hold_id: str,
+    project_id: str,
+    wallet_id: str,
+    to_wallet_id: str | None,
+    amount: int,
+    captured_amount: int,
+    status: str,
+    transaction_id: str,
+    resolved_by_transaction_id: str | None,
+    expires_at: datetime | None,
+    created_at: datetime,
+    resolved_at: datetime | None,
+) -> dict[str, Any]:
+    """A hold as the API and the events show it."""
+    return {
+        "id": hold_id,
+        "projectId": project_id,
+        "walletId": wallet_id,
+        "toWalletId": to_wallet_id,
+        "amount": str(amount),
+        "capturedAmount": str(captured_amount),
+        "status": status,
+        "transactionId": transaction_id,
+        "resolvedByTransactionId": resolved_by_transaction_id,
+        "expiresAt": None if expires_at is None else format_time(expires_at),
+        "createdAt": format_time(created_at),
+        "resolvedAt": None if resolved_at is None else format_time(resolved_at),
+    }
+
+
+def hold_from_row(row: Row) -> dict[str, Any]:
+    """A stored hold row as the API shows it."""
+    return hold_body(
+        hold_id=row["id"],
+        project_id=row["project_id"],
+        wallet_id=row["wallet_id"],
+        to_wallet_id=row["to_wallet_id"],
+        amount=int(row["amount"]),
+        captured_amount=int(row["captured_amount"]),
+        status=row["status"],
+        transaction_id=row["transaction_id"],
+        resolved_by_transaction_id=row["resolved_by_transaction_id"],
+        expires_at=row["expires_at"],
+        created_at=row["created_at"],
+        resolved_at=row["resolved_at"],
+    )
 
 
 def transaction_from_row(row: Row) -> dict[str, Any]:
