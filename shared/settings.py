@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     # The events outbox (worker/outbox.py): rows relayed per pass, and the pause after a
     # relay that failed.
     outbox_relay_batches_max: int = Field(default=64, ge=1)
+    # The expiry of holds (worker/expiry.py): how often the partition's writer looks for
+    # Pending holds past their instant, how many it publishes the expiry of at a time, and after
+    # how long it publishes again the expiry of one still Pending.
+    hold_expiry_scan_interval_ms: int = Field(default=1000, ge=10, le=5000)
+    hold_expiry_scan_holds_max: int = Field(default=1000, ge=1, le=100_000)
+    hold_expiry_republish_ms: int = Field(default=30_000, ge=1000)
     outbox_relay_retry_ms: int = Field(default=1000, ge=1)
 
     database_pool_size_max: int = Field(default=10, ge=1)

@@ -90,7 +90,9 @@ class Outbox:
         for outcome, received in zip(outcomes, deliveries, strict=True):
             body = orjson.dumps(outcome.body)
             if outcome.new:
-                outgoing.append(event(outcome.message.project_id, outcome.body, body))
+                project_id = outcome.message.project_id
+                outgoing.append(event(project_id, outcome.body, body))
+                outgoing.extend(event(project_id, hold) for hold in outcome.holds)
             if received.reply_to:
                 properties = spec.Basic.Properties(
                     content_type="application/json",
@@ -130,9 +132,9 @@ class Outbox:
                 self._relay_at_s = loop.time() + self._settings.outbox_relay_retry_ms / 1000
                 return
             log.info(
-                "partition %s: outbox relay published the events of %s transactions of %s batches",
+                "partition %s: outbox relay published %s events of %s batches",
                 self.partition,
-                sum(len(rows) for rows in leftovers.values()),
+                len(events),
                 len(leftovers),
             )
             self._announced.extend(leftovers)
@@ -173,10 +175,16 @@ class Outbox:
 
 
 def event(project_id: str, state: dict[str, Any], body: bytes | None = None) -> Publish:
-    """The message announcing a final state on the events exchange; its AMQP message id is the
-    transaction's id, by which a consumer recognizes an event it has seen (at least once)."""
-    key = f"transaction.{str(state['status']).lower()}.{project_id}"
+    """The message announcing a transaction's final state, or a hold's state, on the events
+    exchange (`transaction.<status>.<projectId>`, `hold.<status>.<projectId>`, status in lower
+    case); its AMQP message id, by which a consumer recognizes an event it has seen (at least
+    once), is the transaction's id, or the hold's id and status (`<holdId>.<status>`)."""
+    status = str(state["status"]).lower()
+    if "walletId" in state:  # a hold
+        key, message_id = f"hold.{status}.{project_id}", f"{state['id']}.{status}"
+    else:
+        key, message_id = f"transaction.{status}.{project_id}", state["id"]
     properties = spec.Basic.Properties(
-        content_type="application/json", delivery_mode=PERSISTENT, message_id=state["id"]
+        content_type="application/json", delivery_mode=PERSISTENT, message_id=message_id
     )
     return EVENTS_EXCHANGE, key, orjson.dumps(state) if body is None else body, properties

@@ -161,7 +161,7 @@ class Settler:
         )
 
     async def _cache_states(self, plan: BatchPlan) -> None:
-        states = [(o.message.project_id, o.message.id, o.body) for o in plan.outcomes]
+        states = [(o.message.project_id, o.message.id, o.body) for o in plan.outcomes if o.recorded]
         try:
             await self._cache.put_many(states)
         except CacheUnavailable:

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from shared.contract.messages import TransactionMessage, transaction_from_row
+from shared.contract.messages import TransactionMessage, hold_from_row, transaction_from_row
 from shared.contract.partition import PARTITION_LOCK_SPACE
 from shared.core import ledger
 from shared.database import Connection
@@ -37,8 +37,8 @@ WITH locked AS MATERIALIZED (
   WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
 )
 SELECT true AS is_wallet, id, project_id, asset_id, status, balance::text AS balance,
-       held::text AS held, NULL::text AS reference_id, NULL::jsonb AS operations, NULL::jsonb AS failure,
-       NULL::timestamptz AS created_at, NULL::timestamptz AS completed_at
+       held::text AS held, NULL::text AS reference_id, NULL::jsonb AS operations,
+       NULL::jsonb AS failure, NULL::timestamptz AS created_at, NULL::timestamptz AS completed_at
 FROM locked
 UNION ALL
 SELECT false, t.id, t.project_id, NULL, t.status, NULL, NULL, t.reference_id, t.operations,
@@ -115,6 +115,7 @@ INSERT_ALIASES = """
 INSERT INTO transaction_aliases (id, project_id, transaction_id)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT (id) DO NOTHING
 """
+HOLDS_BY_ID = "SELECT * FROM holds WHERE id = ANY($1::text[])"
 FORGET_OUTBOX = "DELETE FROM event_outbox WHERE partition = $1 AND batch_id = ANY($2::text[])"
 OUTBOX_LEFTOVERS = """
 SELECT o.batch_id, t.* FROM (
@@ -287,11 +288,32 @@ async def outbox_leftovers(
     connection: Connection, partition: int, skip_batch_ids: list[str], batches_max: int
 ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
     """The oldest `batches_max` outbox rows of the partition (but those in `skip_batch_ids`),
-    each with its transactions' project ids and final states as the API shows them, in order."""
+    each with its transactions' project ids and final states as the API shows them, in order,
+    each followed by the holds it made or resolved, as they are now."""
     leftovers: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     rows = await connection.fetch(OUTBOX_LEFTOVERS, partition, skip_batch_ids, batches_max)
+    named: dict[str, list[str]] = {}  # transaction id -> the holds its operations name
     for row in rows:
-        leftovers.setdefault(row["batch_id"], []).append(
-            (row["project_id"], transaction_from_row(row))
+        state = transaction_from_row(row)
+        leftovers.setdefault(row["batch_id"], []).append((row["project_id"], state))
+        if state["status"] == "Completed":
+            hold_ids = [op["holdId"] for op in state["operations"] if "holdId" in op]
+            if hold_ids:
+                named[state["id"]] = hold_ids
+    if not named:
+        return leftovers
+    holds = {
+        row["id"]: hold_from_row(row)
+        for row in await connection.fetch(
+            HOLDS_BY_ID, [hold_id for hold_ids in named.values() for hold_id in hold_ids]
         )
+    }
+    for batch_id, states in leftovers.items():
+        announced: list[tuple[str, dict[str, Any]]] = []
+        for project_id, state in states:
+            announced.append((project_id, state))
+            for hold_id in named.get(state["id"], ()):
+                if hold_id in holds:
+                    announced.append((project_id, holds[hold_id]))
+        leftovers[batch_id] = announced
     return leftovers

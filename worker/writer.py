@@ -9,6 +9,8 @@ A transaction goes through the writer's collaborators in this order, one module 
 - worker/settle.py: finishes a committed batch (states cached and announced, then acked, in
   queue order), and finds what the database refuses in a refused one;
 - worker/outbox.py: announces the final states, and relays the outbox rows left unannounced;
+- worker/expiry.py: publishes the expiry of the partition's holds past their instant, to the
+  partition's own queue;
 - worker/failpoints.py: faults on purpose, for the fault tests.
 
 The writer's loop overlaps them (docs/decisions/0005-group-commit-and-planning-ahead.md): while
@@ -28,6 +30,7 @@ from shared.redis.status_cache import StatusCache
 from shared.settings import Settings
 from worker.batch import Guess
 from worker.committer import Committer, Committing
+from worker.expiry import ExpiryScanner
 from worker.failpoints import FailPoint
 from worker.intake import Intake, Parsed
 from worker.lease import Lease
@@ -56,15 +59,19 @@ class PartitionWriter:
         self._outbox = Outbox(partition, settings, lease, announce, failpoint)
         self._committer = Committer(partition, settings, lease, self._outbox, failpoint)
         self._settler = Settler(partition, cache, self._committer, self._outbox)
+        self._expiry = ExpiryScanner(partition, settings, lease, announce)
         self._committing: Committing | None = None  # the batch in flight
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; the batch in hand is committed and acked first. Raises
         BrokerUnavailable if the broker fails it before it consumes."""
         await self._intake.consume(self._connection)
+        expiring = asyncio.create_task(self._expiry.run(stop))
         try:
             await self._write(stop)
         finally:
+            expiring.cancel()
+            await asyncio.gather(expiring, return_exceptions=True)
             committer = self._committer
             if committer.batches_committed:
                 log.info(

@@ -1,19 +1,27 @@
 """The ledger checker behind `cloudwallet verify`: reads PostgreSQL and reports every broken
 invariant of the design, for one project or all.
 
-1. No wallet balance is negative.
+1. No wallet balance is negative, and no held balance is negative or above its balance
+   (available never below 0).
 2. Per asset: the sum of wallet balances equals issued minus redeemed.
 3. Each wallet's entries chain: balanceAfter = previous balanceAfter +/- amount, and the last
-   equals the wallet's balance.
+   equals the wallet's balance; heldAfter likewise, moved only by Hold (+) and Release (-)
+   entries, and the last equals the wallet's held balance.
 4. Each Completed transaction's debits equal its credits and it has entries; a Failed one has
    none.
 5. Each Completed transaction's entries are exactly its operations' postings, once: an Issue
-   on its `to`, a Redeem on its `from`, a Debit and a Credit per Transfer, with its amount. An
-   operation applied twice is caught here (it keeps balances, chains and conservation whole).
+   on its `to`, a Redeem on its `from`, a Debit and a Credit per Transfer, with its amount; a
+   Hold on a Hold's `from`; a Release of the whole hold per Capture, Void or Expire, and for a
+   Capture the Debit and Credit (or Redeem) of the captured amount. An operation applied twice
+   is caught here (it keeps balances, chains and conservation whole).
 6. One transaction per (project, referenceId) (the UNIQUE constraint, checked again), and an
    alias never shadows a transaction id nor crosses projects.
 7. Every entry names an existing wallet and an existing transaction, of the same project (the
    database has no foreign keys on entries: the single writer is their only author).
+9. Holds: each wallet's held balance is the sum of its Pending holds; each hold was made by
+   exactly one Completed transaction's Hold and resolved by as many Captures, Voids and
+   Expires as its status says (none while Pending, else one, of the kind its status names, by
+   the transaction it names, capturing the amount it shows); its wallets are its project's.
 8. Given a client log of accepted (id, referenceId) pairs: each has exactly one final status,
    the one of the transaction holding its reference ID."""
 
@@ -24,10 +32,12 @@ from pathlib import Path
 
 import orjson
 
+from shared.contract.messages import Row
 from shared.database import Connection
 
 NEGATIVE = """
-SELECT id FROM wallets WHERE ($1::text IS NULL OR project_id = $1) AND balance < 0
+SELECT id, balance < 0 AS negative FROM wallets
+WHERE ($1::text IS NULL OR project_id = $1) AND (balance < 0 OR held < 0 OR held > balance)
 """
 CONSERVATION = """
 WITH balances AS (
@@ -46,21 +56,26 @@ WHERE b.total <> coalesce(f.net, 0)
 """
 CHAIN = """
 WITH chained AS (
-    SELECT e.wallet_id, e.id, e.balance_after,
-           CASE WHEN e.type IN ('Issue', 'Credit') THEN e.amount ELSE -e.amount END AS delta,
+    SELECT e.wallet_id, e.id, e.balance_after, e.held_after,
+           CASE WHEN e.type IN ('Issue', 'Credit') THEN e.amount
+                WHEN e.type IN ('Redeem', 'Debit') THEN -e.amount ELSE 0 END AS delta,
+           CASE e.type WHEN 'Hold' THEN e.amount WHEN 'Release' THEN -e.amount ELSE 0 END
+             AS held_delta,
            lag(e.balance_after, 1, 0::numeric) OVER w AS previous,
+           lag(e.held_after, 1, 0::numeric) OVER w AS previous_held,
            row_number() OVER (PARTITION BY e.wallet_id ORDER BY e.id DESC) AS from_last
     FROM entries e JOIN wallets wl ON wl.id = e.wallet_id
     WHERE ($1::text IS NULL OR wl.project_id = $1)
     WINDOW w AS (PARTITION BY e.wallet_id ORDER BY e.id)
 )
-SELECT wallet_id, id FROM chained WHERE balance_after <> previous + delta
+SELECT wallet_id, id FROM chained
+WHERE balance_after <> previous + delta OR held_after <> previous_held + held_delta
 UNION ALL
 SELECT c.wallet_id, c.id FROM chained c JOIN wallets w ON w.id = c.wallet_id
-WHERE c.from_last = 1 AND c.balance_after <> w.balance
+WHERE c.from_last = 1 AND (c.balance_after <> w.balance OR c.held_after <> w.held)
 UNION ALL
 SELECT w.id, NULL FROM wallets w
-WHERE ($1::text IS NULL OR w.project_id = $1) AND w.balance <> 0
+WHERE ($1::text IS NULL OR w.project_id = $1) AND (w.balance <> 0 OR w.held <> 0)
   AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.wallet_id = w.id)
 """
 UNBALANCED = """
@@ -82,6 +97,11 @@ WITH scope AS (
     FROM scope s
     CROSS JOIN LATERAL jsonb_array_elements(s.operations) WITH ORDINALITY AS o(operation, position)
     WHERE s.status = 'Completed'
+), resolving AS (
+    SELECT o.*, o.operation->>'type' AS kind, h.wallet_id AS held_in, h.to_wallet_id AS held_for,
+           h.amount AS held, coalesce((o.operation->>'amount')::numeric, h.amount) AS captured
+    FROM operations o LEFT JOIN holds h ON h.id = o.operation->>'holdId'
+    WHERE o.operation->>'type' IN ('Capture', 'Void', 'Expire')
 ), expected AS (
     SELECT transaction_id, operation_index, posting.type, posting.wallet_id,
            (operation->>'amount')::numeric AS amount
@@ -90,8 +110,19 @@ WITH scope AS (
         ('Issue', operation->>'to', operation->>'type' = 'Issue'),
         ('Redeem', operation->>'from', operation->>'type' = 'Redeem'),
         ('Debit', operation->>'from', operation->>'type' = 'Transfer'),
-        ('Credit', operation->>'to', operation->>'type' = 'Transfer')
+        ('Credit', operation->>'to', operation->>'type' = 'Transfer'),
+        ('Hold', operation->>'from', operation->>'type' = 'Hold')
     ) AS posting(type, wallet_id, applies)
+    WHERE posting.applies
+    UNION ALL
+    SELECT transaction_id, operation_index, posting.type, posting.wallet_id, posting.amount
+    FROM resolving
+    CROSS JOIN LATERAL (VALUES
+        ('Release', held_in, held, true),
+        ('Debit', held_in, captured, kind = 'Capture' AND held_for IS NOT NULL),
+        ('Credit', held_for, captured, kind = 'Capture' AND held_for IS NOT NULL),
+        ('Redeem', held_in, captured, kind = 'Capture' AND held_for IS NULL)
+    ) AS posting(type, wallet_id, amount, applies)
     WHERE posting.applies
 ), actual AS (
     SELECT e.transaction_id, e.operation_index, e.type, e.wallet_id, e.amount
@@ -131,6 +162,43 @@ JOIN transactions target ON target.id = a.transaction_id
 WHERE ($1::text IS NULL OR a.project_id = $1)
   AND (t.id IS NOT NULL OR target.project_id <> a.project_id)
 """
+HELD = """
+SELECT w.id, w.held, coalesce(p.pending, 0) AS pending FROM wallets w
+LEFT JOIN (
+    SELECT wallet_id, sum(amount) AS pending FROM holds WHERE status = 'Pending' GROUP BY wallet_id
+) p ON p.wallet_id = w.id
+WHERE ($1::text IS NULL OR w.project_id = $1) AND w.held <> coalesce(p.pending, 0)
+"""
+HOLDS = """
+WITH scope AS (
+    SELECT * FROM holds WHERE ($1::text IS NULL OR project_id = $1)
+), named AS (
+    SELECT o.operation->>'holdId' AS hold_id, t.id AS transaction_id, t.project_id,
+           o.operation->>'type' AS kind, (o.operation->>'amount')::numeric AS amount
+    FROM transactions t
+    CROSS JOIN LATERAL jsonb_array_elements(t.operations) AS o(operation)
+    WHERE t.status = 'Completed' AND ($1::text IS NULL OR t.project_id = $1)
+      AND o.operation ? 'holdId'
+)
+SELECT h.id, h.status, c.made, c.resolutions, c.resolution, c.resolver,
+       h.resolved_by_transaction_id AS resolved_by, c.captured, h.captured_amount,
+       (w.project_id IS DISTINCT FROM h.project_id
+        OR (h.to_wallet_id IS NOT NULL AND tw.project_id IS DISTINCT FROM h.project_id))
+         AS crosses_projects
+FROM scope h
+LEFT JOIN wallets w ON w.id = h.wallet_id
+LEFT JOIN wallets tw ON tw.id = h.to_wallet_id
+CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE n.kind = 'Hold' AND n.transaction_id = h.transaction_id)
+             AS made,
+           count(*) FILTER (WHERE n.kind <> 'Hold') AS resolutions,
+           min(n.kind) FILTER (WHERE n.kind <> 'Hold') AS resolution,
+           min(n.transaction_id) FILTER (WHERE n.kind <> 'Hold') AS resolver,
+           min(coalesce(n.amount, h.amount)) FILTER (WHERE n.kind = 'Capture') AS captured
+    FROM named n WHERE n.hold_id = h.id AND n.project_id = h.project_id
+) c
+"""
+RESOLUTIONS = {"Captured": "Capture", "Voided": "Void", "Expired": "Expire"}
 RESOLVE = """
 SELECT k.id, count(DISTINCT r.transaction_id) AS finals,
        min(t.reference_id) AS reference_id, min(t.status) AS status
@@ -168,7 +236,10 @@ async def verify(
     (transaction id, reference ID) pairs answered 202."""
     report = Report()
     for row in await connection.fetch(NEGATIVE, project_id):
-        report.violations.append(f"negative balance: wallet {row['id']}")
+        if row["negative"]:
+            report.violations.append(f"negative balance: wallet {row['id']}")
+        else:
+            report.violations.append(f"held balance out of range: wallet {row['id']}")
     for row in await connection.fetch(CONSERVATION, project_id):
         report.violations.append(
             f"conservation: asset {row['asset_id']} holds {row['total']} but issued - redeemed"
@@ -195,9 +266,37 @@ async def verify(
         )
     for row in await connection.fetch(BAD_ALIASES, project_id):
         report.violations.append(f"alias {row['id']} {row['problem']}")
+    for row in await connection.fetch(HELD, project_id):
+        report.violations.append(
+            f"held balance: wallet {row['id']} holds {row['held']} but its Pending holds"
+            f" {row['pending']}"
+        )
+    for row in await connection.fetch(HOLDS, project_id):
+        for problem in _hold_problems(row):
+            report.violations.append(f"hold {row['id']} {problem}")
     if accepted is not None:
         await _check_accepted(connection, accepted, report)
     return report
+
+
+def _hold_problems(row: Row) -> list[str]:
+    """What is wrong with one hold, as the HOLDS query reads it."""
+    problems = []
+    if row["made"] != 1:
+        problems.append(f"was made by {row['made']} Hold operations")
+    status = row["status"]
+    if row["resolutions"] != (status != "Pending"):
+        problems.append(f"is {status} but was resolved {row['resolutions']} times")
+    elif status != "Pending":
+        if row["resolution"] != RESOLUTIONS[status]:
+            problems.append(f"is {status} but was resolved by a {row['resolution']}")
+        if row["resolver"] != row["resolved_by"]:
+            problems.append(f"names {row['resolved_by']} as its resolution, not {row['resolver']}")
+        if (row["captured"] or 0) != row["captured_amount"]:
+            problems.append(f"shows {row['captured_amount']} captured, not {row['captured']}")
+    if row["crosses_projects"]:
+        problems.append("names a wallet of another project (or none)")
+    return problems
 
 
 async def _check_accepted(

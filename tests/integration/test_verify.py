@@ -97,6 +97,7 @@ async def apply_an_issue_twice(database: asyncpg.Connection, books: Books) -> No
 
 async def make_a_balance_negative(database: asyncpg.Connection, books: Books) -> None:
     await database.execute("ALTER TABLE wallets DROP CONSTRAINT wallets_balance_check")
+    await database.execute("ALTER TABLE wallets DROP CONSTRAINT wallets_held_check")
     await database.execute("UPDATE wallets SET balance = -1 WHERE id = $1", books.bob)
 
 
