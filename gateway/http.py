@@ -222,6 +222,10 @@ def validate(
         ) from None
 
 
+# The operation types, which pydantic names in the location of an error inside a tagged union.
+OPERATION_TAGS = frozenset({"Transfer", "Issue", "Redeem", "Hold", "Capture", "Void", "Expire"})
+
+
 def field_errors(error: ValidationError, root: str = "body") -> list[dict[str, str]]:
     """Pydantic's errors as `[{field, message}]`, fields written as `operations[0].amount`."""
     fields = []
@@ -230,7 +234,7 @@ def field_errors(error: ValidationError, root: str = "body") -> list[dict[str, s
         for part in item["loc"]:
             if isinstance(part, int):
                 path += f"[{part}]"
-            elif part not in ("Transfer", "Issue", "Redeem"):
+            elif part not in OPERATION_TAGS:
                 path += f".{part}" if path else str(part)
         fields.append({"field": path or root, "message": item["msg"]})
     return fields

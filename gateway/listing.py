@@ -11,6 +11,7 @@ import base64
 import binascii
 import re
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -23,6 +24,7 @@ from shared.errors import ValidationFailed
 NUMBER_KEY = re.compile(r"[0-9]{1,18}")
 ID_KEY = re.compile(rf"[A-Za-z0-9_-]{{1,{RESOURCE_ID_LENGTH_MAX}}}")
 MOMENT_KEY_MAX = EPOCH_MS_MAX * 1000 + 999
+Query = TypeVar("Query", bound=LedgerQuery)
 
 
 def read_page(request: web.Request) -> tuple[int, int]:
@@ -32,10 +34,10 @@ def read_page(request: web.Request) -> tuple[int, int]:
     return query.page, query.size(settings.page_size_default)
 
 
-def read_ledger_query(request: web.Request) -> tuple[LedgerQuery, int]:
-    """The query of a time-ordered list and its page size."""
+def read_ledger_query(request: web.Request, model: type[Query]) -> tuple[Query, int]:
+    """The query of a time-ordered list (`model`, the route's own) and its page size."""
     settings = request.app[SETTINGS]
-    query = read_query(request, LedgerQuery, {"page_size_max": settings.page_size_max})
+    query = read_query(request, model, {"page_size_max": settings.page_size_max})
     return query, query.size(settings.page_size_default)
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
+from shared.contract.messages import RESOURCE_ID_LENGTH_MAX, RESOURCE_ID_PATTERN
 from shared.errors import ValidationFailed
 
 _DIGITS = re.compile(r"[0-9]{1,19}")
@@ -81,6 +82,26 @@ class LedgerQuery(PageQuery):
     def window(self) -> tuple[datetime | None, datetime | None]:
         """`from` and `to` as moments (None when absent)."""
         return _moment(self.from_ms), _moment(self.to_ms)
+
+
+HoldStatusName = Literal["Pending", "Captured", "Voided", "Expired"]
+
+
+class HoldQuery(LedgerQuery):
+    """A page of a project's holds, filtered by the wallet they draw on and by status. Unlike
+    the older lists, an unknown parameter is refused (a misspelt filter would otherwise list
+    everything)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    wallet_id: (
+        Annotated[
+            str,
+            Field(min_length=1, max_length=RESOURCE_ID_LENGTH_MAX, pattern=RESOURCE_ID_PATTERN),
+        ]
+        | None
+    ) = Field(default=None, alias="walletId", description="only the holds on this wallet (`from`)")
+    status: HoldStatusName | None = Field(default=None, description="only the holds in this status")
 
 
 def _moment(epoch_ms: int | None) -> datetime | None:

@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from gateway import responses
+from shared.contract import messages
 
 
 def asset_from_row(row: asyncpg.Record) -> responses.Asset:
@@ -41,6 +42,7 @@ def customer_from_row(row: asyncpg.Record) -> responses.Customer:
 
 
 def wallet_from_row(row: asyncpg.Record) -> responses.Wallet:
+    balance, held = int(row["balance"]), int(row["held"])
     return responses.Wallet(
         id=row["id"],
         project_id=row["project_id"],
@@ -50,7 +52,9 @@ def wallet_from_row(row: asyncpg.Record) -> responses.Wallet:
         name=row["name"],
         description=row["description"],
         status=row["status"],
-        balance=int(row["balance"]),
+        balance=balance,
+        held_balance=held,
+        available_balance=balance - held,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -65,9 +69,15 @@ def entry_from_row(row: asyncpg.Record) -> responses.Entry:
         type=row["type"],
         amount=int(row["amount"]),
         balance_after=int(row["balance_after"]),
+        held_after=int(row["held_after"]),
         counterparty_wallet_id=row["counterparty_wallet_id"],
         created_at=row["created_at"],
     )
+
+
+def hold_from_row(row: asyncpg.Record) -> responses.Hold:
+    """A stored hold as the API shows it: the body the `hold.<status>` events carry."""
+    return responses.Hold.model_validate(messages.hold_from_row(row))
 
 
 def transaction_from_state(body: dict[str, Any]) -> responses.Transaction:

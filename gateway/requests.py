@@ -18,7 +18,7 @@ from pydantic import (
     field_validator,
 )
 
-from shared.contract.messages import RESOURCE_ID_LENGTH_MAX, RESOURCE_ID_PATTERN
+from shared.contract.messages import RESOURCE_ID_LENGTH_MAX, RESOURCE_ID_PATTERN, HoldId
 from shared.contract.text import (
     DESCRIPTION_PATTERN,
     ID_PATTERN,
@@ -92,6 +92,7 @@ PATH_PARAMETERS: dict[str, TypeAdapter[str]] = {
     "assetId": TypeAdapter(ResourceId),
     "walletId": TypeAdapter(ResourceId),
     "transactionId": TypeAdapter(ResourceId),
+    "holdId": TypeAdapter(HoldId),
     "customerId": TypeAdapter(CustomerId),
 }
 

@@ -9,7 +9,20 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
-from shared.contract.messages import OperationModel, format_time
+from shared.contract.messages import (
+    Amount,
+    CaptureOperation,
+    ExpireOperation,
+    HoldId,
+    HoldOperation,
+    IssueOperation,
+    RedeemOperation,
+    TransferOperation,
+    VoidOperation,
+    WalletId,
+    format_time,
+)
+from shared.core.ledger import HOLD_TIMEOUT_S_MAX
 
 Time = Annotated[
     datetime,
@@ -86,6 +99,10 @@ class Wallet(Out):
     description: str
     status: Literal["Open", "Suspended", "Closed"]
     balance: AmountText
+    held_balance: AmountText = Field(description="the sum of the wallet's Pending holds")
+    available_balance: AmountText = Field(
+        description="balance - heldBalance: what a Transfer, Redeem or Hold may draw on"
+    )
     created_at: Time
     updated_at: Time
 
@@ -95,11 +112,15 @@ class Entry(Out):
     wallet_id: str
     transaction_id: str
     operation_index: int
-    type: Literal["Issue", "Redeem", "Debit", "Credit"]
+    type: Literal["Issue", "Redeem", "Debit", "Credit", "Hold", "Release"]
     amount: AmountText
     balance_after: AmountText
+    held_after: AmountText = Field(
+        description="the wallet's held balance after the entry: only Hold and Release move it"
+    )
     counterparty_wallet_id: str | None = Field(
-        description="the other wallet of a transfer; null for Issue and Redeem"
+        description="the other wallet of a transfer, or of a Hold or Release with a `to`;"
+        " null for Issue and Redeem"
     )
     created_at: Time
 
@@ -114,14 +135,77 @@ def _absent(value: object) -> bool:
     return value is None
 
 
+class HoldOperationResult(HoldOperation):
+    """A Hold as a transaction shows it: as submitted, with the id of the hold it made once
+    the transaction has Completed."""
+
+    to_wallet_id: WalletId | None = Field(default=None, alias="to", exclude_if=_absent)
+    timeout_s: int | None = Field(
+        default=None,
+        alias="timeoutS",
+        ge=1,
+        le=HOLD_TIMEOUT_S_MAX,
+        strict=True,
+        exclude_if=_absent,
+        description="seconds from the transaction's completion to the hold's expiry",
+    )
+    hold_id: HoldId | None = Field(
+        default=None,
+        alias="holdId",
+        exclude_if=_absent,
+        description="the hold this operation made; only on a Completed transaction",
+    )
+
+
+class CaptureOperationResult(CaptureOperation):
+    """A Capture as a transaction shows it: `amount` only when it was given."""
+
+    amount: Amount | None = Field(default=None, exclude_if=_absent)
+
+
+OperationResult = Annotated[
+    TransferOperation
+    | IssueOperation
+    | RedeemOperation
+    | HoldOperationResult
+    | CaptureOperationResult
+    | VoidOperation
+    | ExpireOperation,
+    Field(discriminator="type"),
+]
+
+
 class Transaction(Out):
     id: str
     reference_id: str
     status: Literal["Pending", "Completed", "Failed"]
-    operations: list[OperationModel]
+    operations: list[OperationResult] = Field(
+        description="as submitted; an Expire is the service's own operation (the expiry of a"
+        " hold, referenceId `cloudwallet:expire:<holdId>`), never a client's"
+    )
     failure: TransactionFailure | None = Field(default=None, exclude_if=_absent)
     created_at: Time
     completed_at: Time | None = Field(default=None, exclude_if=_absent)
+
+
+class Hold(Out):
+    """A hold: an amount of `walletId` reserved for a pending Transfer to `toWalletId`, or a
+    pending Redeem without it."""
+
+    id: str
+    project_id: str
+    wallet_id: str
+    to_wallet_id: str | None = Field(description="null for a pending Redeem")
+    amount: AmountText
+    captured_amount: AmountText = Field(description="0 unless Captured")
+    status: Literal["Pending", "Captured", "Voided", "Expired"]
+    transaction_id: str = Field(description="the transaction whose Hold operation made it")
+    resolved_by_transaction_id: str | None = Field(
+        description="the transaction that captured, voided or expired it; null while Pending"
+    )
+    expires_at: Time | None = Field(description="null for a hold that never expires")
+    created_at: Time
+    resolved_at: Time | None = Field(description="null while Pending")
 
 
 class TransactionAccepted(Out):
@@ -164,6 +248,10 @@ class EntryPage(CursorPage[Entry]):
 
 
 class TransactionPage(CursorPage[Transaction]):
+    pass
+
+
+class HoldPage(CursorPage[Hold]):
     pass
 
 

@@ -13,6 +13,7 @@ from gateway.handlers import (
     customer_status,
     customers,
     entries,
+    holds,
     meta,
     projects,
     transaction_batches,
@@ -66,6 +67,8 @@ ROUTES = (
     Route("POST", P + "/transactions/batch", transaction_batches.SUBMIT_TRANSACTION_BATCH),
     Route("GET", P + "/transactions", transaction_list.LIST_TRANSACTIONS),
     Route("GET", P + "/transactions/{transactionId}", transactions.GET_TRANSACTION),
+    Route("GET", P + "/holds", holds.LIST_HOLDS),
+    Route("GET", P + "/holds/{holdId}", holds.GET_HOLD),
 )
 
 

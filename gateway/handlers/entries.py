@@ -30,7 +30,7 @@ OLDEST_FIRST = _WINDOW + "AND id > $4 ORDER BY id ASC LIMIT $5 OFFSET $6"
 
 
 async def list_entries(request: web.Request) -> web.Response:
-    query, page_size = read_ledger_query(request)
+    query, page_size = read_ledger_query(request, LedgerQuery)
     wallet_id, project_id = request.match_info["walletId"], request.match_info["projectId"]
     database = request.app[DATABASE]
     found_wallet(

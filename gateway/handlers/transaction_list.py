@@ -47,7 +47,7 @@ OLDEST_FIRST = (
 
 
 async def list_transactions(request: web.Request) -> web.Response:
-    query, page_size = read_ledger_query(request)
+    query, page_size = read_ledger_query(request, LedgerQuery)
     newest_first = query.order == "desc"
     after_moment, after_id = _after(query)
     rows = await request.app[DATABASE].fetch(

@@ -74,6 +74,7 @@ SUBMIT_TRANSACTION = Endpoint(
     response_headers={"Location": "the transaction's URL, to poll for its final state"},
     body=SubmitTransaction,
     body_example=examples.SUBMIT,
+    body_examples=examples.SUBMIT_EXAMPLES,
     errors=(
         "DuplicateReferenceId",
         "QueueFull",

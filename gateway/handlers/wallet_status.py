@@ -1,10 +1,11 @@
 """Change a wallet's status by the transition table of `shared.core.lifecycle`.
 
-The change serializes with the worker: it locks the wallet row FOR UPDATE, reads status and
-balance under the lock, and writes in the same database transaction, while the worker locks
-the same rows before it applies a batch. So a wallet is closed only with a balance of 0 that
-no batch can change any more (a Closed wallet takes part in no transaction), and a batch that
-commits after a suspension sees the wallet Suspended. The customer row is locked (shared)
+The change serializes with the worker: it locks the wallet row FOR UPDATE, reads status,
+balance and held balance under the lock, and writes in the same database transaction, while
+the worker locks the same rows before it applies a batch. So a wallet is closed only with a
+balance of 0 and no Pending hold, which no batch can change any more (a Closed wallet takes
+part in no transaction), and a batch that commits after a suspension sees the wallet
+Suspended. The customer row is locked (shared)
 before the wallet, in the order every customer operation uses."""
 
 from __future__ import annotations
@@ -49,12 +50,17 @@ async def change_wallet_status(request: web.Request) -> web.Response:
             target,
             balance=int(row["balance"]),
             customer_suspended=customer_suspended,
+            held=int(row["held"]),
         )
         if refusal is not None:
             raise Conflict(
                 refusal.message,
                 code=refusal.code,
-                details={"status": row["status"], "balance": str(int(row["balance"]))},
+                details={
+                    "status": row["status"],
+                    "balance": str(int(row["balance"])),
+                    "heldBalance": str(int(row["held"])),
+                },
             )
         if target != row["status"]:
             row = found_wallet(
@@ -92,7 +98,8 @@ CHANGE_WALLET_STATUS = Endpoint(
     body_example={"status": "Suspended"},
     errors=("WalletNotFound", "InvalidStatusTransition", "WalletNotEmpty", "CustomerSuspended"),
     description="Open -> Suspended | Closed; Suspended -> Open | Closed; Closed is final (409"
-    " InvalidStatusTransition). Only a wallet with a balance of 0 closes (409 WalletNotEmpty)."
+    " InvalidStatusTransition). Only a wallet with a balance of 0 and no Pending hold closes"
+    " (409 WalletNotEmpty, with details.balance and details.heldBalance)."
     " A wallet of a suspended customer reopens only by resuming the customer (409"
     " CustomerSuspended). Asking for the current status changes nothing.",
 )

@@ -7,6 +7,8 @@ import json
 from html import escape
 from typing import Any
 
+from gateway.openapi.document import body_examples
+
 STYLE = """
 body{font:15px/1.5 system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}
 h1{margin-bottom:0}h2{border-bottom:2px solid #ddd;margin-top:2em}
@@ -70,9 +72,10 @@ def _operation(path: str, method: str, operation: dict[str, Any]) -> str:
     body = operation.get("requestBody")
     if body is not None:
         media = body["content"]["application/json"]
+        shown = "".join(_json(example) for example in body_examples(media))
         parts.append(
             f"<p>Request body ({'required' if body['required'] else 'optional'}):"
-            f" {_ref_link(media['schema'])}</p>{_json(media.get('example'))}"
+            f" {_ref_link(media['schema'])}</p>{shown}"
         )
     parts.append(_responses(operation["responses"]))
     return "".join(parts) + "</section>"

@@ -91,16 +91,25 @@ def _operation(route: Route, refs: dict[Any, dict[str, Any]], settings: Settings
     if endpoint.public:
         spec["security"] = []
     if endpoint.body is not None:
+        media: dict[str, Any] = {"schema": refs[(endpoint.body, "validation")]}
+        if endpoint.body_examples:
+            # OpenAPI takes either one `example` or named `examples`, not both.
+            first = {"summary": "Example", "value": endpoint.body_example}
+            media["examples"] = {"default": first, **endpoint.body_examples}
+        else:
+            media["example"] = endpoint.body_example
         spec["requestBody"] = {
             "required": endpoint.body_required,
-            "content": {
-                "application/json": {
-                    "schema": refs[(endpoint.body, "validation")],
-                    "example": endpoint.body_example,
-                }
-            },
+            "content": {"application/json": media},
         }
     return spec
+
+
+def body_examples(media: dict[str, Any]) -> list[Any]:
+    """Every request body example of an operation's media type, `example` or `examples`."""
+    if "examples" in media:
+        return [example["value"] for example in media["examples"].values()]
+    return [media["example"]]
 
 
 def _path_parameters(route: Route) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ ERROR_STATUS: dict[str, int] = {
     "CustomerNotFound": 404,
     "WalletNotFound": 404,
     "TransactionNotFound": 404,
+    "HoldNotFound": 404,
     "AssetCodeTaken": 409,
     "AssetInUse": 409,
     "CustomerSuspended": 409,
@@ -54,7 +55,8 @@ class Link:
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """One endpoint; `response` None means an empty answer (204). `also_status` is a second
-    success status with the same body (an upsert answers 201 or 200)."""
+    success status with the same body (an upsert answers 201 or 200). `body_examples` are
+    further request bodies, by name, each `{summary, value}`, shown after `body_example`."""
 
     operation_id: str
     handler: Handler
@@ -67,6 +69,7 @@ class Endpoint:
     body: type[BaseModel] | None = None
     body_required: bool = True
     body_example: Any = None
+    body_examples: Mapping[str, Any] = field(default_factory=dict)
     query: type[BaseModel] | None = None
     errors: tuple[str, ...] = ()
     description: str = ""

@@ -7,13 +7,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway import responses
-from shared.contract.messages import IssueOperation, TransferOperation
+from shared.contract.messages import IssueOperation, TransferOperation, hold_id
 
 PROJECT_ID = "01JD3ZQ6M2X8Y4TNK7V5B9RCEW"
 ASSET_ID = "01JD3ZR0A5S7HX2C9Q1WNB4M6K"
 WALLET_ID = "01JD3ZS4E8P2KD6V3YQ7TF0G1A"
 TREASURY_ID = "01JD3ZS1B3N9QH4X8CRW2M5V7E"
 TRANSACTION_ID = "01JD3ZT9K1W5R8M2FXQ4N6C3HB"
+HOLD_TRANSACTION_ID = "01JD3ZV2H6C4M9T1QX8R5N7BKD"
+HOLD_ID = hold_id(HOLD_TRANSACTION_ID, 0)
 CREATED = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)
 COMPLETED = datetime(2025, 1, 31, 12, 0, 0, 42_000, tzinfo=UTC)
 
@@ -42,9 +44,12 @@ WALLET = responses.Wallet(
     description="",
     status="Open",
     balance=2000,
+    held_balance=500,
+    available_balance=1500,
     created_at=CREATED,
     updated_at=COMPLETED,
 )
+EMPTY_WALLET = {"balance": 0, "held_balance": 0, "available_balance": 0}
 SYSTEM_WALLET = WALLET.model_copy(
     update={"id": TREASURY_ID, "customer_id": None, "type": "system", "name": "treasury"}
 )
@@ -56,6 +61,7 @@ ENTRY = responses.Entry(
     type="Credit",
     amount=2000,
     balance_after=2000,
+    held_after=0,
     counterparty_wallet_id=TREASURY_ID,
     created_at=COMPLETED,
 )
@@ -83,6 +89,38 @@ SUBMIT = {
         {"type": "Transfer", "from": TREASURY_ID, "to": WALLET_ID, "amount": "2000"},
     ],
 }
+
+# Further request bodies of the submit route: the operations on holds.
+SUBMIT_HOLD = {
+    "referenceId": "checkout-1001",
+    "operations": [
+        {"type": "Hold", "from": WALLET_ID, "to": TREASURY_ID, "amount": "500", "timeoutS": 900}
+    ],
+}
+SUBMIT_CAPTURE = {
+    "referenceId": "shipped-1001",
+    "operations": [{"type": "Capture", "holdId": HOLD_ID, "amount": "300"}],
+}
+SUBMIT_VOID = {"referenceId": "cancelled-1001", "operations": [{"type": "Void", "holdId": HOLD_ID}]}
+SUBMIT_EXAMPLES = {
+    "hold": {"summary": "Reserve 500 of a wallet for 15 minutes", "value": SUBMIT_HOLD},
+    "capture": {"summary": "Capture 300 of the hold and release the rest", "value": SUBMIT_CAPTURE},
+    "void": {"summary": "Release the whole hold", "value": SUBMIT_VOID},
+}
+HOLD = responses.Hold(
+    id=HOLD_ID,
+    project_id=PROJECT_ID,
+    wallet_id=WALLET_ID,
+    to_wallet_id=TREASURY_ID,
+    amount=500,
+    captured_amount=0,
+    status="Pending",
+    transaction_id=HOLD_TRANSACTION_ID,
+    resolved_by_transaction_id=None,
+    expires_at=datetime(2025, 1, 31, 12, 15, 0, 42_000, tzinfo=UTC),
+    created_at=COMPLETED,
+    resolved_at=None,
+)
 
 
 def page(items: list[responses.Out], *, cursor: bool = False) -> Any:

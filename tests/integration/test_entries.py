@@ -38,6 +38,7 @@ async def test_entries_shape_and_order(ledger: Ledger) -> None:
         "type": "Credit",
         "amount": "30",
         "balanceAfter": "30",
+        "heldAfter": "0",
         "counterpartyWalletId": treasury,
         "createdAt": credit["createdAt"],
     }

@@ -91,6 +91,8 @@ async def test_wallets(ledger: Ledger) -> None:
         "description": "",
         "status": "Open",
         "balance": "0",
+        "heldBalance": "0",
+        "availableBalance": "0",
         "createdAt": "",
         "updatedAt": "",
     }

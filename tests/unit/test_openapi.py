@@ -18,9 +18,10 @@ from pydantic import BaseModel
 
 from gateway.http import decode_json, validate
 from gateway.openapi.docs_page import render_docs
-from gateway.openapi.document import REF, build_openapi
+from gateway.openapi.document import REF, body_examples, build_openapi
 from gateway.openapi.endpoint import ERROR_STATUS, Route
 from gateway.requests import CreateAsset
+from gateway.responses import Transaction
 from gateway.routes import ROUTES
 from shared.contract.messages import AMOUNT_DIGITS_MAX, SubmitTransaction
 from shared.core.ledger import AMOUNT_MAX
@@ -63,8 +64,8 @@ def test_each_operation_has_examples_that_the_models_accept(
         if operation.response is not None:
             operation.response.model_validate(media["example"])
     if operation.body is not None:
-        example = spec["requestBody"]["content"]["application/json"]["example"]
-        operation.body.model_validate(example)
+        for example in body_examples(spec["requestBody"]["content"]["application/json"]):
+            operation.body.model_validate(example)
     assert [p["name"] for p in spec["parameters"] if p["in"] == "path"] == (route.path_parameters())
     assert all("example" in p for p in spec["parameters"] if p["in"] == "path")
     assert operation.summary and operation.tag
@@ -241,3 +242,67 @@ def test_the_docs_page_shows_every_operation_and_needs_nothing_from_outside(
     assert "<script" not in page
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
     assert "AssetInUse" in page and "InvalidStatusTransition" in page
+
+
+def test_submit_examples_show_each_operation_on_holds(document: dict[str, Any]) -> None:
+    route = next(route for route in ROUTES if route.endpoint.operation_id == "submitTransaction")
+    media = spec_of(document, route)["requestBody"]["content"]["application/json"]
+    kinds = {op["type"] for body in body_examples(media) for op in body["operations"]}
+    assert {"Hold", "Capture", "Void"} <= kinds
+    assert "Expire" not in kinds
+    assert "&quot;type&quot;: &quot;Capture&quot;" in render_docs(document)
+
+
+HOLD = {"type": "Hold", "from": "w1", "to": "w2", "amount": "5", "timeoutS": 60}
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        HOLD | {"holdId": "t1-0"},
+        {"type": "Expire", "holdId": "t1-0"},
+        HOLD | {"timeoutS": 0},
+        HOLD | {"timeoutS": 31_536_001},
+        {"type": "Capture"},
+        {"type": "Void", "holdId": "t1-0", "amount": "5"},
+    ],
+)
+def test_documented_requests_refuse_what_only_responses_show(
+    document: dict[str, Any], operation: dict[str, Any]
+) -> None:
+    body = {"referenceId": "r1", "operations": [operation]}
+    assert not documented(document, "SubmitTransaction").is_valid(body)
+    assert not gateway_accepts(SubmitTransaction, body)
+
+
+def test_documented_transactions_show_hold_ids_and_expiries(document: dict[str, Any]) -> None:
+    body = {
+        "id": "t1",
+        "referenceId": "r1",
+        "status": "Completed",
+        "operations": [
+            HOLD | {"holdId": "t1-0"},
+            {"type": "Hold", "from": "w1", "amount": "5", "holdId": "t1-1"},
+            {"type": "Capture", "holdId": "t0-0"},
+            {"type": "Capture", "holdId": "t0-1", "amount": "2"},
+            {"type": "Void", "holdId": "t0-2"},
+            {"type": "Expire", "holdId": "t0-3"},
+        ],
+        "createdAt": "2025-01-31T12:00:00.000Z",
+        "completedAt": "2025-01-31T12:00:00.042Z",
+    }
+    assert documented(document, "Transaction").is_valid(body)
+    assert (
+        Transaction.model_validate(body).to_json()
+        == json.dumps(body, separators=(",", ":")).encode()
+    )
+
+
+def test_the_holds_list_documents_its_filters(document: dict[str, Any]) -> None:
+    parameters = document["paths"]["/projects/{projectId}/holds"]["get"]["parameters"]
+    by_name = {parameter["name"]: parameter["schema"] for parameter in parameters}
+    assert by_name["status"]["enum"] == ["Pending", "Captured", "Voided", "Expired"]
+    assert by_name["walletId"]["pattern"] == "^[A-Za-z0-9_-]+$"
+    assert {"page", "pageSize", "from", "to", "order", "cursor"} <= set(by_name)
+    wallet = document["components"]["schemas"]["Wallet"]["properties"]
+    assert wallet["heldBalance"]["type"] == wallet["availableBalance"]["type"] == "string"
