@@ -20,7 +20,7 @@ from tests.support import Api, Reply, fetch_rows, issue, new_ledger
 
 MISSING = "01MISSING00000000000000000"
 MISSING_CUSTOMER = f"customer-{MISSING}"
-SUB_IDS = ("assetId", "customerId", "walletId", "transactionId")
+SUB_IDS = ("assetId", "customerId", "walletId", "transactionId", "holdId")
 TENANT_ROUTES = [route for route in ROUTES if "projectId" in route.path_parameters()]
 
 
@@ -31,15 +31,18 @@ class Ids:
     customerId: str
     walletId: str
     transactionId: str
+    holdId: str
 
 
 async def make_ids(api: Api) -> Ids:
     ledger = await new_ledger(api)
     customer_id = f"customer-{new_id()}"
     wallet = await ledger.customer_wallet(customer_id)
-    accepted = await api.submit(ledger.project_id, [issue(wallet, 1)])
-    await api.final(ledger.project_id, accepted["id"])
-    return Ids(ledger.project_id, ledger.asset_id, customer_id, wallet, accepted["id"])
+    hold = {"type": "Hold", "from": wallet, "amount": "1"}
+    accepted = await api.submit(ledger.project_id, [issue(wallet, 2), hold])
+    done = await api.final(ledger.project_id, accepted["id"])
+    hold_id = done["operations"][1]["holdId"]
+    return Ids(ledger.project_id, ledger.asset_id, customer_id, wallet, accepted["id"], hold_id)
 
 
 def path_of(route: Route, ids: Ids) -> str:
@@ -101,6 +104,7 @@ async def snapshot(settings: Settings, project_id: str) -> list[Any]:
         "SELECT * FROM customers WHERE project_id = $1 ORDER BY id",
         "SELECT * FROM wallets WHERE project_id = $1 ORDER BY id",
         "SELECT * FROM transactions WHERE project_id = $1 ORDER BY id",
+        "SELECT * FROM holds WHERE project_id = $1 ORDER BY id",
         "SELECT e.* FROM entries e JOIN wallets w ON w.id = e.wallet_id"
         " WHERE w.project_id = $1 ORDER BY e.id",
     ]
@@ -115,7 +119,7 @@ async def test_projects_own_foreign_and_missing(
 ) -> None:
     mine, theirs = await make_ids(api), await make_ids(other_api)
     before = await snapshot(migrated, theirs.projectId)
-    missing = Ids(MISSING, MISSING, MISSING_CUSTOMER, MISSING, MISSING)
+    missing = Ids(MISSING, MISSING, MISSING_CUSTOMER, MISSING, MISSING, MISSING)
     foreign = await call(api, route, theirs)
     absent = await call(api, route, missing)
     assert foreign.body["error"]["code"] == "ProjectNotFound"
