@@ -5,6 +5,7 @@ holds refused at submission with a 400 that stores nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -386,3 +387,58 @@ async def test_reserved_reference_ids_are_refused(
     assert (reply.status, reply.body["error"]["code"]) == (400, "ValidationError")
     assert [item["field"] for item in reply.body["error"]["details"]["fields"]] == ["referenceId"]
     await assert_nothing_stored(migrated, ledger.project_id, reference_id)
+
+
+async def failure_of(api: Api, project: str, operations: list[dict[str, object]]) -> Any:
+    done = await api.run(project, operations)
+    assert done["status"] == "Failed", done
+    # A Hold of a failed transaction made no hold, and shows no holdId.
+    assert all(op["type"] != "Hold" or "holdId" not in op for op in done["operations"])
+    return (done["failure"]["operationIndex"], done["failure"]["code"])
+
+
+async def test_failures_of_operations_on_holds_and_all_or_nothing(ledger: Ledger) -> None:
+    api, project = ledger.api, ledger.project_id
+    treasury, wallet, _ = await funded(ledger, 10)
+    hold_id = await make_hold(api, project, hold(wallet, 6, treasury))
+    assert await failure_of(api, project, [hold(wallet, 5)]) == (0, "InsufficientFunds")
+    assert await failure_of(api, project, [hold(wallet, 4), issue(new_id(), 1)]) == (
+        1,
+        "WalletNotFound",
+    )
+    assert balances(await get_wallet(api, project, wallet)) == ("10", "6", "4")
+    other_project = await new_ledger(api)
+    assert await failure_of(api, other_project.project_id, [void(hold_id)]) == (
+        0,
+        "HoldNotFound",
+    )
+    assert await failure_of(api, project, [capture(hold_id, 7)]) == (0, "CaptureExceedsHold")
+    await completed(api, project, [void(hold_id)])
+    assert await failure_of(api, project, [capture(hold_id)]) == (0, "HoldNotPending")
+    assert ids(await holds_listed(ledger)) == [hold_id]
+
+
+async def test_an_expired_hold_is_released_by_the_service(ledger: Ledger) -> None:
+    api, project = ledger.api, ledger.project_id
+    _, wallet, _ = await funded(ledger, 10)
+    made = await completed(api, project, [hold(wallet, 4, timeout_s=1)])
+    hold_id = made["operations"][0]["holdId"]
+    expires_at = moment((await get_hold(api, project, hold_id))["expiresAt"])
+    assert expires_at == moment(made["completedAt"]) + timedelta(seconds=1)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    shown = await get_hold(api, project, hold_id)
+    while shown["status"] == "Pending" and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+        shown = await get_hold(api, project, hold_id)
+    assert shown["status"] == "Expired", shown
+    resolved_at = moment(shown["resolvedAt"])
+    assert expires_at <= resolved_at <= expires_at + timedelta(seconds=10)
+    assert balances(await get_wallet(api, project, wallet)) == ("10", "0", "10")
+    expiry = await api.get(f"/projects/{project}/transactions/{shown['resolvedByTransactionId']}")
+    assert (expiry.status, expiry.body["status"]) == (200, "Completed")
+    assert expiry.body["referenceId"] == f"cloudwallet:expire:{hold_id}"
+    assert expiry.body["operations"] == [{"type": "Expire", "holdId": hold_id}]
+    listed = (await api.get(f"/projects/{project}/transactions")).body["items"]
+    assert listed[0] == expiry.body
+    assert await failure_of(api, project, [capture(hold_id)]) == (0, "HoldExpired")
