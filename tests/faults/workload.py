@@ -2,7 +2,8 @@
 as a careful client would: a 429, a 503 or a lost connection is retried with the same
 reference ID until the gateway answers 202 or 409, and every accepted (id, referenceId) is
 logged. Some clients also resubmit reference IDs they already had accepted, as a client unsure
-of its first attempt does."""
+of its first attempt does. Part of the load is holds: Holds that expire within seconds or never,
+and Captures (half of them partial) and Voids of the holds the client made before."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from shared.contract.messages import hold_id
 from shared.ids import new_id
 from shared.settings import Settings
 from tests.events import EventLog
@@ -22,6 +24,7 @@ SUBMIT_PATIENCE_S = 45  # how long a client keeps retrying one reference ID
 RETRY_PAUSE_S = 0.1
 CUSTOMER_WALLETS = 6
 TREASURY_FUNDS = 10**9
+HOLD_TIMEOUTS_S = (1, 2, 3, None)  # the holds of the load expire soon, or never
 
 
 @dataclass
@@ -135,6 +138,7 @@ class Workload:
     async def _client(self, client: str) -> None:
         rng = random.Random(f"{self.seed}-{client}")
         sent: list[tuple[str, list[dict[str, Any]]]] = []
+        holds: list[str] = []  # the ids of the holds this client's accepted Holds make
         for sequence in range(self.requests_per_client_max):
             if self._stop.is_set():
                 return
@@ -143,20 +147,41 @@ class Workload:
                 await self.submit(client, -1, reference_id, operations)
                 continue
             reference_id = f"{client}-{sequence}-{new_id()}"
-            operations = self._operations(rng)
-            await self.submit(client, sequence, reference_id, operations)
+            operations = self._operations(rng, holds)
+            accepted = await self.submit(client, sequence, reference_id, operations)
             sent.append((reference_id, operations))
+            if operations[0]["type"] == "Hold":
+                holds.append(hold_id(accepted.id, 0))
 
-    def _operations(self, rng: random.Random) -> list[dict[str, Any]]:
+    def _operations(self, rng: random.Random, holds: list[str]) -> list[dict[str, Any]]:
         draw = rng.random()
         customer = rng.choice(self.customers)
-        if draw < 0.4:
+        if draw < 0.35:
             return [transfer(self.treasury, customer, rng.randint(1, 100))]
-        if draw < 0.8:
+        if draw < 0.65:
             other = rng.choice([wallet for wallet in self.customers if wallet != customer])
             return [transfer(customer, other, rng.randint(1, 150))]
-        if draw < 0.9:
+        if draw < 0.72:
             return [{"type": "Redeem", "from": customer, "amount": str(rng.randint(1, 80))}]
+        if draw < 0.8:
+            other = rng.choice([wallet for wallet in self.customers if wallet != customer])
+            operation: dict[str, Any] = {
+                "type": "Hold",
+                "from": customer,
+                "to": other,
+                "amount": str(rng.randint(1, 100)),
+            }
+            timeout_s = rng.choice(HOLD_TIMEOUTS_S)
+            if timeout_s is not None:
+                operation["timeoutS"] = timeout_s
+            return [operation]
+        if draw < 0.9 and holds:
+            held = holds.pop(rng.randrange(len(holds)))
+            if rng.random() < 0.3:
+                return [{"type": "Void", "holdId": held}]
+            if rng.random() < 0.5:  # partial: at most the smallest hold of the load
+                return [{"type": "Capture", "holdId": held, "amount": str(rng.randint(1, 50))}]
+            return [{"type": "Capture", "holdId": held}]
         return [
             {"type": "Issue", "to": self.treasury, "amount": "1000"},
             transfer(self.treasury, customer, rng.randint(1, 50)),
