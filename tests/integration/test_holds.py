@@ -25,6 +25,7 @@ from tests.support import (
 )
 
 EXPIRY_BOUND_S = 10  # the design: released within 10 s of the instant
+POLL_S = 0.1
 
 
 def hold(source: str, amount: int, to: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -55,6 +56,16 @@ async def wallet_row(settings: Settings, wallet_id: str) -> tuple[int, int]:
 async def hold_row(settings: Settings, held: str) -> dict[str, Any]:
     (row,) = await fetch_rows(settings, "SELECT * FROM holds WHERE id = $1", held)
     return dict(row)
+
+
+async def resolved(settings: Settings, held: str) -> dict[str, Any]:
+    """The hold once it is no longer Pending, polled for at most the expiry bound."""
+    for _ in range(int(EXPIRY_BOUND_S / POLL_S)):
+        row = await hold_row(settings, held)
+        if row["status"] != "Pending":
+            return row
+        await asyncio.sleep(POLL_S)
+    raise AssertionError(f"hold {held} was not resolved within {EXPIRY_BOUND_S} s")
 
 
 async def entries_of(settings: Settings, wallet_id: str) -> list[tuple[str, int, int, int]]:
@@ -258,3 +269,33 @@ async def _collect(queue: aio_pika.abc.AbstractQueue, keys: set[str]) -> dict[st
                 if keys <= set(seen):
                     return seen
     return seen
+
+
+async def test_captures_racing_the_expiry(ledger: Ledger, migrated: Settings) -> None:
+    """Captures and Voids submitted around the instant, while the service expires the hold:
+    the hold resolves exactly once, as Captured or Voided only before its instant."""
+    api, project = ledger.api, ledger.project_id
+    buyer, merchant = await funded(ledger, 40)
+    made = await api.run(project, [hold(buyer, 10, merchant, timeoutS=1) for _ in range(4)])
+    held = [operation["holdId"] for operation in made["operations"]]
+    expires_at = (await hold_row(migrated, held[0]))["expires_at"]
+    await asyncio.sleep(max(0.0, expires_at.timestamp() - datetime.now(UTC).timestamp() - 0.05))
+    racing = [capture(one, 3) if index % 2 else void(one) for index, one in enumerate(held)]
+    results = await asyncio.gather(*(api.run(project, [operation]) for operation in racing * 3))
+    for result in results:
+        assert result["status"] == "Completed" or result["failure"]["code"] in (
+            "HoldExpired",
+            "HoldNotPending",
+        ), result
+    for one in held:
+        row = await resolved(migrated, one)
+        winners = [
+            r for r in results if r["status"] == "Completed" and r["operations"][0]["holdId"] == one
+        ]
+        if row["status"] == "Expired":
+            assert winners == [] and row["resolved_at"] >= expires_at
+        else:
+            assert [w["id"] for w in winners] == [row["resolved_by_transaction_id"]]
+            assert datetime.fromisoformat(winners[0]["completedAt"]) < expires_at
+    assert (await wallet_row(migrated, buyer))[1] == 0
+    await assert_ledger_consistent(migrated, project)
