@@ -28,6 +28,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from shared.contract.messages import hold_id
 from shared.database import migrate
 from shared.settings import Settings
 from tests.processes import STARTUP_TIMEOUT_S, free_port, start_cloudwallet, stop_process
@@ -129,7 +130,7 @@ def call(url: str, api_key: str, method: str, path: str, body: Any) -> Any:
 
 def make_fixture(url: str, api_key: str) -> dict[str, list[str]]:
     """A project with an asset, a customer with a wallet, a funded system wallet and a
-    transaction: the ids schemathesis draws path parameters from."""
+    transaction that holds part of its funds: the ids schemathesis draws path parameters from."""
     project = call(url, api_key, "POST", "/projects", {"name": "schemathesis"})["id"]
     base = f"/projects/{project}"
     asset = call(url, api_key, "POST", base + "/assets", {"name": "P", "code": "P", "fractions": 1})
@@ -149,7 +150,10 @@ def make_fixture(url: str, api_key: str) -> dict[str, list[str]]:
         base + "/transactions",
         {
             "referenceId": "fixture",
-            "operations": [{"type": "Issue", "to": treasury["id"], "amount": 5}],
+            "operations": [
+                {"type": "Issue", "to": treasury["id"], "amount": 5},
+                {"type": "Hold", "from": treasury["id"], "to": wallet["id"], "amount": 2},
+            ],
         },
     )
     return {
@@ -158,6 +162,7 @@ def make_fixture(url: str, api_key: str) -> dict[str, list[str]]:
         "customerId": [customer["id"]],
         "walletId": [wallet["id"], treasury["id"]],
         "transactionId": [transaction["id"]],
+        "holdId": [hold_id(transaction["id"], 1)],
     }
 
 
