@@ -83,7 +83,10 @@ SUBMIT_TRANSACTION = Endpoint(
         "TooManyRequests",
     ),
     description="Accepted once the broker confirmed it (202, Pending); poll the Location until"
-    " the status is Completed or Failed. The operations apply in order, all or nothing. A"
+    " the status is Completed or Failed. The operations apply in order, all or nothing. Hold"
+    " reserves an amount of a wallet (the completed transaction shows its holdId), Capture"
+    " applies a hold in whole or part and Void releases it; Expire is the service's own"
+    " operation and referenceIds beginning with `cloudwallet:` are reserved (400). A"
     " referenceId already used in the project answers 409 DuplicateReferenceId with the"
     " existing transaction in details.transaction and details.requestMatches, also when only"
     " PostgreSQL still holds it; one whose first submission is still being published waits"
