@@ -18,7 +18,7 @@ from aiohttp import web
 from gateway.app_keys import SETTINGS
 from gateway.http import read_query
 from gateway.query_strings import EPOCH, EPOCH_MS_MAX, LedgerQuery, PageQuery
-from shared.contract.messages import RESOURCE_ID_LENGTH_MAX
+from shared.contract.messages import RESOURCE_ID_LENGTH_MAX, Row
 from shared.errors import ValidationFailed
 
 NUMBER_KEY = re.compile(r"[0-9]{1,18}")
@@ -82,3 +82,17 @@ def key_moment(key: str) -> datetime:
     if microseconds > MOMENT_KEY_MAX:
         raise _not_a_cursor()
     return EPOCH + timedelta(microseconds=microseconds)
+
+
+def moment_id_cursor(kind: str, row: Row) -> str:
+    """The cursor after `row` in a list ordered by (`created_at`, `id`)."""
+    return encode_cursor(kind, moment_key(row["created_at"]), row["id"])
+
+
+def after_moment_id(cursor: str | None, kind: str) -> tuple[datetime | None, str]:
+    """The (time, id) a page of a list ordered by (`created_at`, `id`) starts after; no time
+    means the end its order starts from."""
+    if cursor is None:
+        return None, ""
+    moment, item_id = decode_cursor(cursor, kind, NUMBER_KEY, ID_KEY)
+    return key_moment(moment), item_id

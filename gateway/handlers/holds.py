@@ -9,22 +9,12 @@ list is of one wallet. The status filter is applied to the rows the index gives.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from aiohttp import web
 
 from gateway import responses
 from gateway.app_keys import DATABASE
 from gateway.http import json_response
-from gateway.listing import (
-    ID_KEY,
-    NUMBER_KEY,
-    decode_cursor,
-    encode_cursor,
-    key_moment,
-    moment_key,
-    read_ledger_query,
-)
+from gateway.listing import after_moment_id, moment_id_cursor, read_ledger_query
 from gateway.openapi import examples
 from gateway.openapi.endpoint import Endpoint
 from gateway.query_strings import HoldQuery
@@ -73,7 +63,7 @@ async def get_hold(request: web.Request) -> web.Response:
 
 async def list_holds(request: web.Request) -> web.Response:
     query, page_size = read_ledger_query(request, HoldQuery)
-    after_moment, after_id = _after(query)
+    after_moment, after_id = after_moment_id(query.cursor, CURSOR_KIND)
     rows = await request.app[DATABASE].fetch(
         STATEMENTS[(query.wallet_id is not None, query.order == "desc")],
         request.match_info["projectId"],
@@ -86,10 +76,7 @@ async def list_holds(request: web.Request) -> web.Response:
         (query.page - 1) * page_size,
     )
     rows, has_more = page_items(rows, page_size)
-    next_cursor = None
-    if has_more:
-        last = rows[-1]
-        next_cursor = encode_cursor(CURSOR_KIND, moment_key(last["created_at"]), last["id"])
+    next_cursor = moment_id_cursor(CURSOR_KIND, rows[-1]) if has_more else None
     page = responses.HoldPage(
         items=[hold_from_row(row) for row in rows],
         page=query.page,
@@ -98,14 +85,6 @@ async def list_holds(request: web.Request) -> web.Response:
         next_cursor=next_cursor,
     )
     return json_response(page)
-
-
-def _after(query: HoldQuery) -> tuple[datetime | None, str]:
-    """The (time, id) the page starts after; no time means the end the order starts from."""
-    if query.cursor is None:
-        return None, ""
-    moment, hold_id = decode_cursor(query.cursor, CURSOR_KIND, NUMBER_KEY, ID_KEY)
-    return key_moment(moment), hold_id
 
 
 GET_HOLD = Endpoint(

@@ -8,22 +8,12 @@ not in the list yet; read it by its id."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from aiohttp import web
 
 from gateway import responses
 from gateway.app_keys import DATABASE
 from gateway.http import json_response
-from gateway.listing import (
-    ID_KEY,
-    NUMBER_KEY,
-    decode_cursor,
-    encode_cursor,
-    key_moment,
-    moment_key,
-    read_ledger_query,
-)
+from gateway.listing import after_moment_id, moment_id_cursor, read_ledger_query
 from gateway.openapi import examples
 from gateway.openapi.endpoint import Endpoint
 from gateway.query_strings import LedgerQuery
@@ -49,7 +39,7 @@ OLDEST_FIRST = (
 async def list_transactions(request: web.Request) -> web.Response:
     query, page_size = read_ledger_query(request, LedgerQuery)
     newest_first = query.order == "desc"
-    after_moment, after_id = _after(query)
+    after_moment, after_id = after_moment_id(query.cursor, "t")
     rows = await request.app[DATABASE].fetch(
         NEWEST_FIRST if newest_first else OLDEST_FIRST,
         request.match_info["projectId"],
@@ -60,9 +50,7 @@ async def list_transactions(request: web.Request) -> web.Response:
         (query.page - 1) * page_size,
     )
     rows, has_more = page_items(rows, page_size)
-    next_cursor = None
-    if has_more:
-        next_cursor = encode_cursor("t", moment_key(rows[-1]["created_at"]), rows[-1]["id"])
+    next_cursor = moment_id_cursor("t", rows[-1]) if has_more else None
     page = responses.TransactionPage(
         items=[transaction_from_state(transaction_from_row(row)) for row in rows],
         page=query.page,
@@ -71,14 +59,6 @@ async def list_transactions(request: web.Request) -> web.Response:
         next_cursor=next_cursor,
     )
     return json_response(page)
-
-
-def _after(query: LedgerQuery) -> tuple[datetime | None, str]:
-    """The (time, id) the page starts after; no time means the end the order starts from."""
-    if query.cursor is None:
-        return None, ""
-    moment, transaction_id = decode_cursor(query.cursor, "t", NUMBER_KEY, ID_KEY)
-    return key_moment(moment), transaction_id
 
 
 LIST_TRANSACTIONS = Endpoint(
