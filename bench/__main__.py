@@ -23,12 +23,14 @@ from shared.ops.verify import verify
 RESULTS_DIR = Path("bench/results")
 
 # The drain scenarios, in the order they run: name, reference-ID prefix, wallet distribution,
-# 1 / the share of --drain-messages, and whether the transactions travel --batch-size at a time
-# in the batch messages the gateway would publish for them.
+# 1 / the share of --drain-messages, whether the transactions travel --batch-size at a time
+# in the batch messages the gateway would publish for them, and whether they are holds (a Hold
+# of a transfer then its Capture, every other one partial) rather than transfers.
 DRAINS = (
-    ("drain-hot", "hotdrain", "zipf", 10, False),
-    ("drain", "drain", "uniform", 1, False),
-    ("drain-batch", "batchdrain", "uniform", 1, True),
+    ("drain-hot", "hotdrain", "zipf", 10, False, False),
+    ("drain", "drain", "uniform", 1, False, False),
+    ("drain-batch", "batchdrain", "uniform", 1, True, False),
+    ("drain-holds", "holdsdrain", "uniform", 1, False, True),
 )
 
 
@@ -70,13 +72,13 @@ async def run_bench(arguments: argparse.Namespace) -> dict[str, Any]:
         if "baselines" in selected:
             print(f"running baselines (load average {load_average()})", flush=True)
             result["baselines"] = await run.baselines(ledger)
-        for name, prefix, distribution, share, batched in DRAINS:
+        for name, prefix, distribution, share, batched, holds in DRAINS:
             if name in selected:
                 count = max(1, arguments.drain_messages // share)
                 print(f"running {name} of {count} (load average {load_average()})", flush=True)
                 batch_size = arguments.batch_size if batched else 1
                 result["scenarios"][name] = await run.drain(
-                    ledger, prefix, count, distribution, batch_size=batch_size
+                    ledger, prefix, count, distribution, batch_size=batch_size, holds=holds
                 )
     finally:
         run.sampler.stop()

@@ -47,11 +47,13 @@ async def queue_messages(
     prefix: str,
     seed: int,
     batch_size: int = 1,
+    holds: bool = False,
 ) -> Queued:
     """Publish `count` one-transfer transactions to the project's partition, confirms
     pipelined, in messages of their own or (`batch_size` > 1) `batch_size` at a time in the
     batch messages the gateway would publish for them (`message_bytes_max` each); their
-    reference IDs are `<prefix>-<n>`."""
+    reference IDs are `<prefix>-<n>`. With `holds`, the transactions are Holds (of a transfer)
+    each followed by its Capture, every other one partial (half the hold)."""
     generator = random.Random(seed)
     key = routing_key(partition_of(project_id, settings.partition_count))
     single = spec.Basic.Properties(content_type="application/json", delivery_mode=2)
@@ -59,6 +61,7 @@ async def queue_messages(
         content_type="application/json", delivery_mode=2, message_type=TRANSACTION_BATCH_TYPE
     )
     transactions: list[dict[str, object]] = []
+    held = ("", 0)  # the last hold's id and amount
     connection = await aiormq.connect(settings.amqp_url.get_secret_value())
     started = time.monotonic()
     try:
@@ -70,19 +73,25 @@ async def queue_messages(
             for number, (source, target) in enumerate(
                 picker.pairs(min(CHUNK, count - start), generator), start
             ):
+                transaction_id = new_id()
+                amount = generator.randint(1, AMOUNT_MAX)
+                if not holds:
+                    operation = {"type": "Transfer", "from": source, "to": target}
+                elif number % 2 == 0:  # a hold, captured by the next transaction
+                    operation = {"type": "Hold", "from": source, "to": target}
+                    held = (messages.hold_id(transaction_id, 0), amount)
+                else:  # every other capture partial
+                    held_id, held_amount = held
+                    operation = {"type": "Capture", "holdId": held_id}
+                    amount = (
+                        held_amount // 2 if number % 4 == 3 and held_amount > 1 else held_amount
+                    )
                 transaction = {
                     "v": 1,
-                    "id": new_id(),
+                    "id": transaction_id,
                     "projectId": project_id,
                     "referenceId": f"{prefix}-{number}",
-                    "operations": [
-                        {
-                            "type": "Transfer",
-                            "from": source,
-                            "to": target,
-                            "amount": str(generator.randint(1, AMOUNT_MAX)),
-                        }
-                    ],
+                    "operations": [{**operation, "amount": str(amount)}],
                     "submittedAt": submitted_at,
                 }
                 if batch_size == 1:

@@ -93,6 +93,8 @@ def drain_block(name: str, result: dict[str, Any]) -> list[str]:
         if batch_size == 1
         else f"transfers in batches of {batch_size}, in the gateway's batch messages"
     )
+    if result.get("holds"):
+        carried = "one-operation messages, Holds each followed by its Capture (half partial),"
     lines = [
         f"[{name}] {result['messages']} {carried} ({result['distribution']} wallets)"
         " queued first"

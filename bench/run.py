@@ -204,6 +204,7 @@ class Run:
         count: int,
         distribution: str,
         batch_size: int = 1,
+        holds: bool = False,
     ) -> dict[str, Any]:
         if await drain.queue_depth(self.settings, [ledger.project_id]):
             # Messages of earlier scenarios whose confirm came too late (answered 503) were
@@ -215,7 +216,14 @@ class Run:
                 self.stop(services)
         picker = WalletPicker(ledger.wallets, distribution)  # type: ignore[arg-type]
         queued = await drain.queue_messages(
-            self.settings, ledger.project_id, picker, count, prefix, seed=5, batch_size=batch_size
+            self.settings,
+            ledger.project_id,
+            picker,
+            count,
+            prefix,
+            seed=5,
+            batch_size=batch_size,
+            holds=holds,
         )
         depth = await drain.queue_depth(self.settings, [ledger.project_id])
         started = time.time()
@@ -231,6 +239,7 @@ class Run:
             "distribution": distribution,
             "messages": count,
             "batch_size": batch_size,
+            "holds": holds,
             "queue_depth_before": depth,
             "queued_per_s": queued.messages / queued.elapsed_s,
             "rate_per_s": drained.rate_per_s,

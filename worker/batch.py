@@ -97,10 +97,12 @@ class BatchPlan:
 
 @dataclass(frozen=True, slots=True)
 class Guess:
-    """`messages` planned ahead, from `wallets`, with no reference ID taken."""
+    """`messages` planned ahead, from `wallets` and `named` (the holds they name), with no
+    reference ID taken."""
 
     messages: list[TransactionMessage]
     wallets: dict[str, LockedWallet]
+    named: dict[str, LockedHold]
     plan: BatchPlan
 
     def holds(
@@ -108,20 +110,28 @@ class Guess:
         messages: list[TransactionMessage],
         known: Mapping[TransactionKey, KnownTransaction],
         wallets: Mapping[str, LockedWallet],
+        named: Mapping[str, LockedHold] = NO_LOCKED_HOLDS,
     ) -> bool:
         """Whether the plan is the one these inputs give: `plan_batch` depends on nothing else
         (but the instant, which is the batch's whichever it is)."""
-        return not known and self.wallets == wallets and self.messages == messages
+        return (
+            not known
+            and self.wallets == wallets
+            and self.named == named
+            and self.messages == messages
+        )
 
 
 class WalletCache:
-    """What the writer last saw of the wallets it touched, with the balances its latest plan
-    left them at (whether or not that plan committed): hints for planning ahead, never trusted.
-    It holds at most `entries_max` wallets; when a batch's would not fit, it starts over."""
+    """What the writer last saw of the wallets and holds it touched, as its latest plan left
+    them (whether or not that plan committed): hints for planning ahead, never trusted. It
+    holds at most `entries_max` wallets and as many holds; when a batch's would not fit, it
+    starts over."""
 
     def __init__(self, entries_max: int) -> None:
         self._entries_max = entries_max
         self._wallets: dict[str, LockedWallet] = {}
+        self._holds: dict[str, LockedHold] = {}
 
     def __len__(self) -> int:
         return len(self._wallets)
@@ -131,9 +141,16 @@ class WalletCache:
         wallets: Mapping[str, LockedWallet],
         balances: Mapping[str, int],
         held: Mapping[str, int] = ledger.NO_HELD,
+        holds: Mapping[str, LockedHold] = NO_LOCKED_HOLDS,
     ) -> None:
         """Keep `wallets` as locked, at the balances `balances` gives the ones a plan changed
-        and the held balances `held` gives (every wallet in `held` is in `balances`)."""
+        and the held balances `held` gives (every wallet in `held` is in `balances`), and
+        `holds` as the plan left them."""
+        if holds:
+            if len(self._holds) + len(holds) > self._entries_max:
+                self._holds.clear()
+            if len(holds) <= self._entries_max:
+                self._holds.update(holds)
         if len(self._wallets) + len(wallets) > self._entries_max:
             self._wallets.clear()
             if len(wallets) > self._entries_max:
@@ -146,6 +163,16 @@ class WalletCache:
                 wallet.id, wallet.asset_id, wallet.status, balance, held.get(wallet_id, wallet.held)
             )
             self._wallets[wallet_id] = LockedWallet(locked.project_id, changed)
+
+    def holds_of(self, hold_ids: list[str]) -> dict[str, LockedHold] | None:
+        """The holds a batch names as last seen, or None if any is not known."""
+        found: dict[str, LockedHold] = {}
+        for hold_id in hold_ids:
+            locked = self._holds.get(hold_id)
+            if locked is None:
+                return None
+            found[hold_id] = locked
+        return found
 
     def inputs(self, wallet_ids: list[str]) -> dict[str, LockedWallet] | None:
         """The wallets of a batch as last seen, or None if any is not known."""
@@ -160,16 +187,30 @@ class WalletCache:
 
 
 def guess(messages: list[TransactionMessage], cache: WalletCache, now: datetime) -> Guess | None:
-    """Plan a batch ahead from what `cache` knows of its wallets, as if no reference ID were
-    taken; None if it does not know them all, or if it names holds made before it (the cache
-    knows no holds)."""
+    """Plan a batch ahead from what `cache` knows of its wallets and of the holds it names
+    (with their wallets), as if no reference ID were taken; None if it does not know them all."""
     wallet_ids, hold_ids = batch_keys(messages)
+    named: dict[str, LockedHold] = {}
     if hold_ids:
-        return None
+        found = cache.holds_of(hold_ids)
+        if found is None:
+            return None
+        named = found
+        wallet_ids = holds_wallet_ids(wallet_ids, named)
     wallets = cache.inputs(wallet_ids)
     if wallets is None:
         return None
-    return Guess(messages, wallets, plan_batch(messages, {}, wallets, now))
+    return Guess(messages, wallets, named, plan_batch(messages, {}, wallets, now, named))
+
+
+def holds_wallet_ids(wallet_ids: list[str], holds: Mapping[str, LockedHold]) -> list[str]:
+    """`wallet_ids` with the wallets of `holds`, sorted: the wallets a batch locks."""
+    named = set(wallet_ids)
+    for locked in holds.values():
+        named.add(locked.hold.wallet_id)
+        if locked.hold.to_wallet_id is not None:
+            named.add(locked.hold.to_wallet_id)
+    return sorted(named)
 
 
 def batch_keys(messages: list[TransactionMessage]) -> tuple[list[str], list[str]]:

@@ -191,11 +191,11 @@ class Committer:
             if progress is not None:
                 progress.loading.set()
             known, wallets, holds = await store.load_batch(connection, messages)
-            if ahead is not None and not holds and ahead.holds(messages, known, wallets):
+            if ahead is not None and ahead.holds(messages, known, wallets, holds):
                 plan = ahead.plan
             else:
                 plan = plan_batch(messages, known, wallets, batch_instant(), holds)
-            self._wallets.remember(wallets, plan.balances, plan.held)
+            self._wallets.remember(wallets, plan.balances, plan.held, holds | plan.holds)
             if progress is not None:
                 progress.planned.set()
             outbox = new_id(), [o.message.id for o in plan.outcomes if o.new]

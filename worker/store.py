@@ -21,6 +21,7 @@ from worker.batch import (
     LockedWallet,
     TransactionKey,
     batch_keys,
+    holds_wallet_ids,
 )
 
 WALLET_STATUSES = {status.value: status for status in ledger.WalletStatus}  # a dict beats Enum()
@@ -166,12 +167,7 @@ async def load_batch(connection: Connection, messages: list[TransactionMessage])
     if hold_ids:
         for row in await connection.fetch(LOAD_HOLDS, hold_ids, list(set(project_ids))):
             holds[row["id"]] = locked_hold(row)
-        named = set(wallet_ids)
-        for locked in holds.values():
-            named.add(locked.hold.wallet_id)
-            if locked.hold.to_wallet_id is not None:
-                named.add(locked.hold.to_wallet_id)
-        wallet_ids = sorted(named)
+        wallet_ids = holds_wallet_ids(wallet_ids, holds)
     rows = await connection.fetch(
         LOAD_BATCH,
         wallet_ids,

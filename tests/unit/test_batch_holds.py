@@ -174,16 +174,28 @@ def test_an_expiry_of_a_hold_resolved_meanwhile_records_nothing() -> None:
     assert [row[0] for row in plan.transactions] == ["t1"]
 
 
-def test_batches_naming_holds_are_not_planned_ahead_but_holds_made_are() -> None:
+def test_batches_are_planned_ahead_from_the_holds_and_held_balances_last_seen() -> None:
     cache = WalletCache(10)
     cache.remember({"a": locked("a", 10), "b": locked("b", 0)}, {"a": 10}, {"a": 3})
-    assert guess([message("t1", "r1", {"type": "Void", "holdId": "h1"})], cache, NOW) is None
+    void = message("t1", "r1", {"type": "Void", "holdId": "h1"})
+    assert guess([void], cache, NOW) is None  # a hold it has not seen
     ahead = guess([message("t1", "r1", hold_op(7)), message("t2", "r2", hold_op(1))], cache, NOW)
     assert ahead is not None
     # The cache kept the held balance: of the 10, 3 are held, so 7 can be held, not 8.
     assert ahead.plan.outcomes[0].body["status"] == "Completed"
     assert ahead.plan.outcomes[1].body["failure"]["code"] == "InsufficientFunds"
     assert ahead.plan.held == {"a": 10}
+    # The holds a plan made are remembered as it left them, with their wallets.
+    cache.remember(ahead.wallets, ahead.plan.balances, ahead.plan.held, ahead.plan.holds)
+    made = hold_id("t1", 0)
+    capture = message("t3", "r3", {"type": "Capture", "holdId": made})
+    captured = guess([capture], cache, NOW)
+    assert captured is not None
+    assert captured.named == {made: ahead.plan.holds[made]}
+    assert captured.plan.balances == {"a": 3, "b": 7}
+    # It holds only if the holds read under lock are those it was planned from.
+    assert captured.holds([capture], {}, captured.wallets, captured.named)
+    assert not captured.holds([capture], {}, captured.wallets, {})
 
 
 def test_batch_keys_name_wallets_and_holds() -> None:
