@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.contract.text import ID_PATTERN, check_id
+from shared.contract.text import ID_PATTERN, check_description, check_id
 from shared.core import ledger
 from shared.core.ledger import AMOUNT_MAX, HOLD_TIMEOUT_S_MAX, Operation, OperationType
 from shared.errors import invariant
@@ -132,6 +132,39 @@ HoldId = Annotated[
         description="the id of a hold, as the completed transaction that made it shows it",
         examples=["01JDQ7Y2ZK8V3N4B5C6D7E8F9G-0"],
     ),
+]
+
+
+# Metadata (design section 9): string keys of 1-64 characters of A-Za-z0-9_.- to string values
+# of at most 512 characters (no control characters but layout ones, as descriptions), at most
+# 32 keys and 8 KiB as JSON.
+METADATA_KEYS_MAX = 32
+METADATA_KEY_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+METADATA_VALUE_LENGTH_MAX = 512
+METADATA_BYTES_MAX = 8 * 1024
+
+
+def _check_metadata(value: dict[str, str]) -> dict[str, str]:
+    for text in value.values():
+        check_description(text)
+    if len(orjson.dumps(value)) > METADATA_BYTES_MAX:
+        raise ValueError(f"must be at most {METADATA_BYTES_MAX} bytes as JSON")
+    return value
+
+
+Metadata = Annotated[
+    dict[
+        Annotated[str, Field(pattern=METADATA_KEY_PATTERN, min_length=1, max_length=64)],
+        Annotated[str, Field(max_length=METADATA_VALUE_LENGTH_MAX, strict=True)],
+    ],
+    Field(
+        max_length=METADATA_KEYS_MAX,
+        description=f"your own labels: at most {METADATA_KEYS_MAX} keys of 1-64 characters of"
+        f" A-Za-z0-9_.- to strings of at most {METADATA_VALUE_LENGTH_MAX} characters, at most"
+        f" {METADATA_BYTES_MAX} bytes as JSON",
+        examples=[{"orderId": "A-1042", "channel": "web"}],
+    ),
+    AfterValidator(_check_metadata),
 ]
 
 
@@ -259,10 +292,27 @@ class SubmitTransaction(_Model):
         description="the caller's idempotency key, unique per project",
     )
     operations: list[OperationModel] = Field(min_length=1, max_length=OPERATIONS_CEILING)
+    metadata: Metadata | None = None
 
     _reference_id = field_validator("reference_id")(_check_reference_id)
     _reserved = field_validator("reference_id")(_check_submitted_reference)
     _operations = field_validator("operations")(_check_operations)
+
+
+class SubmitReversal(_Model):
+    """The body of `POST /projects/{projectId}/transactions/{transactionId}/reversal`."""
+
+    reference_id: str = Field(
+        alias="referenceId",
+        min_length=1,
+        max_length=REFERENCE_ID_LENGTH_CEILING,
+        json_schema_extra={"pattern": ID_PATTERN},
+        description="the caller's idempotency key for the reversal, unique per project",
+    )
+    metadata: Metadata | None = None
+
+    _reference_id = field_validator("reference_id")(_check_reference_id)
+    _reserved = field_validator("reference_id")(_check_submitted_reference)
 
 
 class TransactionMessage(_Model):
@@ -276,21 +326,37 @@ class TransactionMessage(_Model):
     reference_id: str = Field(
         alias="referenceId", min_length=1, max_length=REFERENCE_ID_LENGTH_CEILING
     )
-    operations: list[QueuedOperationModel] = Field(min_length=1, max_length=OPERATIONS_CEILING)
+    operations: list[QueuedOperationModel] = Field(
+        default_factory=list, max_length=OPERATIONS_CEILING
+    )
     submitted_at: datetime = Field(alias="submittedAt")
+    metadata: Metadata | None = None
+    # A reversal carries no operations: the writer applies the inverse of the transaction's.
+    reversal_of: str | None = Field(
+        default=None,
+        alias="reversalOf",
+        min_length=1,
+        max_length=RESOURCE_ID_LENGTH_MAX,
+        pattern=RESOURCE_ID_PATTERN,
+    )
 
     _reference_id = field_validator("reference_id")(_check_reference_id)
     _operations = field_validator("operations")(_check_operations)
 
     @model_validator(mode="after")
-    def _expiry_alone(self) -> TransactionMessage:
-        """An Expire travels alone, under its hold's expiry reference ID, which nothing else
-        may take."""
-        expiring = any(op.type == "Expire" for op in self.operations)
+    def _shape(self) -> TransactionMessage:
+        """Operations, or a reversal without them; an Expire travels alone, under its hold's
+        expiry reference ID, which nothing else may take."""
+        operations = self.operations
+        if (self.reversal_of is None) != bool(operations):
+            raise ValueError("a transaction has operations, or is a reversal without them")
+        expiring = False
+        for op in operations:
+            expiring = expiring or op.type == "Expire"
         if expiring or self.reference_id.startswith(RESERVED_REFERENCE_PREFIX):
-            first = self.operations[0]
+            first = operations[0] if operations else None
             if (
-                len(self.operations) != 1
+                len(operations) != 1
                 or not isinstance(first, ExpireOperation)
                 or self.reference_id != expiry_reference(first.hold_id)
             ):
@@ -302,7 +368,7 @@ class TransactionMessage(_Model):
 
     def to_json(self) -> bytes:
         """The message body as published."""
-        return orjson.dumps(self.model_dump(mode="json", by_alias=True))
+        return orjson.dumps(self.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
 TRANSACTION_BATCH_TYPE = "cloudwallet.transaction-batch"
@@ -374,10 +440,12 @@ def message_body(
     reference_id: str,
     operations: list[dict[str, Any]],
     submitted_at: datetime,
+    metadata: dict[str, str] | None = None,
+    reversal_of: str | None = None,
 ) -> dict[str, Any]:
     """A TransactionMessage as the JSON object published, built from values already valid
     (operations as `operations_json` gives them) without a second validation."""
-    return {
+    body = {
         "v": MESSAGE_VERSION,
         "id": transaction_id,
         "projectId": project_id,
@@ -385,6 +453,11 @@ def message_body(
         "operations": operations,
         "submittedAt": submitted_at,
     }
+    if metadata is not None:
+        body["metadata"] = metadata
+    if reversal_of is not None:
+        body["reversalOf"] = reversal_of
+    return body
 
 
 _OPERATION_TYPES = {kind.value: kind for kind in OperationType}  # a dict beats Enum()
@@ -448,9 +521,19 @@ def with_hold_ids(operations: list[dict[str, Any]], transaction_id: str) -> list
     ]
 
 
-def request_digest(operations: list[dict[str, Any]]) -> bytes:
-    """A digest of a request's operations, to tell a retried request from a different one."""
-    return hashlib.sha256(orjson.dumps(operations, option=orjson.OPT_SORT_KEYS)).digest()
+def request_digest(
+    operations: list[dict[str, Any]],
+    metadata: dict[str, str] | None = None,
+    reversal_of: str | None = None,
+) -> bytes:
+    """A digest of a request (its operations, or the transaction it reverses, and its
+    metadata), to tell a retried request from a different one. A request of operations alone
+    digests them alone, as before metadata and reversals existed."""
+    if metadata is None and reversal_of is None:
+        document: Any = operations
+    else:
+        document = {"operations": operations, "metadata": metadata, "reversalOf": reversal_of}
+    return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).digest()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -471,19 +554,28 @@ def transaction_body(
     created_at: datetime,
     completed_at: datetime | None = None,
     failure: dict[str, Any] | None = None,
+    metadata: dict[str, str] | None = None,
+    reversal_of: str | None = None,
+    reversed_by: str | None = None,
 ) -> dict[str, Any]:
-    """A transaction as the API, the status cache and the events show it."""
+    """A transaction as the API, the status cache and the events show it: `metadata` always
+    (empty when none was given), `reversalOf` and `reversedBy` only when there is one."""
     body: dict[str, Any] = {
         "id": transaction_id,
         "referenceId": reference_id,
         "status": status,
         "operations": operations,
+        "metadata": {} if metadata is None else metadata,
         "createdAt": format_time(created_at),
     }
     if completed_at is not None:
         body["completedAt"] = format_time(completed_at)
     if failure is not None:
         body["failure"] = failure
+    if reversal_of is not None:
+        body["reversalOf"] = reversal_of
+    if reversed_by is not None:
+        body["reversedBy"] = reversed_by
     return body
 
 
@@ -552,4 +644,7 @@ def transaction_from_row(row: Row) -> dict[str, Any]:
         created_at=row["created_at"],
         completed_at=row["completed_at"],
         failure=row["failure"],
+        metadata=row["metadata"],
+        reversal_of=row["reversal_of"],
+        reversed_by=row["reversed_by"],
     )

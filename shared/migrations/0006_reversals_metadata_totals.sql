@@ -17,13 +17,16 @@ CREATE UNIQUE INDEX transactions_reversal_of ON transactions (reversal_of)
 -- holds and releases in the batch's own statement (the only writer of an asset's project, so
 -- no contention); the gateway adds a wallet in the statement that creates it. A row is made by
 -- whichever comes first (INSERT ... ON CONFLICT): an asset without a row has all zeros.
--- outstanding = issued - redeemed = the sum of the asset's balances (cloudwallet verify).
+-- outstanding = issued - redeemed = the sum of the asset's balances, and held the sum of its
+-- held balances: `cloudwallet verify` checks them. The amounts have no CHECK: the writer adds a
+-- batch's changes with INSERT ... ON CONFLICT DO UPDATE, whose proposed row (a release alone
+-- proposes a negative held change) is checked before the conflict is found.
 CREATE TABLE asset_totals (
     asset_id     text PRIMARY KEY,
     project_id   text NOT NULL,
-    issued       numeric(39, 0) NOT NULL DEFAULT 0 CHECK (issued >= 0),
-    redeemed     numeric(39, 0) NOT NULL DEFAULT 0 CHECK (redeemed >= 0 AND redeemed <= issued),
-    held         numeric(39, 0) NOT NULL DEFAULT 0 CHECK (held >= 0),
+    issued       numeric(39, 0) NOT NULL DEFAULT 0,
+    redeemed     numeric(39, 0) NOT NULL DEFAULT 0,
+    held         numeric(39, 0) NOT NULL DEFAULT 0,
     wallet_count bigint NOT NULL DEFAULT 0 CHECK (wallet_count >= 0)
 );
 INSERT INTO asset_totals (asset_id, project_id, issued, redeemed, held, wallet_count)
