@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSche
 from pydantic.alias_generators import to_camel
 
 from shared.contract.messages import (
+    Metadata,
     Amount,
     CaptureOperation,
     ExpireOperation,
@@ -184,6 +185,19 @@ class Transaction(Out):
         " hold, referenceId `cloudwallet:expire:<holdId>`), never a client's"
     )
     failure: TransactionFailure | None = Field(default=None, exclude_if=_absent)
+    metadata: Metadata = Field(
+        default_factory=dict, description="as submitted, immutable; empty when none was given"
+    )
+    reversal_of: str | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="on a reversal: the transaction it reverses",
+    )
+    reversed_by: str | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="on a reversed transaction: its Completed reversal",
+    )
     created_at: Time
     completed_at: Time | None = Field(default=None, exclude_if=_absent)
 

@@ -67,6 +67,7 @@ ROUTES = (
     Route("POST", P + "/transactions/batch", transaction_batches.SUBMIT_TRANSACTION_BATCH),
     Route("GET", P + "/transactions", transaction_list.LIST_TRANSACTIONS),
     Route("GET", P + "/transactions/{transactionId}", transactions.GET_TRANSACTION),
+    Route("POST", P + "/transactions/{transactionId}/reversal", transactions.SUBMIT_REVERSAL),
     Route("GET", P + "/holds", holds.LIST_HOLDS),
     Route("GET", P + "/holds/{holdId}", holds.GET_HOLD),
 )

@@ -29,6 +29,7 @@ from gateway.duplicates import DuplicateReference, Duplicates, Taken
 from gateway.references import Applied, AppliedReferences
 from shared.amqp.publisher import Publisher
 from shared.contract.messages import (
+    SubmitReversal,
     SubmitTransaction,
     message_body,
     operations_json,
@@ -54,16 +55,26 @@ class ClientGone(Exception):
     """The client closed its connection before its submission was published: nothing was."""
 
 
-def prepare(project_id: str, body: SubmitTransaction, submitted_at: datetime) -> Submission:
-    """Give a validated submission its id, digest, Pending state and queue message."""
+def prepare(
+    project_id: str,
+    body: SubmitTransaction | SubmitReversal,
+    submitted_at: datetime,
+    reversal_of: str | None = None,
+) -> Submission:
+    """Give a validated submission its id, digest, Pending state and queue message: a
+    transaction's operations, or the reversal of transaction `reversal_of` (whose operations
+    the writer decides)."""
     transaction_id = new_id()
-    operations = operations_json(body.operations)
+    operations = [] if isinstance(body, SubmitReversal) else operations_json(body.operations)
+    metadata = body.metadata
     pending = transaction_body(
         transaction_id=transaction_id,
         reference_id=body.reference_id,
         status="Pending",
         operations=operations,
         created_at=submitted_at,
+        metadata=metadata,
+        reversal_of=reversal_of,
     )
     message = message_body(
         transaction_id=transaction_id,
@@ -71,8 +82,11 @@ def prepare(project_id: str, body: SubmitTransaction, submitted_at: datetime) ->
         reference_id=body.reference_id,
         operations=operations,
         submitted_at=submitted_at,
+        metadata=metadata,
+        reversal_of=reversal_of,
     )
-    claim = Claim(body.reference_id, transaction_id, request_digest(operations), pending)
+    digest = request_digest(operations, metadata, reversal_of)
+    claim = Claim(body.reference_id, transaction_id, digest, pending)
     return Submission(claim, message)
 
 

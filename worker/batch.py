@@ -29,7 +29,7 @@ from shared.contract.messages import (
     transaction_body,
     with_hold_ids,
 )
-from shared.core import ledger
+from shared.core import ledger, reversal
 from shared.errors import invariant
 
 TransactionKey = tuple[str, str]  # (project id, reference id)
@@ -63,6 +63,18 @@ class LockedHold(NamedTuple):
 NO_LOCKED_HOLDS: Mapping[str, LockedHold] = MappingProxyType({})
 
 
+class Reversible(NamedTuple):
+    """A transaction a reversal names: its project, what the core needs of it, and its state
+    as the API shows it."""
+
+    project_id: str
+    target: reversal.Reversed
+    body: dict[str, Any]
+
+
+NO_REVERSIBLE: Mapping[str, Reversible] = MappingProxyType({})
+
+
 class Outcome(NamedTuple):
     """What one message resolved to: the transaction state to cache, announce and reply with,
     and the holds it made or resolved, as the API shows them, to announce. An expiry that did
@@ -93,6 +105,13 @@ class BatchPlan:
     made: set[str] = field(default_factory=set)
     aliases: list[tuple[str, str, str]] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
+    # Per asset: its project and what the batch issued, redeemed and held (a release is a
+    # negative held change).
+    totals: dict[str, list[Any]] = field(default_factory=dict)
+    # The transactions the batch reversed, and the reversal of each; their states as the API
+    # now shows them (project id, transaction id, body), to cache.
+    reversed: dict[str, str] = field(default_factory=dict)
+    restated: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +207,11 @@ class WalletCache:
 
 def guess(messages: list[TransactionMessage], cache: WalletCache, now: datetime) -> Guess | None:
     """Plan a batch ahead from what `cache` knows of its wallets and of the holds it names
-    (with their wallets), as if no reference ID were taken; None if it does not know them all."""
+    (with their wallets), as if no reference ID were taken; None if it does not know them all,
+    or if the batch reverses transactions (the cache knows no transactions)."""
     wallet_ids, hold_ids = batch_keys(messages)
+    if reversal_ids(messages):
+        return None
     named: dict[str, LockedHold] = {}
     if hold_ids:
         found = cache.holds_of(hold_ids)
@@ -235,6 +257,24 @@ def batch_keys(messages: list[TransactionMessage]) -> tuple[list[str], list[str]
     return sorted(found), hold_ids
 
 
+def reversal_ids(messages: list[TransactionMessage]) -> list[str]:
+    """The transactions a batch's reversals name."""
+    return [message.reversal_of for message in messages if message.reversal_of is not None]
+
+
+def reversal_wallet_ids(wallet_ids: list[str], targets: Mapping[str, Reversible]) -> list[str]:
+    """`wallet_ids` with the wallets the reversals of `targets` would touch, sorted."""
+    named = set(wallet_ids)
+    for reversible in targets.values():
+        for operation in reversible.target.operations:
+            named.update(
+                wallet_id
+                for wallet_id in (operation.get("from"), operation.get("to"))
+                if wallet_id is not None
+            )
+    return sorted(named)
+
+
 def wallet_ids(messages: list[TransactionMessage]) -> list[str]:
     """Every wallet a batch's operations name, sorted."""
     return batch_keys(messages)[0]
@@ -246,14 +286,20 @@ def plan_batch(
     wallets: Mapping[str, LockedWallet],
     now: datetime,
     holds: Mapping[str, LockedHold] = NO_LOCKED_HOLDS,
+    reversible: Mapping[str, Reversible] = NO_REVERSIBLE,
 ) -> BatchPlan:
     """Apply `messages` in order to `wallets` and `holds` (the holds they name, with their
-    wallets among `wallets`); `known` holds the reference IDs already taken."""
+    wallets among `wallets`); `known` holds the reference IDs already taken, and `reversible`
+    the transactions before the batch that its reversals name (their wallets among
+    `wallets`)."""
     plan = BatchPlan(now)
     taken = dict(known)
     current = {wallet_id: locked.wallet for wallet_id, locked in wallets.items()}
     owners = {wallet_id: locked.project_id for wallet_id, locked in wallets.items()}
     current_holds = dict(holds)
+    # The transactions a reversal may name, as the batch leaves them: kept only in a batch that
+    # has reversals.
+    transactions = dict(reversible) if reversal_ids(messages) else None
     for message in messages:
         key = (message.project_id, message.reference_id)
         holder = taken.get(key)
@@ -262,11 +308,46 @@ def plan_batch(
                 plan.aliases.append((message.id, message.project_id, holder.id))
             plan.outcomes.append(Outcome(message, holder.body, new=False))
             continue
-        outcome = _apply_one(plan, current, owners, current_holds, message, now)
+        outcome = _apply_one(plan, current, owners, current_holds, transactions, message, now)
         if outcome.recorded:
             taken[key] = KnownTransaction(message.id, outcome.body)
+            if transactions is not None:
+                target = reversal.Reversed(outcome.body["status"], outcome.body["operations"], None)
+                transactions[message.id] = Reversible(message.project_id, target, outcome.body)
         plan.outcomes.append(outcome)
     return plan
+
+
+def _reversal(
+    plan: BatchPlan,
+    transactions: dict[str, Reversible] | None,
+    message: TransactionMessage,
+) -> list[ledger.AnyOperation] | reversal.Refusal:
+    """The operations of a reversal, or why there are none."""
+    original_id = message.reversal_of
+    invariant(original_id is not None and transactions is not None, "not a reversal")
+    assert original_id is not None and transactions is not None  # for the type checker
+    found = transactions.get(original_id)
+    visible = found is not None and found.project_id == message.project_id
+    undone = reversal.inverse(original_id, found.target if found and visible else None)
+    if isinstance(undone, reversal.Refusal):
+        return undone
+    operations: list[ledger.AnyOperation] = list(undone)
+    return operations
+
+
+def _reversed(
+    plan: BatchPlan, transactions: dict[str, Reversible] | None, message: TransactionMessage
+) -> None:
+    """Record that `message`, a Completed reversal, reversed the transaction it names."""
+    assert transactions is not None and message.reversal_of is not None
+    found = transactions[message.reversal_of]
+    body = {**found.body, "reversedBy": message.id}
+    transactions[message.reversal_of] = Reversible(
+        found.project_id, found.target._replace(reversed_by=message.id), body
+    )
+    plan.reversed[message.reversal_of] = message.id
+    plan.restated.append((message.project_id, message.reversal_of, body))
 
 
 def _apply_one(
@@ -274,78 +355,51 @@ def _apply_one(
     current: dict[str, ledger.Wallet],
     owners: Mapping[str, str],
     current_holds: dict[str, LockedHold],
+    transactions: dict[str, Reversible] | None,
     message: TransactionMessage,
     now: datetime,
 ) -> Outcome:
     """Apply one message to the batch's current wallets and holds: all of it, or none of it."""
-    operations_core = to_core(message.operations, message.id)
+    refusal = None
+    if message.reversal_of is None:
+        operations_core = to_core(message.operations, message.id)
+    else:
+        reversing = _reversal(plan, transactions, message)
+        if isinstance(reversing, reversal.Refusal):
+            refusal, operations_core = reversing, []
+        else:
+            operations_core = reversing
     project_id = message.project_id
-    visible = {}
-    visible_holds: dict[str, ledger.Hold] = {}
-    for operation in operations_core:
-        if type(operation) is ledger.Operation:
-            _, _, source, target = operation
-        elif type(operation) is ledger.HoldOperation:
-            source, target = operation.from_wallet_id, operation.to_wallet_id
-        else:  # names a hold: its wallets are the hold's, if the hold is the project's
-            named = current_holds.get(operation.hold_id)  # type: ignore[union-attr]
-            if named is None or named.project_id != project_id:
-                continue
-            visible_holds[named.hold.id] = named.hold
-            source, target = named.hold.wallet_id, named.hold.to_wallet_id
-        if source is not None and owners.get(source) == project_id:
-            visible[source] = current[source]
-        if target is not None and owners.get(target) == project_id:
-            visible[target] = current[target]
-    result = ledger.apply(visible, operations_core, visible_holds, now)
     failure = None
     hold_bodies: tuple[dict[str, Any], ...] = ()
-    if isinstance(result, ledger.Failure):
-        if is_expiry(message):
-            # Not due yet by this writer's clock, or resolved meanwhile: nothing to record.
-            failed = {"id": message.id, "referenceId": message.reference_id, "status": "Failed"}
-            return Outcome(message, failed, new=False, recorded=False)
-        failure = {
-            "operationIndex": result.operation_index,
-            "code": str(result.code),
-            "message": result.message,
-        }
+    if refusal is not None:  # nothing to apply
+        failure = {"operationIndex": 0, "code": str(refusal.code), "message": refusal.message}
     else:
-        _check_balanced(result)
-        balances = plan.balances
-        for wallet_id, balance in result.balances.items():
-            wallet = current[wallet_id]
-            current[wallet_id] = ledger.Wallet(
-                wallet.id, wallet.asset_id, wallet.status, balance, wallet.held
-            )
-            balances[wallet_id] = balance
-        entries = plan.entries
-        if result.held:
-            for wallet_id, held in result.held.items():
-                wallet = current[wallet_id] = current[wallet_id]._replace(held=held)
-                plan.held[wallet_id] = held
-                balances[wallet_id] = wallet.balance
-        if result.holds:
-            hold_bodies = _record_holds(plan, current_holds, project_id, message.id, result)
-        for (wallet_id, index, kind, amount, balance_after, counterparty), held_after in zip(
-            result.postings, result.held_after, strict=True
-        ):
-            entries.append(
-                (
-                    wallet_id,
-                    message.id,
-                    index,
-                    kind.value,
-                    amount,
-                    balance_after,
-                    counterparty,
-                    held_after,
-                )
-            )
+        visible, visible_holds = _visible(
+            current, owners, current_holds, project_id, operations_core
+        )
+        result = ledger.apply(visible, operations_core, visible_holds, now)
+        if isinstance(result, ledger.Failure):
+            if is_expiry(message):
+                # Not due yet by this writer's clock, or resolved meanwhile: nothing to record.
+                failed = {"id": message.id, "referenceId": message.reference_id, "status": "Failed"}
+                return Outcome(message, failed, new=False, recorded=False)
+            failure = {
+                "operationIndex": result.operation_index,
+                "code": str(result.code),
+                "message": result.message,
+            }
+        else:
+            _check_balanced(result)
+            hold_bodies = _post(plan, current, current_holds, project_id, message.id, result)
+            if message.reversal_of is not None:
+                _reversed(plan, transactions, message)
     operations = operations_json(message.operations)
-    digest = request_digest(operations)
+    digest = request_digest(operations, message.metadata, message.reversal_of)
     status = "Failed" if failure else "Completed"
-    if failure is None:
+    if message.reversal_of is not None:
+        operations = [reversal.operation_json(op) for op in operations_core]  # type: ignore[arg-type]
+    elif failure is None:
         operations = with_hold_ids(operations, message.id)
     plan.transactions.append(
         (
@@ -357,6 +411,8 @@ def _apply_one(
             operations,
             failure,
             message.submitted_at,
+            message.metadata,
+            message.reversal_of,
         )
     )
     body = transaction_body(
@@ -367,6 +423,8 @@ def _apply_one(
         created_at=message.submitted_at,
         completed_at=now,
         failure=failure,
+        metadata=message.metadata,
+        reversal_of=message.reversal_of,
     )
     return Outcome(message, body, new=True, holds=hold_bodies)
 
@@ -413,6 +471,96 @@ def hold_body_of(locked: LockedHold) -> dict[str, Any]:
         created_at=locked.created_at,
         resolved_at=locked.resolved_at,
     )
+
+
+# The column of plan.totals each kind of posting that changes a total adds to.
+_TOTAL_COLUMNS = {
+    ledger.EntryType.ISSUE: 1,
+    ledger.EntryType.REDEEM: 2,
+    ledger.EntryType.HOLD: 3,
+    ledger.EntryType.RELEASE: 3,
+}
+
+
+def _visible(
+    current: Mapping[str, ledger.Wallet],
+    owners: Mapping[str, str],
+    current_holds: Mapping[str, LockedHold],
+    project_id: str,
+    operations: list[ledger.AnyOperation],
+) -> tuple[dict[str, ledger.Wallet], dict[str, ledger.Hold]]:
+    """The wallets and holds of the project the operations name, as the batch left them: what
+    the core is given (another project's are not found)."""
+    visible = {}
+    visible_holds: dict[str, ledger.Hold] = {}
+    for operation in operations:
+        if type(operation) is ledger.Operation:
+            _, _, source, target = operation
+        elif type(operation) is ledger.HoldOperation:
+            source, target = operation.from_wallet_id, operation.to_wallet_id
+        else:  # names a hold: its wallets are the hold's, if the hold is the project's
+            named = current_holds.get(operation.hold_id)  # type: ignore[union-attr]
+            if named is None or named.project_id != project_id:
+                continue
+            visible_holds[named.hold.id] = named.hold
+            source, target = named.hold.wallet_id, named.hold.to_wallet_id
+        if source is not None and owners.get(source) == project_id:
+            visible[source] = current[source]
+        if target is not None and owners.get(target) == project_id:
+            visible[target] = current[target]
+    return visible, visible_holds
+
+
+def _post(
+    plan: BatchPlan,
+    current: dict[str, ledger.Wallet],
+    current_holds: dict[str, LockedHold],
+    project_id: str,
+    transaction_id: str,
+    result: ledger.Applied,
+) -> tuple[dict[str, Any], ...]:
+    """Take a transaction's result into the plan and the batch's current wallets and holds:
+    balances, held balances, holds, entries and asset totals. Returns the holds it made or
+    resolved, as the API shows them."""
+    balances = plan.balances
+    for wallet_id, balance in result.balances.items():
+        wallet = current[wallet_id]
+        current[wallet_id] = ledger.Wallet(
+            wallet.id, wallet.asset_id, wallet.status, balance, wallet.held
+        )
+        balances[wallet_id] = balance
+    if result.held:
+        for wallet_id, held in result.held.items():
+            wallet = current[wallet_id] = current[wallet_id]._replace(held=held)
+            plan.held[wallet_id] = held
+            balances[wallet_id] = wallet.balance
+    hold_bodies: tuple[dict[str, Any], ...] = ()
+    if result.holds:
+        hold_bodies = _record_holds(plan, current_holds, project_id, transaction_id, result)
+    entries = plan.entries
+    totals = plan.totals
+    for (wallet_id, index, kind, amount, balance_after, counterparty), held_after in zip(
+        result.postings, result.held_after, strict=True
+    ):
+        entries.append(
+            (
+                wallet_id,
+                transaction_id,
+                index,
+                kind.value,
+                amount,
+                balance_after,
+                counterparty,
+                held_after,
+            )
+        )
+        if kind is not ledger.EntryType.DEBIT and kind is not ledger.EntryType.CREDIT:
+            asset_id = current[wallet_id].asset_id
+            total = totals.get(asset_id)
+            if total is None:
+                total = totals[asset_id] = [project_id, 0, 0, 0]
+            total[_TOTAL_COLUMNS[kind]] += -amount if kind is ledger.EntryType.RELEASE else amount
+    return hold_bodies
 
 
 def _check_balanced(result: ledger.Applied) -> None:

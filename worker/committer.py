@@ -190,11 +190,11 @@ class Committer:
         ):
             if progress is not None:
                 progress.loading.set()
-            known, wallets, holds = await store.load_batch(connection, messages)
+            known, wallets, holds, reversible = await store.load_batch(connection, messages)
             if ahead is not None and ahead.holds(messages, known, wallets, holds):
                 plan = ahead.plan
             else:
-                plan = plan_batch(messages, known, wallets, batch_instant(), holds)
+                plan = plan_batch(messages, known, wallets, batch_instant(), holds, reversible)
             self._wallets.remember(wallets, plan.balances, plan.held, holds | plan.holds)
             if progress is not None:
                 progress.planned.set()

@@ -162,6 +162,7 @@ class Settler:
 
     async def _cache_states(self, plan: BatchPlan) -> None:
         states = [(o.message.project_id, o.message.id, o.body) for o in plan.outcomes if o.recorded]
+        states.extend(plan.restated)  # the transactions the batch reversed, as they are now
         try:
             await self._cache.put_many(states)
         except CacheUnavailable:

@@ -12,16 +12,19 @@ import orjson
 
 from shared.contract.messages import TransactionMessage, hold_from_row, transaction_from_row
 from shared.contract.partition import PARTITION_LOCK_SPACE
-from shared.core import ledger
+from shared.core import ledger, reversal
 from shared.database import Connection
 from worker.batch import (
     BatchPlan,
     KnownTransaction,
     LockedHold,
     LockedWallet,
+    Reversible,
     TransactionKey,
     batch_keys,
     holds_wallet_ids,
+    reversal_ids,
+    reversal_wallet_ids,
 )
 
 WALLET_STATUSES = {status.value: status for status in ledger.WalletStatus}  # a dict beats Enum()
@@ -39,11 +42,12 @@ WITH locked AS MATERIALIZED (
 )
 SELECT true AS is_wallet, id, project_id, asset_id, status, balance::text AS balance,
        held::text AS held, NULL::text AS reference_id, NULL::jsonb AS operations,
-       NULL::jsonb AS failure, NULL::timestamptz AS created_at, NULL::timestamptz AS completed_at
+       NULL::jsonb AS failure, NULL::timestamptz AS created_at, NULL::timestamptz AS completed_at,
+       NULL::jsonb AS metadata, NULL::text AS reversal_of, NULL::text AS reversed_by
 FROM locked
 UNION ALL
 SELECT false, t.id, t.project_id, NULL, t.status, NULL, NULL, t.reference_id, t.operations,
-       t.failure, t.created_at, t.completed_at
+       t.failure, t.created_at, t.completed_at, t.metadata, t.reversal_of, t.reversed_by
 FROM transactions t
 JOIN unnest($2::text[], $3::text[]) AS k(project_id, reference_id)
   ON t.project_id = k.project_id AND t.reference_id = k.reference_id
@@ -56,6 +60,12 @@ SELECT id, project_id, wallet_id, to_wallet_id, amount::text AS amount,
        captured_amount::text AS captured_amount, status, transaction_id,
        resolved_by_transaction_id, expires_at, created_at, resolved_at
 FROM holds WHERE id = ANY($1::text[]) AND project_id = ANY($2::text[])
+"""
+# The transactions a batch's reversals name, read before LOAD_BATCH, which locks the wallets
+# their inverse touches with the others. A transaction's reversal is decided by the writer of
+# its partition only, under the partition's lock.
+LOAD_REVERSIBLE = """
+SELECT * FROM transactions WHERE id = ANY($1::text[]) AND project_id = ANY($2::text[])
 """
 # One statement, one round trip: the batch's transactions, the new balances, the entries, and its
 # events outbox row, with the deletion of the rows whose events the broker confirmed. Each
@@ -74,10 +84,20 @@ SAVE_BATCH = """
 WITH inserted AS (
   INSERT INTO transactions
     (id, project_id, reference_id, request_digest, status, operations, failure, created_at,
-     completed_at)
+     completed_at, metadata, reversal_of, reversed_by)
   SELECT t->>0, t->>1, t->>2, decode(t->>3, 'hex'), t->>4, t->5, NULLIF(t->6, 'null'),
-         (t->>7)::timestamptz, $2::timestamptz
+         (t->>7)::timestamptz, $2::timestamptz, NULLIF(t->8, 'null'), t->>9, t->>10
   FROM jsonb_array_elements($1::text::jsonb) AS t
+), reversed AS (
+  UPDATE transactions AS o SET reversed_by = r->>1
+  FROM jsonb_array_elements($13::text::jsonb) AS r WHERE o.id = r->>0
+), totals AS (
+  INSERT INTO asset_totals AS a (asset_id, project_id, issued, redeemed, held)
+  SELECT x->>0, x->>1, (x->>2)::numeric, (x->>3)::numeric, (x->>4)::numeric
+  FROM jsonb_array_elements($12::text::jsonb) AS x
+  ON CONFLICT (asset_id) DO UPDATE
+  SET issued = a.issued + excluded.issued, redeemed = a.redeemed + excluded.redeemed,
+      held = a.held + excluded.held
 ), balances AS (
   UPDATE wallets AS w
   SET balance = v.value::numeric, held = coalesce(h.value::numeric, w.held), updated_at = now()
@@ -155,6 +175,7 @@ class Loaded(NamedTuple):
     known: dict[TransactionKey, KnownTransaction]
     wallets: dict[str, LockedWallet]
     holds: dict[str, LockedHold]
+    reversible: dict[str, Reversible]
 
 
 async def load_batch(connection: Connection, messages: list[TransactionMessage]) -> Loaded:
@@ -168,6 +189,14 @@ async def load_batch(connection: Connection, messages: list[TransactionMessage])
         for row in await connection.fetch(LOAD_HOLDS, hold_ids, list(set(project_ids))):
             holds[row["id"]] = locked_hold(row)
         wallet_ids = holds_wallet_ids(wallet_ids, holds)
+    reversible: dict[str, Reversible] = {}
+    targets = reversal_ids(messages)
+    if targets:
+        for row in await connection.fetch(LOAD_REVERSIBLE, targets, list(set(project_ids))):
+            body = transaction_from_row(row)
+            target = reversal.Reversed(row["status"], body["operations"], row["reversed_by"])
+            reversible[row["id"]] = Reversible(row["project_id"], target, body)
+        wallet_ids = reversal_wallet_ids(wallet_ids, reversible)
     rows = await connection.fetch(
         LOAD_BATCH,
         wallet_ids,
@@ -189,7 +218,7 @@ async def load_batch(connection: Connection, messages: list[TransactionMessage])
         else:
             key = (row["project_id"], row["reference_id"])
             known[key] = KnownTransaction(row["id"], transaction_from_row(row))
-    return Loaded(known, wallets, holds)
+    return Loaded(known, wallets, holds, reversible)
 
 
 def locked_hold(row: Any) -> LockedHold:
@@ -257,10 +286,25 @@ def save_batch_arguments(
             resolved.append(
                 (hold_id, hold.status.value, str(hold.captured_amount), locked.resolved_by)
             )
+    transactions: list[Any] = plan.transactions
+    reversed_before: list[tuple[str, str]] = []  # transactions of earlier batches reversed
+    if plan.reversed:
+        # A transaction of this batch that a reversal of this batch reversed is inserted so;
+        # the statement's UPDATE does not see the rows its INSERT makes.
+        inserted = {row[0] for row in transactions}
+        transactions = [(*row, plan.reversed.get(row[0])) for row in transactions]
+        reversed_before = [
+            (original, by) for original, by in plan.reversed.items() if original not in inserted
+        ]
+    totals = [
+        (asset_id, project_id, str(issued), str(redeemed), str(held))
+        for asset_id, (project_id, issued, redeemed, held) in plan.totals.items()
+    ]
     batch_id, announced = outbox
     return [
-        _json(plan.transactions), plan.applied_at, _json(balances), _json(entries), partition,
+        _json(transactions), plan.applied_at, _json(balances), _json(entries), partition,
         batch_id, forget_batch_ids, announced, _json(held), _json(made), _json(resolved),
+        _json(totals), _json(reversed_before),
     ]  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from gateway.openapi.endpoint import Endpoint, Link
 from gateway.representations import transaction_from_state
 from gateway.responses import Transaction, TransactionAccepted
 from gateway.submission import ClientGone, accepted_body, prepare, submission_context
-from shared.contract.messages import SubmitTransaction
+from shared.contract.messages import SubmitReversal, SubmitTransaction
 from shared.errors import NotFound
 
 TAG = "Transactions"
@@ -37,6 +37,36 @@ async def submit_transaction(request: web.Request) -> web.StreamResponse:
             return web.Response(status=499)  # nobody reads it: the connection is closed
     if taken is not None:
         # Outside the admission slot: a duplicate may wait for another request's publish.
+        (answer,) = await submitter.duplicates.answer(project_id, [taken])
+        raise answer
+    claim = submission.claim
+    return json_response(
+        accepted_body(claim),
+        status=202,
+        headers={"Location": f"/projects/{project_id}/transactions/{claim.transaction_id}"},
+    )
+
+
+async def submit_reversal(request: web.Request) -> web.StreamResponse:
+    submitter = request.app[SUBMITTER]
+    project_id = request.match_info["projectId"]
+    transaction_id = request.match_info["transactionId"]
+    async with request.app[SUBMISSION_LIMITS].single.slot():
+        body = await read_model(
+            request, SubmitReversal, context=submission_context(request.app[SETTINGS])
+        )
+        # The transaction must be known now (an alias names the transaction it resolved to);
+        # whether it can be reversed is the writer's to decide, in queue order.
+        states = await request.app[TRANSACTION_STATES].current(project_id, [transaction_id])
+        found = states.get(transaction_id)
+        if found is None:
+            raise NotFound(f"transaction {transaction_id} not found", code="TransactionNotFound")
+        submission = prepare(project_id, body, datetime.now(UTC), reversal_of=found["id"])
+        try:
+            taken = await submitter.submit(project_id, submission, lambda: _client_gone(request))
+        except ClientGone:
+            return web.Response(status=499)
+    if taken is not None:
         (answer,) = await submitter.duplicates.answer(project_id, [taken])
         raise answer
     claim = submission.claim
@@ -95,6 +125,35 @@ SUBMIT_TRANSACTION = Endpoint(
     " waited `submission_wait_max_ms`, or beyond `submissions_in_flight_max` in progress, 429"
     " TooManyRequests with Retry-After.",
     links=(Link("GetTransaction", "getTransaction", _TRANSACTION),),
+)
+SUBMIT_REVERSAL = Endpoint(
+    "submitReversal",
+    submit_reversal,
+    "Reverse a transaction",
+    TAG,
+    status=202,
+    response=TransactionAccepted,
+    response_example=examples.dump(examples.ACCEPTED_REVERSAL),
+    response_headers={"Location": "the reversal's URL, to poll for its final state"},
+    body=SubmitReversal,
+    body_example=examples.SUBMIT_REVERSAL,
+    errors=(
+        "TransactionNotFound",
+        "DuplicateReferenceId",
+        "QueueFull",
+        "QueueUnroutable",
+        "ReferenceIdInProgress",
+        "TooManyRequests",
+    ),
+    description="Submits, like a transaction, one that applies the inverse of each operation of"
+    " the transaction in reverse order (a Transfer back, an Issue redeemed, a Redeem issued"
+    " again): 202 Pending, then poll the Location. The reversal shows reversalOf, and the"
+    " transaction reversedBy once the reversal completed. The writer decides, in queue order:"
+    " the reversal fails NotReversible if the transaction is not Completed or has an operation"
+    " on holds, AlreadyReversed if it was reversed before, and InsufficientFunds (nothing"
+    " moved) if the inverse would overdraw. An unknown transaction answers 404 at once. The"
+    " referenceId is the reversal's own, with the same idempotency as a submission.",
+    links=(Link("GetReversal", "getTransaction", _TRANSACTION),),
 )
 GET_TRANSACTION = Endpoint(
     "getTransaction",

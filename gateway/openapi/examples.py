@@ -71,6 +71,7 @@ OPERATIONS = [
         {"type": "Transfer", "from": TREASURY_ID, "to": WALLET_ID, "amount": 2000}
     ),
 ]
+REVERSAL_ID = "01JDQ7Z0M4T6W2X8Y5Z3A1B9C7"
 TRANSACTION = responses.Transaction(
     id=TRANSACTION_ID,
     reference_id="order-1001",
@@ -82,6 +83,10 @@ TRANSACTION = responses.Transaction(
 ACCEPTED = responses.TransactionAccepted(
     id=TRANSACTION_ID, reference_id="order-1001", status="Pending"
 )
+ACCEPTED_REVERSAL = responses.TransactionAccepted(
+    id=REVERSAL_ID, reference_id="refund-1001", status="Pending"
+)
+SUBMIT_REVERSAL = {"referenceId": "refund-1001", "metadata": {"reason": "order cancelled"}}
 SUBMIT = {
     "referenceId": "order-1001",
     "operations": [

@@ -18,6 +18,11 @@ invariant of the design, for one project or all.
    alias never shadows a transaction id nor crosses projects.
 7. Every entry names an existing wallet and an existing transaction, of the same project (the
    database has no foreign keys on entries: the single writer is their only author).
+10. Asset totals: each asset's issued and redeemed equal its Issue and Redeem entries, and its
+   held the sum of its wallets' held balances (so outstanding = issued - redeemed = the sum of
+   its balances, by 2).
+11. Reversals: a transaction names as its reversal the one Completed reversal that names it,
+   of its project, and is itself Completed.
 9. Holds: each wallet's held balance is the sum of its Pending holds; each hold was made by
    exactly one Completed transaction's Hold and resolved by as many Captures, Voids and
    Expires as its status says (none while Pending, else one, of the kind its status names, by
@@ -199,6 +204,42 @@ CROSS JOIN LATERAL (
 ) c
 """
 RESOLUTIONS = {"Captured": "Capture", "Voided": "Void", "Expired": "Expire"}
+TOTALS = """
+WITH flows AS (
+    SELECT wl.asset_id,
+           coalesce(sum(e.amount) FILTER (WHERE e.type = 'Issue'), 0) AS issued,
+           coalesce(sum(e.amount) FILTER (WHERE e.type = 'Redeem'), 0) AS redeemed
+    FROM entries e JOIN wallets wl ON wl.id = e.wallet_id
+    WHERE ($1::text IS NULL OR wl.project_id = $1) AND e.type IN ('Issue', 'Redeem')
+    GROUP BY wl.asset_id
+), held AS (
+    SELECT asset_id, sum(held) AS held FROM wallets
+    WHERE ($1::text IS NULL OR project_id = $1) GROUP BY asset_id
+)
+SELECT a.id, coalesce(t.issued, 0) AS issued, coalesce(f.issued, 0) AS issued_entries,
+       coalesce(t.redeemed, 0) AS redeemed, coalesce(f.redeemed, 0) AS redeemed_entries,
+       coalesce(t.held, 0) AS held, coalesce(h.held, 0) AS held_wallets
+FROM assets a
+LEFT JOIN asset_totals t ON t.asset_id = a.id
+LEFT JOIN flows f ON f.asset_id = a.id
+LEFT JOIN held h ON h.asset_id = a.id
+WHERE ($1::text IS NULL OR a.project_id = $1)
+  AND (coalesce(t.issued, 0) <> coalesce(f.issued, 0)
+       OR coalesce(t.redeemed, 0) <> coalesce(f.redeemed, 0)
+       OR coalesce(t.held, 0) <> coalesce(h.held, 0))
+"""
+REVERSALS = """
+SELECT o.id, o.reversed_by, r.id AS reversal, r.status, r.reversal_of,
+       r.project_id = o.project_id AS same_project
+FROM transactions o
+FULL JOIN (
+    SELECT * FROM transactions WHERE reversal_of IS NOT NULL AND status = 'Completed'
+) r ON r.reversal_of = o.id
+WHERE ($1::text IS NULL OR o.project_id = $1 OR r.project_id = $1)
+  AND (o.reversed_by IS NOT NULL OR r.id IS NOT NULL)
+  AND (o.id IS NULL OR r.id IS NULL OR o.reversed_by IS DISTINCT FROM r.id
+       OR o.status <> 'Completed' OR r.project_id <> o.project_id)
+"""
 RESOLVE = """
 SELECT k.id, count(DISTINCT r.transaction_id) AS finals,
        min(t.reference_id) AS reference_id, min(t.status) AS status
@@ -274,6 +315,18 @@ async def verify(
     for row in await connection.fetch(HOLDS, project_id):
         for problem in _hold_problems(row):
             report.violations.append(f"hold {row['id']} {problem}")
+    for row in await connection.fetch(TOTALS, project_id):
+        report.violations.append(
+            f"asset totals: asset {row['id']} shows issued {row['issued']}, redeemed"
+            f" {row['redeemed']}, held {row['held']}; its entries issued"
+            f" {row['issued_entries']}, redeemed {row['redeemed_entries']}, its wallets hold"
+            f" {row['held_wallets']}"
+        )
+    for row in await connection.fetch(REVERSALS, project_id):
+        report.violations.append(
+            f"reversal links: transaction {row['id']} names {row['reversed_by']} as its"
+            f" reversal, and the Completed reversal {row['reversal']} names {row['reversal_of']}"
+        )
     if accepted is not None:
         await _check_accepted(connection, accepted, report)
     return report

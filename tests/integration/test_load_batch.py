@@ -44,7 +44,7 @@ async def test_touched_wallets_are_locked_and_taken_reference_ids_found(
         transaction_message(project, "other", [transfer(source, unknown_wallet, 5)]),
     ]
     async with first.transaction():
-        known, wallets, holds = await load_batch(first, messages)
+        known, wallets, holds, _ = await load_batch(first, messages)
         assert holds == {}
         assert set(wallets) == {source, target}
         assert wallets[source].project_id == project

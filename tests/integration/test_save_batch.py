@@ -47,7 +47,7 @@ async def test_a_saved_plan_reads_back_as_planned(ledger: Ledger, migrated: Sett
         # A server in another zone than UTC reads a time without a zone in its own zone.
         await connection.execute("SET TimeZone = 'Pacific/Auckland'")
         async with partition_transaction(connection, PARTITION):
-            known, wallets, holds = await load_batch(connection, messages)
+            known, wallets, holds, _ = await load_batch(connection, messages)
             assert holds == {}
             plan = plan_batch(messages, known, wallets, applied_at, holds)
             await save(connection, plan, PARTITION, (new_id(), []), [])

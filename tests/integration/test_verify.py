@@ -158,9 +158,46 @@ async def move_a_transaction_to_another_project(database: asyncpg.Connection, bo
     )
 
 
+async def hold_more_than_the_holds(database: asyncpg.Connection, books: Books) -> None:
+    await database.execute("UPDATE wallets SET held = 5 WHERE id = $1", books.treasury)
+
+
+async def forget_an_issue_in_the_totals(database: asyncpg.Connection, books: Books) -> None:
+    await database.execute(
+        "UPDATE asset_totals SET issued = issued - 1 WHERE asset_id = $1", books.ledger.asset_id
+    )
+
+
+async def name_a_reversal_that_is_none(database: asyncpg.Connection, books: Books) -> None:
+    await database.execute(
+        "UPDATE transactions SET reversed_by = $2 WHERE id = $1", books.issue_id, books.transfer_id
+    )
+
+
+async def resolve_a_hold_twice(database: asyncpg.Connection, books: Books) -> None:
+    """A Void of a hold recorded after its Capture: the hold shows one resolution, the
+    operations two."""
+    await database.execute(
+        'UPDATE transactions SET operations = operations || \'[{"type": "Void",'
+        ' "holdId": "h-0"}]\'::jsonb WHERE id = $1',
+        books.issue_id,
+    )
+    await database.execute(
+        "INSERT INTO holds (id, project_id, partition, wallet_id, amount, status,"
+        " transaction_id, created_at) VALUES ('h-0', $1, 0, $2, 1, 'Pending', $3, now())",
+        books.ledger.project_id,
+        books.treasury,
+        books.transfer_id,
+    )
+
+
 @pytest.mark.parametrize(
     ("corrupt", "named"),
     [
+        (hold_more_than_the_holds, ["held balance: wallet", "entry chain broken"]),
+        (forget_an_issue_in_the_totals, ["asset totals: asset"]),
+        (name_a_reversal_that_is_none, ["reversal links: transaction"]),
+        (resolve_a_hold_twice, ["hold h-0 was made by 0 Hold operations", "resolved 1 times"]),
         (change_a_balance, ["conservation: asset", "entry chain broken: wallet"]),
         (apply_an_issue_twice, ["extra posting: transaction"]),
         (make_a_balance_negative, ["negative balance: wallet"]),

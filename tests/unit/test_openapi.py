@@ -288,6 +288,7 @@ def test_documented_transactions_show_hold_ids_and_expiries(document: dict[str, 
             {"type": "Void", "holdId": "t0-2"},
             {"type": "Expire", "holdId": "t0-3"},
         ],
+        "metadata": {},
         "createdAt": "2025-01-31T12:00:00.000Z",
         "completedAt": "2025-01-31T12:00:00.042Z",
     }
