@@ -230,8 +230,13 @@ def field_errors(error: ValidationError, root: str = "body") -> list[dict[str, s
     """Pydantic's errors as `[{field, message}]`, fields written as `operations[0].amount`."""
     fields = []
     for item in error.errors(include_url=False):
+        location = item["loc"]
+        if root == "query" and len(location) >= 2 and location[0] == "metadata":
+            # A metadata filter is named as it was sent: metadata[key].
+            fields.append({"field": f"metadata[{location[1]}]", "message": item["msg"]})
+            continue
         path = ""
-        for part in item["loc"]:
+        for part in location:
             if isinstance(part, int):
                 path += f"[{part}]"
             elif part not in OPERATION_TAGS:

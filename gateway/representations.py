@@ -36,6 +36,7 @@ def customer_from_row(row: asyncpg.Record) -> responses.Customer:
         name=row["name"],
         description=row["description"],
         status=row["status"],
+        metadata=row["metadata"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -55,8 +56,34 @@ def wallet_from_row(row: asyncpg.Record) -> responses.Wallet:
         balance=balance,
         held_balance=held,
         available_balance=balance - held,
+        metadata=row["metadata"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+    )
+
+
+def balance_from_row(row: asyncpg.Record) -> responses.WalletBalance:
+    """A wallet's balances at `row["at"]`: its last entry's by then (0 without one)."""
+    balance, held = int(row["balance"] or 0), int(row["held"] or 0)
+    return responses.WalletBalance(
+        wallet_id=row["id"],
+        at=row["at"],
+        balance=balance,
+        held_balance=held,
+        available_balance=balance - held,
+    )
+
+
+def totals_from_row(row: asyncpg.Record) -> responses.AssetTotals:
+    """An asset's totals; an asset without a row of totals yet has all zeros."""
+    issued, redeemed = int(row["issued"] or 0), int(row["redeemed"] or 0)
+    return responses.AssetTotals(
+        asset_id=row["id"],
+        issued=issued,
+        redeemed=redeemed,
+        outstanding=issued - redeemed,
+        held=int(row["held"] or 0),
+        wallet_count=row["wallet_count"] or 0,
     )
 
 

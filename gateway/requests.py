@@ -11,14 +11,21 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
-from shared.contract.messages import RESOURCE_ID_LENGTH_MAX, RESOURCE_ID_PATTERN, HoldId
+from shared.contract.messages import (
+    RESOURCE_ID_LENGTH_MAX,
+    RESOURCE_ID_PATTERN,
+    HoldId,
+    Metadata,
+)
 from shared.contract.text import (
     DESCRIPTION_PATTERN,
     ID_PATTERN,
@@ -71,6 +78,16 @@ ResourceId = Annotated[
         examples=["01JD3ZQ6M2X8Y4TNK7V5B9RCEW"],
     ),
 ]
+
+
+def _number_as_text(value: Any) -> Any:
+    """A customer id sent as a JSON integer is its decimal string (the Cloud Wallet API treats
+    customer ids as strings)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 CustomerId = Annotated[
     str,
     Field(
@@ -83,6 +100,28 @@ CustomerId = Annotated[
     ),
     AfterValidator(check_id),
     AfterValidator(_addressable),
+]
+# A customer id in a body, which may also be a JSON integer.
+BodyCustomerId = Annotated[
+    CustomerId,
+    BeforeValidator(_number_as_text),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": CUSTOMER_ID_LENGTH_MAX,
+                    "pattern": ID_PATTERN,
+                    "not": {"enum": sorted(UNADDRESSABLE_IDS)},
+                },
+                {"type": "integer"},
+            ],
+            "description": "the caller's own id of the customer (see CustomerId); a JSON"
+            " integer is taken as its decimal string",
+            "examples": ["customer-42"],
+        }
+    ),
 ]
 WalletStatusName = Literal["Open", "Suspended", "Closed"]
 
@@ -109,6 +148,12 @@ class Rename(_Body):
     name: Name
 
 
+class RenameProject(_Body):
+    """A project's new name; an empty body changes nothing."""
+
+    name: Name | None = None
+
+
 class CreateAsset(_Body):
     name: Name
     code: Annotated[
@@ -133,16 +178,28 @@ class CreateAsset(_Body):
 
 
 class UpsertCustomer(_Body):
-    id: CustomerId
+    id: BodyCustomerId
     name: OptionalName | None = None
     description: Description | None = None
+    metadata: Metadata | None = Field(
+        default=None, description="replaces the customer's metadata whole when given"
+    )
 
 
 class PutCustomer(_Body):
-    """The body of a PUT on a customer; the id comes from the path."""
+    """The body of a PUT on a customer; the id comes from the path. It may be empty."""
 
     name: OptionalName | None = None
     description: Description | None = None
+    metadata: Metadata | None = Field(
+        default=None, description="replaces the customer's metadata whole when given"
+    )
+
+
+class ReplaceMetadata(_Body):
+    """The whole new metadata of a wallet or a customer (`{}` removes it all)."""
+
+    metadata: Metadata
 
 
 class ResumeCustomer(_Body):
@@ -155,16 +212,18 @@ class ResumeCustomer(_Body):
 
 
 class OpenWallet(_Body):
-    customer_id: CustomerId = Field(alias="customerId")
+    customer_id: BodyCustomerId = Field(alias="customerId")
     asset_id: ResourceId = Field(alias="assetId")
     name: OptionalName = ""
     description: Description = ""
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class OpenSystemWallet(_Body):
     asset_id: ResourceId = Field(alias="assetId")
     name: OptionalName = ""
     description: Description = ""
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class RenameWallet(_Body):
@@ -176,7 +235,13 @@ class DescribeWallet(_Body):
 
 
 class ChangeWalletStatus(_Body):
-    status: WalletStatusName
+    status: Literal["Open", "Active", "Suspended", "Closed"] = Field(
+        description="Active is another word for Open (the Cloud Wallet API uses both)"
+    )
+
+    def target(self) -> WalletStatusName:
+        """The status asked for, Active read as Open."""
+        return "Open" if self.status == "Active" else self.status
 
 
 _TRANSACTIONS_PER_BATCH_MAX_DEFAULT = Settings.default_of("transactions_per_batch_max")

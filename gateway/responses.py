@@ -10,13 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSche
 from pydantic.alias_generators import to_camel
 
 from shared.contract.messages import (
-    Metadata,
     Amount,
     CaptureOperation,
     ExpireOperation,
     HoldId,
     HoldOperation,
     IssueOperation,
+    Metadata,
     RedeemOperation,
     TransferOperation,
     VoidOperation,
@@ -81,11 +81,18 @@ class Project(Out):
     created_at: Time
 
 
+MetadataOut = Annotated[
+    dict[str, str],
+    Field(description="the caller's own labels, string keys to string values; {} when none"),
+]
+
+
 class Customer(Out):
     id: str
     name: str
     description: str
     status: Literal["Active", "Suspended"]
+    metadata: MetadataOut
     created_at: Time
     updated_at: Time
 
@@ -104,8 +111,31 @@ class Wallet(Out):
     available_balance: AmountText = Field(
         description="balance - heldBalance: what a Transfer, Redeem or Hold may draw on"
     )
+    metadata: MetadataOut
     created_at: Time
     updated_at: Time
+
+
+class WalletBalance(Out):
+    """A wallet's balances as they were at an instant: after every entry made at or before it."""
+
+    wallet_id: str
+    at: Time
+    balance: AmountText
+    held_balance: AmountText
+    available_balance: AmountText
+
+
+class AssetTotals(Out):
+    """An asset's supply: what was issued and redeemed, what is outstanding (their difference,
+    the sum of its wallets' balances) and held, and how many wallets it has."""
+
+    asset_id: str
+    issued: AmountText
+    redeemed: AmountText
+    outstanding: AmountText = Field(description="issued - redeemed: the sum of the balances")
+    held: AmountText = Field(description="the sum of the wallets' held balances")
+    wallet_count: int = Field(description="every wallet of the asset, system wallets included")
 
 
 class Entry(Out):

@@ -15,7 +15,7 @@ from gateway.listing import read_page
 from gateway.openapi import examples
 from gateway.openapi.endpoint import Endpoint, Link
 from gateway.query_strings import PageQuery
-from gateway.representations import asset_from_row, page_items
+from gateway.representations import asset_from_row, page_items, totals_from_row
 from gateway.requests import CreateAsset, Rename
 from shared.errors import Conflict, NotFound
 from shared.ids import new_id
@@ -97,10 +97,25 @@ async def delete_asset(request: web.Request) -> web.Response:
         if wallet_count:
             raise _in_use(asset_id, wallet_count)
         try:
-            await connection.execute("DELETE FROM assets WHERE id = $1", asset_id)
+            await connection.execute(
+                "WITH totals AS (DELETE FROM asset_totals WHERE asset_id = $1)"
+                " DELETE FROM assets WHERE id = $1",
+                asset_id,
+            )
         except asyncpg.ForeignKeyViolationError:
             raise _in_use(asset_id, 1) from None
     return web.Response(status=204)
+
+
+async def get_asset_totals(request: web.Request) -> web.Response:
+    row = await request.app[DATABASE].fetchrow(
+        "SELECT a.id, t.issued, t.redeemed, t.held, t.wallet_count"
+        " FROM assets a LEFT JOIN asset_totals t ON t.asset_id = a.id"
+        " WHERE a.id = $1 AND a.project_id = $2",
+        request.match_info["assetId"],
+        request.match_info["projectId"],
+    )
+    return json_response(totals_from_row(_found(request, row)))
 
 
 def _in_use(asset_id: str, wallet_count: int) -> Conflict:
@@ -135,6 +150,7 @@ CREATE_ASSET = Endpoint(
         Link("GetCurrency", "getCurrency", _ASSET),
         Link("RenameAsset", "renameAsset", _ASSET),
         Link("DeleteAsset", "deleteAsset", _ASSET),
+        Link("GetAssetTotals", "getAssetTotals", _ASSET),
         Link("RenameCurrency", "renameCurrency", _ASSET),
         Link("DeleteCurrency", "deleteCurrency", _ASSET),
         Link(
@@ -183,6 +199,20 @@ DELETE_ASSET = Endpoint(
     errors=("AssetNotFound", "AssetInUse"),
     description="Refused with 409 AssetInUse once a wallet of the asset exists (even a Closed"
     " one). The code of a deleted asset can be used again.",
+)
+GET_ASSET_TOTALS = Endpoint(
+    "getAssetTotals",
+    get_asset_totals,
+    "An asset's totals: issued, redeemed, outstanding, held, wallets",
+    TAG,
+    response=responses.AssetTotals,
+    response_example=examples.dump(examples.ASSET_TOTALS),
+    errors=("AssetNotFound",),
+    description="Kept up to date in the same database transaction as the postings, so a"
+    " read costs the same for an asset of ten wallets or ten million: outstanding = issued -"
+    " redeemed = the sum of the wallets' balances (the liability of a loyalty programme), held"
+    " the sum of their held balances, walletCount every wallet of the asset, system wallets and"
+    " Closed wallets included.",
 )
 GET_CURRENCY = dataclasses.replace(GET_ASSET, operation_id="getCurrency", tag="Currencies")
 RENAME_CURRENCY = dataclasses.replace(RENAME_ASSET, operation_id="renameCurrency", tag="Currencies")

@@ -11,14 +11,15 @@ import asyncpg
 from aiohttp import web
 
 from gateway import responses
-from gateway.app_keys import DATABASE
-from gateway.http import json_response, read_model
+from gateway.app_keys import DATABASE, SETTINGS
+from gateway.filtering import Select
+from gateway.http import json_response, read_model, read_query
 from gateway.listing import read_page
 from gateway.openapi import examples
 from gateway.openapi.endpoint import Endpoint, Link
-from gateway.query_strings import PageQuery
+from gateway.query_strings import CustomerQuery, PageQuery
 from gateway.representations import customer_from_row, page_items, wallet_from_row
-from gateway.requests import PutCustomer, UpsertCustomer
+from gateway.requests import PutCustomer, ReplaceMetadata, UpsertCustomer
 from shared.errors import Conflict, NotFound
 
 TAG = "Customers"
@@ -26,13 +27,16 @@ TAG = "Customers"
 # A customer deleted earlier comes back as a new one. `created_at = now()` holds exactly for
 # a row inserted or revived by this statement: now() is the transaction's start time.
 UPSERT = """
-INSERT INTO customers (project_id, id, name, description)
-VALUES ($1, $2, coalesce($3, ''), coalesce($4, ''))
+INSERT INTO customers (project_id, id, name, description, metadata)
+VALUES ($1, $2, coalesce($3, ''), coalesce($4, ''), coalesce($5::jsonb, '{}'))
 ON CONFLICT (project_id, id) DO UPDATE SET
     name = CASE WHEN customers.deleted_at IS NULL
                 THEN coalesce($3, customers.name) ELSE coalesce($3, '') END,
     description = CASE WHEN customers.deleted_at IS NULL
                        THEN coalesce($4, customers.description) ELSE coalesce($4, '') END,
+    metadata = CASE WHEN customers.deleted_at IS NULL
+                    THEN coalesce($5::jsonb, customers.metadata)
+                    ELSE coalesce($5::jsonb, '{}') END,
     status = CASE WHEN customers.deleted_at IS NULL THEN customers.status ELSE 'Active' END,
     created_at = CASE WHEN customers.deleted_at IS NULL THEN customers.created_at ELSE now() END,
     deleted_at = NULL,
@@ -46,21 +50,38 @@ SELECT * FROM customers WHERE project_id = $1 AND id = $2 AND deleted_at IS NULL
 
 async def upsert_customer(request: web.Request) -> web.Response:
     body = await read_model(request, UpsertCustomer)
-    return await _upsert(request, body.id, body.name, body.description)
+    return await _upsert(request, body.id, body)
 
 
 async def put_customer(request: web.Request) -> web.Response:
     body = await read_model(request, PutCustomer)
-    return await _upsert(request, request.match_info["customerId"], body.name, body.description)
+    return await _upsert(request, request.match_info["customerId"], body)
 
 
 async def _upsert(
-    request: web.Request, customer_id: str, name: str | None, description: str | None
+    request: web.Request, customer_id: str, body: UpsertCustomer | PutCustomer
 ) -> web.Response:
     row = await request.app[DATABASE].fetchone(
-        UPSERT, request.match_info["projectId"], customer_id, name, description
+        UPSERT,
+        request.match_info["projectId"],
+        customer_id,
+        body.name,
+        body.description,
+        body.metadata,
     )
     return json_response(customer_from_row(row), status=201 if row["created"] else 200)
+
+
+async def replace_customer_metadata(request: web.Request) -> web.Response:
+    body = await read_model(request, ReplaceMetadata)
+    row = await request.app[DATABASE].fetchrow(
+        "UPDATE customers SET metadata = $3, updated_at = now()"
+        " WHERE project_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING *",
+        request.match_info["projectId"],
+        request.match_info["customerId"],
+        body.metadata,
+    )
+    return json_response(customer_from_row(_found(request, row)))
 
 
 async def get_customer(request: web.Request) -> web.Response:
@@ -71,18 +92,37 @@ async def get_customer(request: web.Request) -> web.Response:
 
 
 async def list_customers(request: web.Request) -> web.Response:
-    page, page_size = read_page(request)
-    rows = await request.app[DATABASE].fetch(
-        "SELECT * FROM customers WHERE project_id = $1 AND deleted_at IS NULL"
-        " ORDER BY id LIMIT $2 OFFSET $3",
-        request.match_info["projectId"],
-        page_size + 1,
-        (page - 1) * page_size,
-    )
-    rows, has_more = page_items(rows, page_size)
+    settings = request.app[SETTINGS]
+    query = read_query(request, CustomerQuery, {"page_size_max": settings.page_size_max})
+    page_size = query.size(settings.page_size_default)
+    statement, arguments = list_statement(request.match_info["projectId"], query, page_size)
+    rows, has_more = page_items(await request.app[DATABASE].fetch(statement, *arguments), page_size)
     items = [customer_from_row(row) for row in rows]
     return json_response(
-        responses.CustomerPage(items=items, page=page, page_size=page_size, has_more=has_more)
+        responses.CustomerPage(items=items, page=query.page, page_size=page_size, has_more=has_more)
+    )
+
+
+# Constants, so that the partial index of Suspended customers is planned for status=Suspended.
+STATUS_CONDITIONS = {"Active": "status = 'Active'", "Suspended": "status = 'Suspended'"}
+
+
+def list_statement(
+    project_id: str, query: CustomerQuery, page_size: int
+) -> tuple[str, list[object]]:
+    """The page's SELECT with the conditions of the filters given, and its arguments: the
+    project's customers in id order (the primary key), those Suspended on their partial index,
+    and containment on the GIN index of the customers with metadata."""
+    select = Select(
+        "SELECT * FROM customers WHERE project_id = $ AND deleted_at IS NULL", project_id
+    )
+    if query.status is not None:
+        select.where(STATUS_CONDITIONS[query.status])
+    if query.metadata is not None:
+        select.where("metadata <> '{}' AND metadata @> $::jsonb", query.metadata)
+    select.window("created_at", query.window())
+    return select.statement(
+        "ORDER BY id LIMIT $ OFFSET $", page_size + 1, (query.page - 1) * page_size
     )
 
 
@@ -152,6 +192,7 @@ _CUSTOMER_LINKS = (
     Link("SuspendCustomer", "suspendCustomer", _CUSTOMER),
     Link("ResumeCustomer", "resumeCustomer", _CUSTOMER),
     Link("ListCustomerWallets", "listCustomerWallets", _CUSTOMER),
+    Link("ReplaceCustomerMetadata", "replaceCustomerMetadata", _CUSTOMER),
     Link(
         "OpenWallet",
         "openWallet",
@@ -160,9 +201,9 @@ _CUSTOMER_LINKS = (
     ),
 )
 _UPSERT_DESCRIPTION = (
-    "Creates the customer (201) or updates the name and description sent (200); fields not"
-    " sent keep their value, and the status is left as it is. A deleted customer's id creates"
-    " a new customer."
+    "Creates the customer (201) or updates the name, description and metadata sent (200);"
+    " fields not sent keep their value (metadata sent replaces the whole metadata), and the"
+    " status is left as it is. A deleted customer's id creates a new customer."
 )
 UPSERT_CUSTOMER = Endpoint(
     "upsertCustomer",
@@ -174,7 +215,12 @@ UPSERT_CUSTOMER = Endpoint(
     response=responses.Customer,
     response_example=examples.dump(examples.CUSTOMER),
     body=UpsertCustomer,
-    body_example={"id": "customer-42", "name": "Ada", "description": "gold tier"},
+    body_example={
+        "id": "customer-42",
+        "name": "Ada",
+        "description": "gold tier",
+        "metadata": {"crmId": "C-981", "tier": "gold"},
+    },
     description=_UPSERT_DESCRIPTION,
     links=_CUSTOMER_LINKS,
 )
@@ -188,8 +234,9 @@ PUT_CUSTOMER = Endpoint(
     response=responses.Customer,
     response_example=examples.dump(examples.CUSTOMER),
     body=PutCustomer,
+    body_required=False,
     body_example={"name": "Ada", "description": "gold tier"},
-    description=_UPSERT_DESCRIPTION,
+    description=_UPSERT_DESCRIPTION + " The body may be empty (or absent).",
     links=_CUSTOMER_LINKS,
 )
 GET_CUSTOMER = Endpoint(
@@ -208,7 +255,11 @@ LIST_CUSTOMERS = Endpoint(
     TAG,
     response=responses.CustomerPage,
     response_example=examples.page([examples.CUSTOMER]),
-    query=PageQuery,
+    query=CustomerQuery,
+    description="The project's customers in id order, filtered by status, metadata[key]=value"
+    " (repeatable with other keys, all must match) and the time they were created (from,"
+    " to), in any combination. An unknown query parameter, or a bad value, is a 400 naming"
+    " it.",
 )
 DELETE_CUSTOMER = Endpoint(
     "deleteCustomer",
@@ -228,4 +279,16 @@ LIST_CUSTOMER_WALLETS = Endpoint(
     response_example=examples.page([examples.WALLET]),
     query=PageQuery,
     errors=("CustomerNotFound",),
+)
+REPLACE_CUSTOMER_METADATA = Endpoint(
+    "replaceCustomerMetadata",
+    replace_customer_metadata,
+    "Replace a customer's metadata",
+    TAG,
+    response=responses.Customer,
+    response_example=examples.dump(examples.CUSTOMER),
+    body=ReplaceMetadata,
+    body_example={"metadata": {"crmId": "C-981", "tier": "gold"}},
+    errors=("CustomerNotFound",),
+    description="The metadata given replaces the customer's whole metadata ({} removes it all).",
 )

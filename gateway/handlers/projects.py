@@ -12,7 +12,7 @@ from gateway.openapi import examples
 from gateway.openapi.endpoint import Endpoint, Link
 from gateway.query_strings import PageQuery
 from gateway.representations import page_items, project_from_row
-from gateway.requests import CreateProject, Rename
+from gateway.requests import CreateProject, RenameProject
 from shared.errors import NotFound
 from shared.ids import new_id
 
@@ -56,12 +56,13 @@ async def get_project(request: web.Request) -> web.Response:
 
 
 async def rename_project(request: web.Request) -> web.Response:
-    body = await read_model(request, Rename)
-    await request.app[DATABASE].fetchrow(
-        "UPDATE projects SET name = $2 WHERE id = $1 RETURNING id",
-        request.match_info["projectId"],
-        body.name,
-    )
+    body = await read_model(request, RenameProject)
+    if body.name is not None:
+        await request.app[DATABASE].fetchrow(
+            "UPDATE projects SET name = $2 WHERE id = $1 RETURNING id",
+            request.match_info["projectId"],
+            body.name,
+        )
     return json_response(await _project(request))
 
 
@@ -95,6 +96,7 @@ CREATE_PROJECT = Endpoint(
         Link("UpsertCustomer", "upsertCustomer", _PROJECT),
         Link("ListCustomers", "listCustomers", _PROJECT),
         Link("ListSystemWallets", "listSystemWallets", _PROJECT),
+        Link("ListWallets", "listWallets", _PROJECT),
         Link("ListTransactions", "listTransactions", _PROJECT),
     ),
 )
@@ -122,6 +124,8 @@ RENAME_PROJECT = Endpoint(
     TAG,
     response=responses.Project,
     response_example=examples.dump(examples.PROJECT),
-    body=Rename,
+    body=RenameProject,
+    body_required=False,
     body_example={"name": "Loyalty"},
+    description="An empty body (or `{}`) changes nothing and answers the project.",
 )

@@ -44,7 +44,7 @@ async def change_wallet_status(request: web.Request) -> web.Response:
     async with database.transaction() as connection:
         customer_suspended = await _customer_suspended(connection, project_id, owner["customer_id"])
         row = found_wallet(request, await connection.fetchrow(LOCK_WALLET, wallet_id, project_id))
-        target = WalletStatus(body.status)
+        target = WalletStatus(body.target())
         refusal = check_wallet_transition(
             WalletStatus(row["status"]),
             target,
@@ -97,7 +97,8 @@ CHANGE_WALLET_STATUS = Endpoint(
     body=ChangeWalletStatus,
     body_example={"status": "Suspended"},
     errors=("WalletNotFound", "InvalidStatusTransition", "WalletNotEmpty", "CustomerSuspended"),
-    description="Open -> Suspended | Closed; Suspended -> Open | Closed; Closed is final (409"
+    description="Open -> Suspended | Closed; Suspended -> Open | Closed (Active is another"
+    " word for Open); Closed is final (409"
     " InvalidStatusTransition). Only a wallet with a balance of 0 and no Pending hold closes"
     " (409 WalletNotEmpty, with details.balance and details.heldBalance)."
     " A wallet of a suspended customer reopens only by resuming the customer (409"

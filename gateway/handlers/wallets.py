@@ -1,5 +1,7 @@
 """Wallets: open a customer wallet or a system wallet, list system wallets, read a wallet with
-its balance, rename it and change its description."""
+its balance, rename it, change its description and replace its metadata. The project-wide,
+filtered list is `gateway/handlers/wallet_list.py`, a wallet's balance at an instant
+`gateway/handlers/balances.py`."""
 
 from __future__ import annotations
 
@@ -14,16 +16,39 @@ from gateway.openapi import examples
 from gateway.openapi.endpoint import Endpoint, Link
 from gateway.query_strings import PageQuery
 from gateway.representations import page_items, wallet_from_row
-from gateway.requests import DescribeWallet, OpenSystemWallet, OpenWallet, RenameWallet
+from gateway.requests import (
+    DescribeWallet,
+    OpenSystemWallet,
+    OpenWallet,
+    RenameWallet,
+    ReplaceMetadata,
+)
 from shared.database import Connection
 from shared.errors import Conflict, NotFound
 from shared.ids import new_id
 
 TAG = "Wallets"
+# The wallet and its asset's wallet count, in one statement (the asset's row of totals is made
+# by whichever of the gateway and the writer comes first).
 INSERT_WALLET = """
-INSERT INTO wallets (id, project_id, asset_id, customer_id, type, name, description)
-VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *
+WITH wallet AS (
+  INSERT INTO wallets (id, project_id, asset_id, customer_id, type, name, description, metadata)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *
+), counted AS (
+  INSERT INTO asset_totals (asset_id, project_id, wallet_count)
+  SELECT asset_id, project_id, 1 FROM wallet
+  ON CONFLICT (asset_id) DO UPDATE SET wallet_count = asset_totals.wallet_count + 1
+)
+SELECT * FROM wallet
 """
+UPDATES = {
+    "name": "UPDATE wallets SET name = $3, updated_at = now()"
+    " WHERE id = $1 AND project_id = $2 RETURNING *",
+    "description": "UPDATE wallets SET description = $3, updated_at = now()"
+    " WHERE id = $1 AND project_id = $2 RETURNING *",
+    "metadata": "UPDATE wallets SET metadata = $3, updated_at = now()"
+    " WHERE id = $1 AND project_id = $2 RETURNING *",
+}
 
 
 async def open_wallet(request: web.Request) -> web.Response:
@@ -55,7 +80,8 @@ async def open_system_wallet(request: web.Request) -> web.Response:
 async def list_system_wallets(request: web.Request) -> web.Response:
     page, page_size = read_page(request)
     rows = await request.app[DATABASE].fetch(
-        "SELECT * FROM wallets WHERE project_id = $1 AND type = 'system'"
+        # customer_id IS NULL: the condition of the wallets_system index, the same wallets.
+        "SELECT * FROM wallets WHERE project_id = $1 AND customer_id IS NULL"
         " ORDER BY id LIMIT $2 OFFSET $3",
         request.match_info["projectId"],
         page_size + 1,
@@ -87,15 +113,14 @@ async def describe_wallet(request: web.Request) -> web.Response:
     return await _update(request, "description", body.description)
 
 
-async def _update(request: web.Request, column: str, value: str) -> web.Response:
-    statement = {
-        "name": "UPDATE wallets SET name = $3, updated_at = now()"
-        " WHERE id = $1 AND project_id = $2 RETURNING *",
-        "description": "UPDATE wallets SET description = $3, updated_at = now()"
-        " WHERE id = $1 AND project_id = $2 RETURNING *",
-    }[column]
+async def replace_wallet_metadata(request: web.Request) -> web.Response:
+    body = await read_model(request, ReplaceMetadata)
+    return await _update(request, "metadata", body.metadata)
+
+
+async def _update(request: web.Request, column: str, value: object) -> web.Response:
     row = await request.app[DATABASE].fetchrow(
-        statement, request.match_info["walletId"], request.match_info["projectId"], value
+        UPDATES[column], request.match_info["walletId"], request.match_info["projectId"], value
     )
     return json_response(wallet_from_row(found_wallet(request, row)))
 
@@ -123,6 +148,7 @@ async def _insert(
             "system" if customer_id is None else "customer",
             body.name,
             body.description,
+            body.metadata,
         )
     except asyncpg.ForeignKeyViolationError:
         raise NotFound(f"asset {body.asset_id} not found", code="AssetNotFound") from None
@@ -138,6 +164,8 @@ WALLET_LINKS = (
     Link("DescribeWallet", "describeWallet", _WALLET),
     Link("ChangeWalletStatus", "changeWalletStatus", _WALLET),
     Link("ListEntries", "listEntries", _WALLET),
+    Link("ReplaceWalletMetadata", "replaceWalletMetadata", _WALLET),
+    Link("GetWalletBalance", "getWalletBalance", _WALLET),
 )
 OPEN_WALLET = Endpoint(
     "openWallet",
@@ -148,7 +176,12 @@ OPEN_WALLET = Endpoint(
     response=responses.Wallet,
     response_example=examples.dump(examples.WALLET.model_copy(update=examples.EMPTY_WALLET)),
     body=OpenWallet,
-    body_example={"customerId": "customer-42", "assetId": examples.ASSET_ID, "name": "main"},
+    body_example={
+        "customerId": "customer-42",
+        "assetId": examples.ASSET_ID,
+        "name": "main",
+        "metadata": {"channel": "web"},
+    },
     errors=("CustomerNotFound", "CustomerSuspended", "AssetNotFound"),
     links=WALLET_LINKS,
 )
@@ -174,6 +207,8 @@ LIST_SYSTEM_WALLETS = Endpoint(
     response=responses.WalletPage,
     response_example=examples.page([examples.SYSTEM_WALLET]),
     query=PageQuery,
+    description="In id order (the order they were opened). The project-wide list"
+    " (GET /projects/{projectId}/wallets?type=system) filters further.",
 )
 GET_WALLET = Endpoint(
     "getWallet",
@@ -205,4 +240,16 @@ DESCRIBE_WALLET = Endpoint(
     body=DescribeWallet,
     body_example={"description": "points earned in store"},
     errors=("WalletNotFound",),
+)
+REPLACE_WALLET_METADATA = Endpoint(
+    "replaceWalletMetadata",
+    replace_wallet_metadata,
+    "Replace a wallet's metadata",
+    TAG,
+    response=responses.Wallet,
+    response_example=examples.dump(examples.WALLET),
+    body=ReplaceMetadata,
+    body_example={"metadata": {"channel": "web"}},
+    errors=("WalletNotFound",),
+    description="The metadata given replaces the wallet's whole metadata ({} removes it all).",
 )

@@ -142,6 +142,8 @@ def _query_parameters(route: Route, settings: Settings) -> list[dict[str, Any]]:
         parameters.append(
             {"name": name, "in": "query", "required": False, "schema": plain}
             | ({"description": description} if description else {})
+            # metadata[key]=value: an object written as one parameter per key.
+            | ({"style": "deepObject", "explode": True} if plain.get("type") == "object" else {})
         )
     return parameters
 

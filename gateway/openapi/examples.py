@@ -31,6 +31,7 @@ CUSTOMER = responses.Customer(
     name="Ada",
     description="gold tier",
     status="Active",
+    metadata={"crmId": "C-981", "tier": "gold"},
     created_at=CREATED,
     updated_at=CREATED,
 )
@@ -46,12 +47,34 @@ WALLET = responses.Wallet(
     balance=2000,
     held_balance=500,
     available_balance=1500,
+    metadata={"channel": "web"},
     created_at=CREATED,
     updated_at=COMPLETED,
 )
 EMPTY_WALLET = {"balance": 0, "held_balance": 0, "available_balance": 0}
 SYSTEM_WALLET = WALLET.model_copy(
-    update={"id": TREASURY_ID, "customer_id": None, "type": "system", "name": "treasury"}
+    update={
+        "id": TREASURY_ID,
+        "customer_id": None,
+        "type": "system",
+        "name": "treasury",
+        "metadata": {},
+    }
+)
+WALLET_BALANCE = responses.WalletBalance(
+    wallet_id=WALLET_ID,
+    at=datetime(2025, 1, 31, 23, 59, 59, 999_000, tzinfo=UTC),
+    balance=2000,
+    held_balance=500,
+    available_balance=1500,
+)
+ASSET_TOTALS = responses.AssetTotals(
+    asset_id=ASSET_ID,
+    issued=1_000_000,
+    redeemed=250_000,
+    outstanding=750_000,
+    held=500,
+    wallet_count=1042,
 )
 ENTRY = responses.Entry(
     id=1042,

@@ -93,6 +93,7 @@ async def test_wallets(ledger: Ledger) -> None:
         "balance": "0",
         "heldBalance": "0",
         "availableBalance": "0",
+        "metadata": {},
         "createdAt": "",
         "updatedAt": "",
     }

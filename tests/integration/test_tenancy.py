@@ -62,6 +62,8 @@ BODIES: dict[str, Callable[[Ids], Any]] = {
     "renameWallet": lambda ids: {"name": "renamed"},
     "describeWallet": lambda ids: {"description": "described"},
     "changeWalletStatus": lambda ids: {"status": "Suspended"},
+    "replaceWalletMetadata": lambda ids: {"metadata": {"tier": "gold"}},
+    "replaceCustomerMetadata": lambda ids: {"metadata": {"tier": "gold"}},
     "submitTransaction": lambda ids: {
         "referenceId": "tenancy",
         "operations": [issue(ids.walletId, 1)],
