@@ -18,9 +18,9 @@ invariant of the design, for one project or all.
    alias never shadows a transaction id nor crosses projects.
 7. Every entry names an existing wallet and an existing transaction, of the same project (the
    database has no foreign keys on entries: the single writer is their only author).
-10. Asset totals: each asset's issued and redeemed equal its Issue and Redeem entries, and its
+10. Asset totals: each asset's issued and redeemed equal its Issue and Redeem entries, its
    held the sum of its wallets' held balances (so outstanding = issued - redeemed = the sum of
-   its balances, by 2).
+   its balances, by 2), and its wallet count its wallets.
 11. Reversals: a transaction names as its reversal the one Completed reversal that names it,
    of its project, and is itself Completed.
 9. Holds: each wallet's held balance is the sum of its Pending holds; each hold was made by
@@ -213,12 +213,13 @@ WITH flows AS (
     WHERE ($1::text IS NULL OR wl.project_id = $1) AND e.type IN ('Issue', 'Redeem')
     GROUP BY wl.asset_id
 ), held AS (
-    SELECT asset_id, sum(held) AS held FROM wallets
+    SELECT asset_id, sum(held) AS held, count(*) AS wallets FROM wallets
     WHERE ($1::text IS NULL OR project_id = $1) GROUP BY asset_id
 )
 SELECT a.id, coalesce(t.issued, 0) AS issued, coalesce(f.issued, 0) AS issued_entries,
        coalesce(t.redeemed, 0) AS redeemed, coalesce(f.redeemed, 0) AS redeemed_entries,
-       coalesce(t.held, 0) AS held, coalesce(h.held, 0) AS held_wallets
+       coalesce(t.held, 0) AS held, coalesce(h.held, 0) AS held_wallets,
+       coalesce(t.wallet_count, 0) AS wallet_count, coalesce(h.wallets, 0) AS wallets
 FROM assets a
 LEFT JOIN asset_totals t ON t.asset_id = a.id
 LEFT JOIN flows f ON f.asset_id = a.id
@@ -226,7 +227,8 @@ LEFT JOIN held h ON h.asset_id = a.id
 WHERE ($1::text IS NULL OR a.project_id = $1)
   AND (coalesce(t.issued, 0) <> coalesce(f.issued, 0)
        OR coalesce(t.redeemed, 0) <> coalesce(f.redeemed, 0)
-       OR coalesce(t.held, 0) <> coalesce(h.held, 0))
+       OR coalesce(t.held, 0) <> coalesce(h.held, 0)
+       OR coalesce(t.wallet_count, 0) <> coalesce(h.wallets, 0))
 """
 REVERSALS = """
 SELECT o.id, o.reversed_by, r.id AS reversal, r.status, r.reversal_of,
@@ -320,7 +322,8 @@ async def verify(
             f"asset totals: asset {row['id']} shows issued {row['issued']}, redeemed"
             f" {row['redeemed']}, held {row['held']}; its entries issued"
             f" {row['issued_entries']}, redeemed {row['redeemed_entries']}, its wallets hold"
-            f" {row['held_wallets']}"
+            f" {row['held_wallets']}; it counts {row['wallet_count']} wallets of"
+            f" {row['wallets']}"
         )
     for row in await connection.fetch(REVERSALS, project_id):
         report.violations.append(
