@@ -25,7 +25,7 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 SELECT_APPLIED = """
 SELECT t.id, t.project_id, t.reference_id, t.request_digest, t.status, t.operations, t.failure,
-       t.created_at, t.completed_at
+       t.created_at, t.completed_at, t.metadata, t.reversal_of, t.reversed_by
 FROM transactions t
 JOIN unnest($1::text[], $2::text[]) AS k(project_id, reference_id)
   ON t.project_id = k.project_id AND t.reference_id = k.reference_id

@@ -166,3 +166,28 @@ async def test_nothing_is_published_for_a_client_that_left(
     assert await api.balance(project, customer) == 0
     again = await api.run(project, [transfer(treasury, customer, 4)], "left")
     assert again["status"] == "Completed"
+
+
+async def test_metadata_is_part_of_the_request_redis_lost(
+    ledger: Ledger, migrated: Settings
+) -> None:
+    """The 409 of a reference only PostgreSQL still holds shows the transaction's metadata, and
+    a resubmission with other metadata does not match."""
+    api, project = ledger.api, ledger.project_id
+    treasury, customer = await funded(ledger)
+    path = f"/projects/{project}/transactions"
+    body = {
+        "referenceId": "order-m",
+        "operations": [transfer(treasury, customer, 3)],
+        "metadata": {"orderId": "A-7"},
+    }
+    accepted = await api.post(path, body)
+    original = await api.final(project, accepted.body["id"])
+    assert original["metadata"] == {"orderId": "A-7"}
+    await forget_project_in_redis(migrated, project)
+    for metadata, matches in (({"orderId": "A-7"}, True), ({"orderId": "A-8"}, False)):
+        reply = await api.post(path, {**body, "metadata": metadata})
+        assert reply.status == 409, reply.body
+        details = reply.body["error"]["details"]
+        assert details["requestMatches"] is matches
+        assert details["transaction"] == original
