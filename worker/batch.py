@@ -319,9 +319,7 @@ def plan_batch(
 
 
 def _reversal(
-    plan: BatchPlan,
-    transactions: dict[str, Reversible] | None,
-    message: TransactionMessage,
+    transactions: dict[str, Reversible] | None, message: TransactionMessage
 ) -> list[ledger.AnyOperation] | reversal.Refusal:
     """The operations of a reversal, or why there are none."""
     original_id = message.reversal_of
@@ -364,7 +362,7 @@ def _apply_one(
     if message.reversal_of is None:
         operations_core = to_core(message.operations, message.id)
     else:
-        reversing = _reversal(plan, transactions, message)
+        reversing = _reversal(transactions, message)
         if isinstance(reversing, reversal.Refusal):
             refusal, operations_core = reversing, []
         else:
