@@ -11,6 +11,7 @@ from gateway.app_keys import DOCS_PAGE, ENDPOINTS, OPENAPI_DOCUMENT
 from gateway.handlers import (
     assets,
     balances,
+    customer_list,
     customer_status,
     customers,
     entries,
@@ -51,7 +52,7 @@ ROUTES = (
     Route("DELETE", P + "/currencies/{assetId}", assets.DELETE_CURRENCY),
     Route("PUT", P + "/currencies/{assetId}/name", assets.RENAME_CURRENCY),
     Route("POST", P + "/customers", customers.UPSERT_CUSTOMER),
-    Route("GET", P + "/customers", customers.LIST_CUSTOMERS),
+    Route("GET", P + "/customers", customer_list.LIST_CUSTOMERS),
     Route("GET", C, customers.GET_CUSTOMER),
     Route("PUT", C, customers.PUT_CUSTOMER),
     Route("DELETE", C, customers.DELETE_CUSTOMER),

@@ -1,5 +1,5 @@
 """Customers of a project: upsert by POST or PUT (201 when created, 200 when updated), details,
-list, delete once all their wallets are Closed, and the list of their wallets.
+metadata, delete once all their wallets are Closed, and the list of their wallets.
 
 Deleting is soft: the row stays, marked deleted, so that the customer's Closed wallets keep
 their customerId. A deleted customer answers 404 everywhere; upserting the same id again
@@ -11,13 +11,12 @@ import asyncpg
 from aiohttp import web
 
 from gateway import responses
-from gateway.app_keys import DATABASE, SETTINGS
-from gateway.filtering import Select
-from gateway.http import json_response, read_model, read_query
+from gateway.app_keys import DATABASE
+from gateway.http import json_response, read_model
 from gateway.listing import read_page
 from gateway.openapi import examples
 from gateway.openapi.endpoint import Endpoint, Link
-from gateway.query_strings import CustomerQuery, PageQuery
+from gateway.query_strings import PageQuery
 from gateway.representations import customer_from_row, page_items, wallet_from_row
 from gateway.requests import PutCustomer, ReplaceMetadata, UpsertCustomer
 from shared.errors import Conflict, NotFound
@@ -89,41 +88,6 @@ async def get_customer(request: web.Request) -> web.Response:
         SELECT_CUSTOMER, request.match_info["projectId"], request.match_info["customerId"]
     )
     return json_response(customer_from_row(_found(request, row)))
-
-
-async def list_customers(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
-    query = read_query(request, CustomerQuery, {"page_size_max": settings.page_size_max})
-    page_size = query.size(settings.page_size_default)
-    statement, arguments = list_statement(request.match_info["projectId"], query, page_size)
-    rows, has_more = page_items(await request.app[DATABASE].fetch(statement, *arguments), page_size)
-    items = [customer_from_row(row) for row in rows]
-    return json_response(
-        responses.CustomerPage(items=items, page=query.page, page_size=page_size, has_more=has_more)
-    )
-
-
-# Constants, so that the partial index of Suspended customers is planned for status=Suspended.
-STATUS_CONDITIONS = {"Active": "status = 'Active'", "Suspended": "status = 'Suspended'"}
-
-
-def list_statement(
-    project_id: str, query: CustomerQuery, page_size: int
-) -> tuple[str, list[object]]:
-    """The page's SELECT with the conditions of the filters given, and its arguments: the
-    project's customers in id order (the primary key), those Suspended on their partial index,
-    and containment on the GIN index of the customers with metadata."""
-    select = Select(
-        "SELECT * FROM customers WHERE project_id = $ AND deleted_at IS NULL", project_id
-    )
-    if query.status is not None:
-        select.where(STATUS_CONDITIONS[query.status])
-    if query.metadata is not None:
-        select.where("metadata <> '{}' AND metadata @> $::jsonb", query.metadata)
-    select.window("created_at", query.window())
-    return select.statement(
-        "ORDER BY id LIMIT $ OFFSET $", page_size + 1, (query.page - 1) * page_size
-    )
 
 
 async def delete_customer(request: web.Request) -> web.Response:
@@ -247,19 +211,6 @@ GET_CUSTOMER = Endpoint(
     response=responses.Customer,
     response_example=examples.dump(examples.CUSTOMER),
     errors=("CustomerNotFound",),
-)
-LIST_CUSTOMERS = Endpoint(
-    "listCustomers",
-    list_customers,
-    "List a project's customers",
-    TAG,
-    response=responses.CustomerPage,
-    response_example=examples.page([examples.CUSTOMER]),
-    query=CustomerQuery,
-    description="The project's customers in id order, filtered by status, metadata[key]=value"
-    " (repeatable with other keys, all must match) and the time they were created (from,"
-    " to), in any combination. An unknown query parameter, or a bad value, is a 400 naming"
-    " it.",
 )
 DELETE_CUSTOMER = Endpoint(
     "deleteCustomer",
