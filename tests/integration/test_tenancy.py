@@ -68,6 +68,7 @@ BODIES: dict[str, Callable[[Ids], Any]] = {
         "referenceId": "tenancy",
         "operations": [issue(ids.walletId, 1)],
     },
+    "submitReversal": lambda ids: {"referenceId": "tenancy-reversal"},
     "submitTransactionBatch": lambda ids: {
         "transactions": [{"referenceId": "tenancy-batch", "operations": [issue(ids.walletId, 1)]}]
     },
