@@ -280,6 +280,29 @@ def redeem(source: str, amount: int) -> dict[str, object]:
     return {"type": "Redeem", "from": source, "amount": str(amount)}
 
 
+def hold(
+    source: str, amount: int, target: str | None = None, timeout_s: int | None = None
+) -> dict[str, object]:
+    """A Hold of `amount` of `source`: a pending Transfer to `target`, or a pending Redeem."""
+    operation: dict[str, object] = {"type": "Hold", "from": source, "amount": str(amount)}
+    if target is not None:
+        operation["to"] = target
+    if timeout_s is not None:
+        operation["timeoutS"] = timeout_s
+    return operation
+
+
+def capture(hold_id: str, amount: int | None = None) -> dict[str, object]:
+    operation: dict[str, object] = {"type": "Capture", "holdId": hold_id}
+    if amount is not None:
+        operation["amount"] = str(amount)
+    return operation
+
+
+def void(hold_id: str) -> dict[str, object]:
+    return {"type": "Void", "holdId": hold_id}
+
+
 async def fetch_rows(settings: Settings, query: str, *arguments: Any) -> list[asyncpg.Record]:
     """Read PostgreSQL directly, to check what a request stored (or did not)."""
     connection = await asyncpg.connect(settings.database_url.get_secret_value())

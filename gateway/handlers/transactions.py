@@ -6,6 +6,7 @@ shape the answer."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -16,7 +17,13 @@ from gateway.openapi import examples
 from gateway.openapi.endpoint import Endpoint, Link
 from gateway.representations import transaction_from_state
 from gateway.responses import Transaction, TransactionAccepted
-from gateway.submission import ClientGone, accepted_body, prepare, submission_context
+from gateway.submission import (
+    ClientGone,
+    Submission,
+    accepted_body,
+    prepare,
+    submission_context,
+)
 from shared.contract.messages import SubmitReversal, SubmitTransaction
 from shared.errors import NotFound
 
@@ -24,34 +31,22 @@ TAG = "Transactions"
 
 
 async def submit_transaction(request: web.Request) -> web.StreamResponse:
-    submitter = request.app[SUBMITTER]
     project_id = request.match_info["projectId"]
-    async with request.app[SUBMISSION_LIMITS].single.slot():
+
+    async def submission() -> Submission:
         body = await read_model(
             request, SubmitTransaction, context=submission_context(request.app[SETTINGS])
         )
-        submission = prepare(project_id, body, datetime.now(UTC))
-        try:
-            taken = await submitter.submit(project_id, submission, lambda: _client_gone(request))
-        except ClientGone:
-            return web.Response(status=499)  # nobody reads it: the connection is closed
-    if taken is not None:
-        # Outside the admission slot: a duplicate may wait for another request's publish.
-        (answer,) = await submitter.duplicates.answer(project_id, [taken])
-        raise answer
-    claim = submission.claim
-    return json_response(
-        accepted_body(claim),
-        status=202,
-        headers={"Location": f"/projects/{project_id}/transactions/{claim.transaction_id}"},
-    )
+        return prepare(project_id, body, datetime.now(UTC))
+
+    return await _submit(request, project_id, submission)
 
 
 async def submit_reversal(request: web.Request) -> web.StreamResponse:
-    submitter = request.app[SUBMITTER]
     project_id = request.match_info["projectId"]
     transaction_id = request.match_info["transactionId"]
-    async with request.app[SUBMISSION_LIMITS].single.slot():
+
+    async def submission() -> Submission:
         body = await read_model(
             request, SubmitReversal, context=submission_context(request.app[SETTINGS])
         )
@@ -61,12 +56,27 @@ async def submit_reversal(request: web.Request) -> web.StreamResponse:
         found = states.get(transaction_id)
         if found is None:
             raise NotFound(f"transaction {transaction_id} not found", code="TransactionNotFound")
-        submission = prepare(project_id, body, datetime.now(UTC), reversal_of=found["id"])
+        return prepare(project_id, body, datetime.now(UTC), reversal_of=found["id"])
+
+    return await _submit(request, project_id, submission)
+
+
+async def _submit(
+    request: web.Request,
+    project_id: str,
+    submission_of: Callable[[], Awaitable[Submission]],
+) -> web.StreamResponse:
+    """Read and prepare a submission within an admission slot, publish it, and answer 202, or
+    the answer to a duplicate of its reference ID."""
+    submitter = request.app[SUBMITTER]
+    async with request.app[SUBMISSION_LIMITS].single.slot():
+        submission = await submission_of()
         try:
             taken = await submitter.submit(project_id, submission, lambda: _client_gone(request))
         except ClientGone:
-            return web.Response(status=499)
+            return web.Response(status=499)  # nobody reads it: the connection is closed
     if taken is not None:
+        # Outside the admission slot: a duplicate may wait for another request's publish.
         (answer,) = await submitter.duplicates.answer(project_id, [taken])
         raise answer
     claim = submission.claim

@@ -281,8 +281,8 @@ def _check_submitted_reference(value: str) -> str:
     return value
 
 
-class SubmitTransaction(_Model):
-    """The body of `POST /projects/{projectId}/transactions`."""
+class _Submission(_Model):
+    """What every submission has: the caller's reference ID, and metadata."""
 
     reference_id: str = Field(
         alias="referenceId",
@@ -291,28 +291,23 @@ class SubmitTransaction(_Model):
         json_schema_extra={"pattern": ID_PATTERN},
         description="the caller's idempotency key, unique per project",
     )
-    operations: list[OperationModel] = Field(min_length=1, max_length=OPERATIONS_CEILING)
     metadata: Metadata | None = None
 
     _reference_id = field_validator("reference_id")(_check_reference_id)
     _reserved = field_validator("reference_id")(_check_submitted_reference)
+
+
+class SubmitTransaction(_Submission):
+    """The body of `POST /projects/{projectId}/transactions`."""
+
+    operations: list[OperationModel] = Field(min_length=1, max_length=OPERATIONS_CEILING)
+
     _operations = field_validator("operations")(_check_operations)
 
 
-class SubmitReversal(_Model):
-    """The body of `POST /projects/{projectId}/transactions/{transactionId}/reversal`."""
-
-    reference_id: str = Field(
-        alias="referenceId",
-        min_length=1,
-        max_length=REFERENCE_ID_LENGTH_CEILING,
-        json_schema_extra={"pattern": ID_PATTERN},
-        description="the caller's idempotency key for the reversal, unique per project",
-    )
-    metadata: Metadata | None = None
-
-    _reference_id = field_validator("reference_id")(_check_reference_id)
-    _reserved = field_validator("reference_id")(_check_submitted_reference)
+class SubmitReversal(_Submission):
+    """The body of `POST /projects/{projectId}/transactions/{transactionId}/reversal`: the
+    reversal's own reference ID."""
 
 
 class TransactionMessage(_Model):

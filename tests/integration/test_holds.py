@@ -19,31 +19,16 @@ from tests.support import (
     Api,
     Ledger,
     assert_ledger_consistent,
+    capture,
     fetch_rows,
+    hold,
     issue,
     transfer,
+    void,
 )
 
 EXPIRY_BOUND_S = 10  # the design: released within 10 s of the instant
 POLL_S = 0.1
-
-
-def hold(source: str, amount: int, to: str | None = None, **extra: Any) -> dict[str, Any]:
-    operation: dict[str, Any] = {"type": "Hold", "from": source, "amount": str(amount)}
-    if to is not None:
-        operation["to"] = to
-    return {**operation, **extra}
-
-
-def capture(held: str, amount: int | None = None) -> dict[str, Any]:
-    operation: dict[str, Any] = {"type": "Capture", "holdId": held}
-    if amount is not None:
-        operation["amount"] = str(amount)
-    return operation
-
-
-def void(held: str) -> dict[str, Any]:
-    return {"type": "Void", "holdId": held}
 
 
 async def wallet_row(settings: Settings, wallet_id: str) -> tuple[int, int]:
@@ -98,7 +83,7 @@ async def funded(ledger: Ledger, amount: int) -> tuple[str, str]:
 async def test_hold_then_partial_capture(ledger: Ledger, migrated: Settings) -> None:
     api, project, settings = ledger.api, ledger.project_id, migrated
     buyer, merchant = await funded(ledger, 100)
-    held = await api.run(project, [hold(buyer, 60, merchant, timeoutS=3600)])
+    held = await api.run(project, [hold(buyer, 60, merchant, timeout_s=3600)])
     assert held["status"] == "Completed", held
     hold_id_ = held["operations"][0]["holdId"]
     assert hold_id_ == hold_id(held["id"], 0)
@@ -207,7 +192,7 @@ async def test_expiry_by_the_service_and_never_early(ledger: Ledger, migrated: S
     buyer, merchant = await funded(ledger, 10)
     connection, events = await _events(settings, project)
     try:
-        made = await api.run(project, [hold(buyer, 4, merchant, timeoutS=1)])
+        made = await api.run(project, [hold(buyer, 4, merchant, timeout_s=1)])
         held = made["operations"][0]["holdId"]
         expires_at = (await hold_row(settings, held))["expires_at"]
         deadline = expires_at.timestamp() + EXPIRY_BOUND_S
@@ -239,7 +224,7 @@ async def test_capture_after_the_instant_fails_before_any_release(
     whether or not the service's release has run."""
     api, project, settings = ledger.api, ledger.project_id, migrated
     buyer, merchant = await funded(ledger, 10)
-    made = await api.run(project, [hold(buyer, 4, merchant, timeoutS=1)])
+    made = await api.run(project, [hold(buyer, 4, merchant, timeout_s=1)])
     held = made["operations"][0]["holdId"]
     expires_at = (await hold_row(settings, held))["expires_at"]
     await asyncio.sleep(max(0.0, expires_at.timestamp() - datetime.now(UTC).timestamp()))
@@ -276,7 +261,7 @@ async def test_captures_racing_the_expiry(ledger: Ledger, migrated: Settings) ->
     the hold resolves exactly once, as Captured or Voided only before its instant."""
     api, project = ledger.api, ledger.project_id
     buyer, merchant = await funded(ledger, 40)
-    made = await api.run(project, [hold(buyer, 10, merchant, timeoutS=1) for _ in range(4)])
+    made = await api.run(project, [hold(buyer, 10, merchant, timeout_s=1) for _ in range(4)])
     held = [operation["holdId"] for operation in made["operations"]]
     expires_at = (await hold_row(migrated, held[0]))["expires_at"]
     await asyncio.sleep(max(0.0, expires_at.timestamp() - datetime.now(UTC).timestamp() - 0.05))

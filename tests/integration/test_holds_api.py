@@ -15,29 +15,7 @@ import redis.asyncio as redis
 from shared.ids import new_id
 from shared.redis.status_cache import reference_key
 from shared.settings import Settings
-from tests.support import Api, Ledger, fetch_rows, issue, new_ledger
-
-
-def hold(
-    source: str, amount: int, target: str | None = None, timeout_s: int | None = None
-) -> dict[str, object]:
-    operation: dict[str, object] = {"type": "Hold", "from": source, "amount": str(amount)}
-    if target is not None:
-        operation["to"] = target
-    if timeout_s is not None:
-        operation["timeoutS"] = timeout_s
-    return operation
-
-
-def capture(hold_id: str, amount: int | None = None) -> dict[str, object]:
-    operation: dict[str, object] = {"type": "Capture", "holdId": hold_id}
-    if amount is not None:
-        operation["amount"] = str(amount)
-    return operation
-
-
-def void(hold_id: str) -> dict[str, object]:
-    return {"type": "Void", "holdId": hold_id}
+from tests.support import Api, Ledger, capture, fetch_rows, hold, issue, new_ledger, void
 
 
 async def completed(api: Api, project: str, operations: list[dict[str, object]]) -> dict[str, Any]:
