@@ -8,9 +8,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
-from gateway.requests import CustomerId, WalletStatusName
+from gateway.requests import METADATA_SCHEMA, CustomerId, WalletStatusName
 from shared.contract.messages import (
     REFERENCE_ID_LENGTH_CEILING,
     RESOURCE_ID_LENGTH_MAX,
@@ -102,10 +110,13 @@ ResourceIdFilter = Annotated[
 ]
 MetadataFilter = Annotated[
     Metadata,
-    Field(
-        description="`metadata[key]=value`, repeatable with other keys: only the items whose"
-        " metadata has each key with exactly that value",
-        examples=[{"orderId": "A-1042"}],
+    WithJsonSchema(
+        METADATA_SCHEMA
+        | {
+            "description": "`metadata[key]=value`, repeatable with other keys: only the items"
+            " whose metadata has each key with exactly that value",
+            "examples": [{"orderId": "A-1042"}],
+        }
     ),
 ]
 

@@ -21,6 +21,10 @@ from pydantic import (
 )
 
 from shared.contract.messages import (
+    METADATA_BYTES_MAX,
+    METADATA_KEY_PATTERN,
+    METADATA_KEYS_MAX,
+    METADATA_VALUE_LENGTH_MAX,
     RESOURCE_ID_LENGTH_MAX,
     RESOURCE_ID_PATTERN,
     HoldId,
@@ -101,6 +105,26 @@ CustomerId = Annotated[
     AfterValidator(check_id),
     AfterValidator(_addressable),
 ]
+# Metadata as the document shows it: the shared type's own schema constrains only the keys that
+# match its pattern (pydantic writes `patternProperties`), so it would admit any other key with
+# any value; this one says what the validator (the shared `Metadata`, unchanged) accepts,
+# but for the 8 KiB bound, which JSON Schema cannot state.
+METADATA_SCHEMA = {
+    "type": "object",
+    "maxProperties": METADATA_KEYS_MAX,
+    "propertyNames": {"pattern": METADATA_KEY_PATTERN},
+    "additionalProperties": {
+        "type": "string",
+        "maxLength": METADATA_VALUE_LENGTH_MAX,
+        "pattern": DESCRIPTION_PATTERN,
+    },
+    "description": f"your own labels: at most {METADATA_KEYS_MAX} keys of 1-64 characters of"
+    f" A-Za-z0-9_.- to strings of at most {METADATA_VALUE_LENGTH_MAX} characters, at most"
+    f" {METADATA_BYTES_MAX} bytes as JSON",
+    "examples": [{"crmId": "C-981", "tier": "gold"}],
+}
+MetadataBody = Annotated[Metadata, WithJsonSchema(METADATA_SCHEMA)]
+
 # A customer id in a body, which may also be a JSON integer.
 BodyCustomerId = Annotated[
     CustomerId,
@@ -181,7 +205,7 @@ class UpsertCustomer(_Body):
     id: BodyCustomerId
     name: OptionalName | None = None
     description: Description | None = None
-    metadata: Metadata | None = Field(
+    metadata: MetadataBody | None = Field(
         default=None, description="replaces the customer's metadata whole when given"
     )
 
@@ -191,7 +215,7 @@ class PutCustomer(_Body):
 
     name: OptionalName | None = None
     description: Description | None = None
-    metadata: Metadata | None = Field(
+    metadata: MetadataBody | None = Field(
         default=None, description="replaces the customer's metadata whole when given"
     )
 
@@ -199,7 +223,7 @@ class PutCustomer(_Body):
 class ReplaceMetadata(_Body):
     """The whole new metadata of a wallet or a customer (`{}` removes it all)."""
 
-    metadata: Metadata
+    metadata: MetadataBody
 
 
 class ResumeCustomer(_Body):
@@ -216,14 +240,14 @@ class OpenWallet(_Body):
     asset_id: ResourceId = Field(alias="assetId")
     name: OptionalName = ""
     description: Description = ""
-    metadata: Metadata = Field(default_factory=dict)
+    metadata: MetadataBody = Field(default_factory=dict)
 
 
 class OpenSystemWallet(_Body):
     asset_id: ResourceId = Field(alias="assetId")
     name: OptionalName = ""
     description: Description = ""
-    metadata: Metadata = Field(default_factory=dict)
+    metadata: MetadataBody = Field(default_factory=dict)
 
 
 class RenameWallet(_Body):
