@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.test_holds_api import capture, hold, make_hold
+from tests.integration.test_holds_api import make_hold
 from tests.integration.test_search import epoch_ms
-from tests.support import Api, Ledger, issue, new_ledger, redeem, transfer
+from tests.support import Api, Ledger, capture, hold, issue, new_ledger, redeem, transfer
 
 
 async def balance_at(api: Api, project: str, wallet: str, at: int | None) -> tuple[int, int, int]:
