@@ -50,6 +50,13 @@ Cursor = Annotated[
 ]
 
 
+def cursor_or_page(value: str | None, info: ValidationInfo) -> str | None:
+    """A cursor replaces the page number: the two together are refused."""
+    if value is not None and info.data.get("page", 1) != 1:
+        raise ValueError("send either cursor or page, not both")
+    return value
+
+
 class PageQuery(BaseModel):
     """`page` from 1 and `pageSize` from 1 to the configured maximum. Every list refuses an
     unknown parameter: a misspelt filter would otherwise list everything."""
@@ -96,12 +103,7 @@ class LedgerQuery(WindowQuery):
         default=None, description="the `nextCursor` of the previous page; replaces `page`"
     )
 
-    @field_validator("cursor")
-    @classmethod
-    def _check_cursor_or_page(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None and info.data.get("page", 1) != 1:
-            raise ValueError("send either cursor or page, not both")
-        return value
+    _check_cursor = field_validator("cursor")(cursor_or_page)
 
 
 HoldStatusName = Literal["Pending", "Captured", "Voided", "Expired"]
@@ -171,6 +173,11 @@ class WalletQuery(WindowQuery):
         default=None, description="only the wallets in this status"
     )
     metadata: MetadataFilter | None = None
+    cursor: Cursor | None = Field(
+        default=None, description="the `nextCursor` of the previous page; replaces `page`"
+    )
+
+    _check_cursor = field_validator("cursor")(cursor_or_page)
 
 
 class CustomerQuery(WindowQuery):

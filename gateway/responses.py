@@ -287,6 +287,10 @@ class WalletPage(Page[Wallet]):
     pass
 
 
+class WalletCursorPage(CursorPage[Wallet]):
+    """A page of the project-wide wallet list, which also pages by cursor."""
+
+
 class EntryPage(CursorPage[Entry]):
     pass
 

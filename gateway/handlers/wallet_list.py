@@ -1,5 +1,7 @@
 """The project-wide list of wallets, in id order (the order they were opened), filtered by
-asset, customer, type, status, metadata and the time they were opened.
+asset, customer, type, status, metadata and the time they were opened, by page number or by
+cursor (the id of the last wallet of the page: a bound on the index, so that a deep page costs
+what the first does).
 
 Each filter is a condition with an index behind it (shared/migrations/0007_search.sql): the
 project's wallets in id order (`wallets_project`), an asset's (`wallets_asset_id`), a
@@ -14,11 +16,13 @@ from gateway import responses
 from gateway.app_keys import DATABASE, SETTINGS
 from gateway.filtering import Select
 from gateway.http import json_response, read_query
+from gateway.listing import ID_KEY, decode_cursor, encode_cursor
 from gateway.openapi import examples
 from gateway.openapi.endpoint import Endpoint
 from gateway.query_strings import WalletQuery
 from gateway.representations import page_items, wallet_from_row
 
+CURSOR_KIND = "w"
 # Constants, so that the partial indexes are planned for the values they cover.
 TYPE_CONDITIONS = {"system": "customer_id IS NULL", "customer": "customer_id IS NOT NULL"}
 STATUS_CONDITIONS = {
@@ -42,6 +46,8 @@ def list_statement(project_id: str, query: WalletQuery, page_size: int) -> tuple
     if query.metadata is not None:
         select.where("metadata <> '{}' AND metadata @> $::jsonb", query.metadata)
     select.window("created_at", query.window())
+    if query.cursor is not None:
+        select.where("id > $", decode_cursor(query.cursor, CURSOR_KIND, ID_KEY)[0])
     return select.statement(
         "ORDER BY id LIMIT $ OFFSET $", page_size + 1, (query.page - 1) * page_size
     )
@@ -53,11 +59,12 @@ async def list_wallets(request: web.Request) -> web.Response:
     page_size = query.size(settings.page_size_default)
     statement, arguments = list_statement(request.match_info["projectId"], query, page_size)
     rows, has_more = page_items(await request.app[DATABASE].fetch(statement, *arguments), page_size)
-    page = responses.WalletPage(
+    page = responses.WalletCursorPage(
         items=[wallet_from_row(row) for row in rows],
         page=query.page,
         page_size=page_size,
         has_more=has_more,
+        next_cursor=encode_cursor(CURSOR_KIND, rows[-1]["id"]) if has_more else None,
     )
     return json_response(page)
 
@@ -67,11 +74,13 @@ LIST_WALLETS = Endpoint(
     list_wallets,
     "List a project's wallets",
     "Wallets",
-    response=responses.WalletPage,
-    response_example=examples.page([examples.WALLET]),
+    response=responses.WalletCursorPage,
+    response_example=examples.page([examples.WALLET], cursor=True),
     query=WalletQuery,
     description="Every wallet of the project, customer and system wallets, in id order (the"
     " order they were opened), filtered by assetId, customerId, type, status, metadata[key]="
     "value (repeatable with other keys, all must match) and the time they were opened (from,"
-    " to), in any combination. An unknown query parameter, or a bad value, is a 400 naming it.",
+    " to), in any combination. For deep pages pass the nextCursor of the previous page as"
+    " cursor (with the same filters). An unknown query parameter, or a bad value, is a 400"
+    " naming it.",
 )

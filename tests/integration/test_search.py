@@ -203,6 +203,19 @@ async def test_wallet_list_filters_alone_and_combined(ledger: Ledger) -> None:
     assert ids(await api.get(f"{lists}?customerId=nobody")) == []
     paged = await api.get(f"{lists}?type=customer&pageSize=2&page=2")
     assert (ids(paged), paged.body["hasMore"]) == (customer_wallets[2:], False)
+    first = await api.get(f"{lists}?type=customer&pageSize=2")
+    assert (ids(first), first.body["hasMore"]) == (customer_wallets[:2], True)
+    after = f"{lists}?type=customer&pageSize=2&cursor={first.body['nextCursor']}"
+    rest = await api.get(after)
+    assert (ids(rest), rest.body["hasMore"], rest.body["nextCursor"]) == (
+        customer_wallets[2:],
+        False,
+        None,
+    )
+    both = await api.get(f"{lists}?cursor={first.body['nextCursor']}&page=2")
+    assert is_validation_error(both, "cursor")
+    transaction_cursor = "dC4xLjAx"  # "t.1.01": a cursor of another list
+    assert is_validation_error(await api.get(f"{lists}?cursor={transaction_cursor}"), "cursor")
     created = [await api.get(f"{base}/wallets/{w}") for w in everything]
     moments = sorted(epoch_ms(reply.body["createdAt"]) for reply in created)
     windowed = await api.get(f"{lists}?from={moments[-1]}&metadata[tier]=gold")
@@ -217,6 +230,7 @@ async def test_wallet_list_filters_alone_and_combined(ledger: Ledger) -> None:
         ("customerId=%00", "customerId"),
         ("to=-1", "to"),
         ("cursor=abc", "cursor"),
+        ("cursor=a.b", "cursor"),
     ):
         assert is_validation_error(await api.get(f"{lists}?{bad}"), field), bad
 

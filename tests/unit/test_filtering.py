@@ -85,6 +85,7 @@ def test_the_wallet_and_customer_lists_use_their_partial_indexes_conditions() ->
         (WalletQuery, {"type": "user"}, "type"),
         (WalletQuery, {"status": "Active"}, "status"),
         (WalletQuery, {"order": "asc"}, "order"),
+        (WalletQuery, {"cursor": "abc", "page": "2"}, "cursor"),
         (CustomerQuery, {"status": "Open"}, "status"),
         (CustomerQuery, {"cursor": "abc"}, "cursor"),
     ],
