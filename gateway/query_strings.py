@@ -18,8 +18,9 @@ from pydantic import (
     field_validator,
 )
 
-from gateway.requests import METADATA_SCHEMA, CustomerId, WalletStatusName
+from gateway.requests import CustomerId, WalletStatusName
 from shared.contract.messages import (
+    METADATA_SCHEMA,
     REFERENCE_ID_LENGTH_CEILING,
     RESOURCE_ID_LENGTH_MAX,
     RESOURCE_ID_PATTERN,

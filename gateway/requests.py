@@ -21,10 +21,6 @@ from pydantic import (
 )
 
 from shared.contract.messages import (
-    METADATA_BYTES_MAX,
-    METADATA_KEY_PATTERN,
-    METADATA_KEYS_MAX,
-    METADATA_VALUE_LENGTH_MAX,
     RESOURCE_ID_LENGTH_MAX,
     RESOURCE_ID_PATTERN,
     HoldId,
@@ -109,21 +105,7 @@ CustomerId = Annotated[
 # match its pattern (pydantic writes `patternProperties`), so it would admit any other key with
 # any value; this one says what the validator (the shared `Metadata`, unchanged) accepts,
 # but for the 8 KiB bound, which JSON Schema cannot state.
-METADATA_SCHEMA = {
-    "type": "object",
-    "maxProperties": METADATA_KEYS_MAX,
-    "propertyNames": {"pattern": METADATA_KEY_PATTERN},
-    "additionalProperties": {
-        "type": "string",
-        "maxLength": METADATA_VALUE_LENGTH_MAX,
-        "pattern": DESCRIPTION_PATTERN,
-    },
-    "description": f"your own labels: at most {METADATA_KEYS_MAX} keys of 1-64 characters of"
-    f" A-Za-z0-9_.- to strings of at most {METADATA_VALUE_LENGTH_MAX} characters, at most"
-    f" {METADATA_BYTES_MAX} bytes as JSON",
-    "examples": [{"crmId": "C-981", "tier": "gold"}],
-}
-MetadataBody = Annotated[Metadata, WithJsonSchema(METADATA_SCHEMA)]
+MetadataBody = Metadata
 
 # A customer id in a body, which may also be a JSON integer.
 BodyCustomerId = Annotated[

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.contract.text import ID_PATTERN, check_description, check_id
+from shared.contract.text import DESCRIPTION_PATTERN, ID_PATTERN, check_description, check_id
 from shared.core import ledger
 from shared.core.ledger import AMOUNT_MAX, HOLD_TIMEOUT_S_MAX, Operation, OperationType
 from shared.errors import invariant
@@ -152,19 +152,30 @@ def _check_metadata(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+# The schema pydantic derives lists the keys of the pattern as patternProperties, which lets
+# any other key through; this one refuses what the validator refuses.
+METADATA_SCHEMA = {
+    "type": "object",
+    "maxProperties": METADATA_KEYS_MAX,
+    "propertyNames": {"pattern": METADATA_KEY_PATTERN},
+    "additionalProperties": {
+        "type": "string",
+        "maxLength": METADATA_VALUE_LENGTH_MAX,
+        "pattern": DESCRIPTION_PATTERN,
+    },
+    "description": f"your own labels: at most {METADATA_KEYS_MAX} keys of 1-64 characters of"
+    f" A-Za-z0-9_.- to strings of at most {METADATA_VALUE_LENGTH_MAX} characters, at most"
+    f" {METADATA_BYTES_MAX} bytes as JSON",
+    "examples": [{"orderId": "A-1042", "channel": "web"}],
+}
 Metadata = Annotated[
     dict[
         Annotated[str, Field(pattern=METADATA_KEY_PATTERN, min_length=1, max_length=64)],
         Annotated[str, Field(max_length=METADATA_VALUE_LENGTH_MAX, strict=True)],
     ],
-    Field(
-        max_length=METADATA_KEYS_MAX,
-        description=f"your own labels: at most {METADATA_KEYS_MAX} keys of 1-64 characters of"
-        f" A-Za-z0-9_.- to strings of at most {METADATA_VALUE_LENGTH_MAX} characters, at most"
-        f" {METADATA_BYTES_MAX} bytes as JSON",
-        examples=[{"orderId": "A-1042", "channel": "web"}],
-    ),
+    Field(max_length=METADATA_KEYS_MAX),
     AfterValidator(_check_metadata),
+    WithJsonSchema(METADATA_SCHEMA),
 ]
 
 

@@ -66,9 +66,7 @@ def inverse(transaction_id: str, target: Reversed | None) -> list[Operation] | R
         amount = int(operation["amount"])
         if not 1 <= amount <= AMOUNT_MAX:
             raise ValueError(f"transaction {transaction_id} has an amount out of range")
-        undone.append(
-            Operation(_INVERSE[kind], amount, operation.get("to"), operation.get("from"))
-        )
+        undone.append(Operation(_INVERSE[kind], amount, operation.get("to"), operation.get("from")))
     if target.reversed_by is not None:
         return Refusal(
             ReversalCode.ALREADY_REVERSED,
