@@ -1,0 +1,142 @@
+"""The three services every process needs (PostgreSQL, Redis, RabbitMQ): how a process names
+one it cannot reach, waits for one that is down at start, and says whether each answers now
+(`/ready`).
+
+A process starts even while a service is down: it says so in one line naming the service,
+its address and how to start it, tries again every `dependency_retry_ms`, and `/ready`
+answers 503 naming the service until it answers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import aiormq.exceptions
+import asyncpg
+import redis.exceptions
+
+from shared.database import CONNECTION_ERRORS
+from shared.errors import CloudwalletError
+
+log = logging.getLogger(__name__)
+POSTGRESQL, REDIS, RABBITMQ = "postgresql", "redis", "rabbitmq"
+SERVICE_NAMES = {POSTGRESQL: "PostgreSQL", REDIS: "Redis", RABBITMQ: "RabbitMQ"}
+START_HINT = (
+    "start it (`docker compose -f docker-compose.services.yml up -d`, or the Debian package's"
+    " service: README.md, Quickstart)"
+)
+# What a service that is down, refusing or stalled looks like through each client library.
+UNREACHABLE_ERRORS: tuple[type[BaseException], ...] = (
+    *CONNECTION_ERRORS,
+    aiormq.exceptions.AMQPConnectionError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+# What a probe may meet besides an unreachable service: an error PostgreSQL answers with, or one
+# of ours (a publisher not connected yet).
+ANSWER_ERRORS: tuple[type[BaseException], ...] = (
+    *UNREACHABLE_ERRORS,
+    asyncpg.PostgresError,
+    CloudwalletError,
+)
+Result = TypeVar("Result")
+
+
+class ServiceUnreachable(CloudwalletError):
+    """A command could not reach a service; the message names it, its address and the cause."""
+
+    def __init__(self, service: str, url: str, error: BaseException) -> None:
+        super().__init__(unreachable_line(service, url, error))
+        self.service = service
+
+
+class PortTaken(OSError):
+    """A server could not listen on its address (an OSError, as the error it replaces)."""
+
+    def __init__(self, what: str, host: str, port: int, error: OSError, setting: str) -> None:
+        super().__init__(
+            f"{what} cannot listen on {host}:{port} ({error.strerror or error}): stop what holds"
+            f" the port, or set {setting} to another one"
+        )
+
+
+def address_of(url: str) -> str:
+    """A service URL's host and port, without its credentials."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or ''}".rstrip(":")
+
+
+def unreachable_line(service: str, url: str, error: BaseException) -> str:
+    """One line: which service, where, why, and how to start it."""
+    reason = str(error) or type(error).__name__
+    return f"cannot reach {SERVICE_NAMES[service]} at {address_of(url)} ({reason}); {START_HINT}"
+
+
+@contextlib.contextmanager
+def reaching(service: str, url: str) -> Iterator[None]:
+    """Translate a client library's error for an unreachable service into ServiceUnreachable."""
+    try:
+        yield
+    except UNREACHABLE_ERRORS as error:
+        raise ServiceUnreachable(service, url, error) from None
+
+
+async def until_reached(
+    service: str,
+    url: str,
+    attempt: Callable[[], Awaitable[Result]],
+    stop: asyncio.Event,
+    retry_ms: int,
+) -> Result | None:
+    """`attempt()`'s result once the service answers; None if `stop` is set first. While it
+    does not, one line is logged at the first failure (and when the reason changes), and the
+    next attempt comes `retry_ms` later: the loop is bounded by `stop`, which a signal sets."""
+    reported: str | None = None
+    while not stop.is_set():
+        try:
+            with reaching(service, url):
+                result = await attempt()
+        except ServiceUnreachable as error:
+            if str(error) != reported:
+                reported = str(error)
+                log.warning("%s; trying again every %s ms", error, retry_ms)
+        else:
+            if reported is not None:
+                log.info("%s answers at %s", SERVICE_NAMES[service], address_of(url))
+            return result
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=retry_ms / 1000)
+    return None
+
+
+Probe = Callable[[], Awaitable[None]]
+
+
+async def readiness(probes: dict[str, Probe], timeout_ms: int) -> dict[str, str]:
+    """Each service's answer to its probe, at once: `ok`, or why not (its error, or that it
+    did not answer within `timeout_ms`)."""
+
+    async def answer(probe: Probe) -> str:
+        try:
+            async with asyncio.timeout(timeout_ms / 1000):
+                await probe()
+        except TimeoutError:
+            return f"no answer within {timeout_ms} ms"
+        except ANSWER_ERRORS as error:
+            return f"{type(error).__name__}: {error}".rstrip(": ")
+        return "ok"
+
+    answers = await asyncio.gather(*(answer(probe) for probe in probes.values()))
+    return dict(zip(probes, answers, strict=True))
+
+
+def unready_message(services: dict[str, str]) -> str | None:
+    """The 503's message naming each service that did not answer, or None if all did."""
+    missing = [
+        f"{SERVICE_NAMES[name]} ({answer})" for name, answer in services.items() if answer != "ok"
+    ]
+    return f"not ready: {', '.join(missing)}" if missing else None
