@@ -31,6 +31,7 @@ from worker.lease import TRANSIENT_DATABASE_ERRORS, Lease
 
 log = logging.getLogger(__name__)
 PERSISTENT = 2
+EVENT_REQUEST_ID_HEADER = "request-id"
 
 
 class Outbox:
@@ -90,7 +91,8 @@ class Outbox:
         for outcome, received in zip(outcomes, deliveries, strict=True):
             body = orjson.dumps(outcome.body)
             if outcome.new:
-                outgoing.append(event(outcome.message.project_id, outcome.body, body))
+                request_id = received.request_id_of(outcome.message.id)
+                outgoing.append(event(outcome.message.project_id, outcome.body, body, request_id))
             if received.reply_to:
                 properties = spec.Basic.Properties(
                     content_type="application/json",
@@ -172,11 +174,21 @@ class Outbox:
         return True
 
 
-def event(project_id: str, state: dict[str, Any], body: bytes | None = None) -> Publish:
+def event(
+    project_id: str,
+    state: dict[str, Any],
+    body: bytes | None = None,
+    request_id: str | None = None,
+) -> Publish:
     """The message announcing a final state on the events exchange; its AMQP message id is the
-    transaction's id, by which a consumer recognizes an event it has seen (at least once)."""
+    transaction's id, by which a consumer recognizes an event it has seen (at least once). The
+    request id the transaction was submitted with, if any, is its `request-id` header (an event
+    relayed from the outbox after a writer was lost has none: the outbox keeps ids only)."""
     key = f"transaction.{str(state['status']).lower()}.{project_id}"
     properties = spec.Basic.Properties(
-        content_type="application/json", delivery_mode=PERSISTENT, message_id=state["id"]
+        content_type="application/json",
+        delivery_mode=PERSISTENT,
+        message_id=state["id"],
+        headers=None if request_id is None else {EVENT_REQUEST_ID_HEADER: request_id},
     )
     return EVENTS_EXCHANGE, key, orjson.dumps(state) if body is None else body, properties
