@@ -41,9 +41,10 @@ from shared.redis.status_cache import StatusCache
 from shared.services import (
     POSTGRESQL,
     RABBITMQ,
+    REDIS,
     UNREACHABLE_ERRORS,
     PortTaken,
-    unreachable_line,
+    Probe,
     until_reached,
 )
 from shared.settings import Settings
@@ -95,10 +96,8 @@ async def _pool(settings: Settings, *, size_min: int) -> asyncpg.Pool | None:
             command_timeout_ms=settings.database_query_timeout_ms,
             statement_timeout_ms=settings.database_query_timeout_ms,
         )
-    except UNREACHABLE_ERRORS as error:
-        line = unreachable_line(POSTGRESQL, database_url(settings), error)
-        log.warning("%s; the gateway starts, and /ready names it until it answers", line)
-        return None
+    except UNREACHABLE_ERRORS:
+        return None  # said in one line by the background check (shared/services.py)
 
 
 async def _check_deployment_once_reached(
@@ -121,10 +120,21 @@ async def _check_deployment_once_reached(
 
 
 async def _status_cache(app: web.Application) -> AsyncIterator[None]:
-    cache = StatusCache.open(app[SETTINGS])
-    app[STATUS_CACHE] = app[DEPENDENCIES].cache = cache
+    """The status cache, which connects on first use; a Redis that does not answer at start is
+    said in one line (submissions answer 503 until it does, reads fall back to PostgreSQL)."""
+    settings, dependencies = app[SETTINGS], app[DEPENDENCIES]
+    cache = StatusCache.open(settings)
+    app[STATUS_CACHE] = dependencies.cache = cache
+    redis_url = settings.redis_url.get_secret_value()
+    retry_ms = settings.dependency_retry_ms
+    dependencies.start(_reached(REDIS, redis_url, cache.ping, retry_ms))
     yield
+    await dependencies.close()
     await cache.close()
+
+
+async def _reached(service: str, url: str, attempt: Probe, retry_ms: int) -> None:
+    await until_reached(service, url, attempt, asyncio.Event(), retry_ms)
 
 
 async def _publisher(app: web.Application) -> AsyncIterator[None]:
@@ -133,9 +143,7 @@ async def _publisher(app: web.Application) -> AsyncIterator[None]:
     settings, dependencies = app[SETTINGS], app[DEPENDENCIES]
     try:
         dependencies.publisher = await Publisher.open(settings, name="cloudwallet-gateway")
-    except UNREACHABLE_ERRORS as error:
-        line = unreachable_line(RABBITMQ, settings.amqp_url.get_secret_value(), error)
-        log.warning("%s; the gateway starts, and /ready names it until it answers", line)
+    except UNREACHABLE_ERRORS:  # said in one line by the background attempts
         dependencies.start(_open_publisher_once_reached(settings, dependencies))
     yield
     await dependencies.close()

@@ -108,3 +108,8 @@ def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
         root.removeHandler(previous)
     root.addHandler(handler)
     root.setLevel(level)
+    # While the broker is down, aiormq logs every failed attempt at ERROR and aio-pika every
+    # reconnection at INFO, a line a second each: our own modules say in one line which
+    # service cannot be reached (shared/services.py, worker/intake.py), and /ready names it.
+    logging.getLogger("aiormq.connection").setLevel(logging.CRITICAL)
+    logging.getLogger("aio_pika.robust_connection").setLevel(logging.WARNING)

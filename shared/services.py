@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -58,9 +59,10 @@ class PortTaken(OSError):
     """A server could not listen on its address (an OSError, as the error it replaces)."""
 
     def __init__(self, what: str, host: str, port: int, error: OSError, setting: str) -> None:
+        reason = os.strerror(error.errno) if error.errno else str(error)
         super().__init__(
-            f"{what} cannot listen on {host}:{port} ({error.strerror or error}): stop what holds"
-            f" the port, or set {setting} to another one"
+            f"{what} cannot listen on {host}:{port} ({reason}): stop what holds the port, or"
+            f" set {setting} to another one"
         )
 
 

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+from typing import Any
 
 import asyncpg
 from aio_pika.abc import AbstractRobustConnection
@@ -21,7 +22,7 @@ from shared.amqp import broker
 from shared.database import CONNECTION_ERRORS, check_deployment, create_pool, database_url
 from shared.ids import new_id
 from shared.redis.status_cache import StatusCache
-from shared.services import POSTGRESQL, RABBITMQ, until_reached
+from shared.services import POSTGRESQL, RABBITMQ, REDIS, until_reached
 from shared.settings import Settings
 from worker import ownership
 from worker.metrics import WorkerMetrics
@@ -63,6 +64,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         resources.push_async_callback(cache.close)
         monitor.cache = cache
         retry_ms = settings.dependency_retry_ms
+        # Redis is not waited for (the writers cache states best effort), only said in a line.
+        redis_url = settings.redis_url.get_secret_value()
+        greeting = asyncio.create_task(until_reached(REDIS, redis_url, cache.ping, stop, retry_ms))
+        resources.push_async_callback(_cancelled, greeting)
 
         async def check() -> bool:
             async with pool.acquire() as database_connection:
@@ -95,7 +100,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         await supervisor.run(stop)
 
 
-async def _cancelled(task: asyncio.Task[None]) -> None:
+async def _cancelled(task: asyncio.Task[Any]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
