@@ -36,14 +36,22 @@ NAMESPACE = os.environ.get("CLOUDWALLET_TEST_NAMESPACE", "test")
 FINAL_STATUSES = ("Completed", "Failed")
 
 
-# The servers the tests use: the local defaults, or `CLOUDWALLET_TEST_DATABASE_URL`,
-# `CLOUDWALLET_TEST_AMQP_URL` and `CLOUDWALLET_TEST_REDIS_URL` (a server's URL: the database,
-# virtual host and Redis database are the namespace's, whatever path the URL has).
-DATABASE_SERVER = os.environ.get(
-    "CLOUDWALLET_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432"
-)
-AMQP_SERVER = os.environ.get("CLOUDWALLET_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672")
-REDIS_SERVER = os.environ.get("CLOUDWALLET_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+def _server(name: str, default: str) -> str:
+    """The server the tests use for `name` (DATABASE, AMQP, REDIS):
+    `CLOUDWALLET_TEST_<name>_URL`, else the `CLOUDWALLET_<name>_URL` that `make run` uses, else
+    the local default. Only the server is taken from it: the database, virtual host and Redis
+    database are the namespace's, whatever path the URL has, so that a test never touches a
+    running instance."""
+    return (
+        os.environ.get(f"CLOUDWALLET_TEST_{name}_URL")
+        or os.environ.get(f"CLOUDWALLET_{name}_URL")
+        or default
+    )
+
+
+DATABASE_SERVER = _server("DATABASE", "postgresql://postgres@127.0.0.1:5432")
+AMQP_SERVER = _server("AMQP", "amqp://guest:guest@127.0.0.1:5672")
+REDIS_SERVER = _server("REDIS", "redis://127.0.0.1:6379")
 REDIS_DB = os.environ.get("CLOUDWALLET_TEST_REDIS_DB", "15")
 VHOST_CHECK_TIMEOUT_S = 10
 MANAGEMENT_PORT = 15672

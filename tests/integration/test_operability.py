@@ -47,6 +47,7 @@ OPERATE = f"{NAMESPACE}_operate"
 SUBMIT_ROUTE = "/projects/{projectId}/transactions"
 LOAD_TRANSACTIONS = 20
 EVENT_WAIT_S = 10
+READY_WAIT_S = 20
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -73,11 +74,27 @@ async def operated() -> AsyncIterator[Operated]:
     async with serving(create_app(settings)) as url:
         stop = asyncio.Event()
         worker = asyncio.create_task(run_worker(settings, stop))
+        worker_url = f"http://127.0.0.1:{settings.worker_metrics_port}"
         try:
-            yield Operated(settings, url, f"http://127.0.0.1:{settings.worker_metrics_port}")
+            await wait_ready(worker_url)
+            yield Operated(settings, url, worker_url)
         finally:
             stop.set()
             await asyncio.wait_for(worker, timeout=30)
+
+
+async def wait_ready(url: str) -> None:
+    """Wait (at most READY_WAIT_S) for the worker's /ready to answer 200: it has reached
+    every service."""
+    async with aiohttp.ClientSession() as session, asyncio.timeout(READY_WAIT_S):
+        while True:
+            try:
+                async with session.get(url + "/ready") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
 
 
 @pytest.fixture
