@@ -11,21 +11,20 @@ key's secret."""
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.app_keys import ERROR_CODE, METRICS, REQUEST_ID, SETTINGS
+from gateway.app_keys import ERROR_CODE, METRICS, REQUEST_ID, REQUEST_IDS, SETTINGS
 from gateway.auth import KEY_ID
 from gateway.metrics import UNMATCHED_ROUTE
-from shared.ids import new_id
-from shared.logs import FIELDS_ATTRIBUTE
+from shared.ids import RequestIds
 from shared.logs import REQUEST_ID as LOGGED_REQUEST_ID
+from shared.logs import HotLog
 
-access_log = logging.getLogger("gateway.access")
+ACCESS_LOG = HotLog("gateway.access")
 REQUEST_ID_HEADER = "X-Request-Id"
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]+")
 # The single submit route, whose refusals count as refused submissions; the batch route counts
@@ -33,12 +32,12 @@ _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]+")
 SUBMIT_ROUTE = ("POST", "/projects/{projectId}/transactions")
 
 
-def request_id_of(request: web.Request, length_max: int) -> str:
+def request_id_of(request: web.Request, length_max: int, made: RequestIds) -> str:
     """The client's request id if it is sane, else a new one."""
     presented = request.headers.get(REQUEST_ID_HEADER)
     if presented and len(presented) <= length_max and _SAFE_REQUEST_ID.fullmatch(presented):
         return presented
-    return new_id()
+    return made.new()
 
 
 def route_of(request: web.Request) -> str:
@@ -51,7 +50,10 @@ def route_of(request: web.Request) -> str:
 async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started_s = time.perf_counter()
     app = request.app
-    request_id = request[REQUEST_ID] = request_id_of(request, app[SETTINGS].request_id_length_max)
+    settings = app[SETTINGS]
+    request_id = request[REQUEST_ID] = request_id_of(
+        request, settings.request_id_length_max, app[REQUEST_IDS]
+    )
     LOGGED_REQUEST_ID.set(request_id)
     try:
         response = await handler(request)
@@ -71,24 +73,17 @@ def _record(request: web.Request, status: int, started_s: float) -> None:
     metrics.request(method, route, status, duration_s)
     if (method, route) == SUBMIT_ROUTE:
         metrics.submitted(None if status == 202 else request.get(ERROR_CODE, str(status)))
-    if request.app[SETTINGS].access_log and access_log.isEnabledFor(logging.INFO):
+    if request.app[SETTINGS].access_log and ACCESS_LOG.enabled():
         key_id = request.get(KEY_ID)
         duration_ms = round(duration_s * 1000, 3)
-        access_log.info(
-            "%s %s %s %.3fms key=%s",
-            method,
-            route,
-            status,
-            duration_ms,
-            key_id or "-",
-            extra={
-                "request_id": request[REQUEST_ID],
-                FIELDS_ATTRIBUTE: {
-                    "method": method,
-                    "route": route,
-                    "status": status,
-                    "durationMs": duration_ms,
-                    "keyId": key_id,
-                },
+        ACCESS_LOG.info(
+            f"{method} {route} {status} {duration_ms:.3f}ms key={key_id or '-'}",
+            request[REQUEST_ID],
+            {
+                "method": method,
+                "route": route,
+                "status": status,
+                "durationMs": duration_ms,
+                "keyId": key_id,
             },
         )

@@ -17,6 +17,7 @@ from gateway.app_keys import (
     DATABASE,
     DEPENDENCIES,
     METRICS,
+    REQUEST_IDS,
     SETTINGS,
     STATUS_CACHE,
     SUBMISSION_LIMITS,
@@ -36,7 +37,8 @@ from gateway.states import TransactionStates
 from gateway.submission import Submitter
 from shared.amqp.publisher import Publisher
 from shared.database import DeploymentMismatch, check_deployment, create_pool, database_url
-from shared.errors import InvariantViolation
+from shared.ids import RequestIds
+from shared.logs import flush_hot_logs
 from shared.redis.status_cache import StatusCache
 from shared.services import (
     POSTGRESQL,
@@ -57,11 +59,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     start (shared/services.py): the pool then opens empty, and the deployment is checked in
     the background once PostgreSQL answers; submissions wait for that check."""
     settings, dependencies = app[SETTINGS], app[DEPENDENCIES]
-    pool = await _pool(settings, size_min=1)
-    if pool is None:
+    try:
+        pool = await _pool(settings, size_min=1)
+    except UNREACHABLE_ERRORS:  # said in one line by the background check
         pool = await _pool(settings, size_min=0)
-        if pool is None:  # a pool of no connection opens none: never
-            raise InvariantViolation("a pool of no connection failed to open")
         dependencies.start(_check_deployment_once_reached(settings, pool, dependencies))
     else:
         try:
@@ -85,19 +86,15 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await pool.close()
 
 
-async def _pool(settings: Settings, *, size_min: int) -> asyncpg.Pool | None:
-    """The gateway's pool with `size_min` connections opened; None (and one line logged) if
-    PostgreSQL cannot be reached."""
-    try:
-        return await create_pool(
-            settings,
-            size_min=size_min,
-            application_name="cloudwallet-gateway",
-            command_timeout_ms=settings.database_query_timeout_ms,
-            statement_timeout_ms=settings.database_query_timeout_ms,
-        )
-    except UNREACHABLE_ERRORS:
-        return None  # said in one line by the background check (shared/services.py)
+async def _pool(settings: Settings, *, size_min: int) -> asyncpg.Pool:
+    """The gateway's pool with `size_min` connections opened (0: none until one is used)."""
+    return await create_pool(
+        settings,
+        size_min=size_min,
+        application_name="cloudwallet-gateway",
+        command_timeout_ms=settings.database_query_timeout_ms,
+        statement_timeout_ms=settings.database_query_timeout_ms,
+    )
 
 
 async def _check_deployment_once_reached(
@@ -155,13 +152,13 @@ async def _open_publisher_once_reached(settings: Settings, dependencies: Depende
     async def open_publisher() -> Publisher:
         return await Publisher.open(settings, name="cloudwallet-gateway")
 
-    dependencies.publisher = await until_reached(
-        RABBITMQ,
-        settings.amqp_url.get_secret_value(),
-        open_publisher,
-        asyncio.Event(),
-        settings.dependency_retry_ms,
-    )
+    url, retry_ms = settings.amqp_url.get_secret_value(), settings.dependency_retry_ms
+    try:
+        publisher = await until_reached(RABBITMQ, url, open_publisher, asyncio.Event(), retry_ms)
+    except DeploymentMismatch as error:  # the partition queues were declared otherwise
+        log.error("%s: the gateway refuses every submission", error)
+        return
+    dependencies.publisher = publisher
 
 
 async def _submitter(app: web.Application) -> AsyncIterator[None]:
@@ -188,6 +185,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[METRICS] = GatewayMetrics()
+    app[REQUEST_IDS] = RequestIds()
     app[DEPENDENCIES] = Dependencies(
         retry_after_s=settings.retry_after_s, ready_timeout_ms=settings.ready_timeout_ms
     )
@@ -223,6 +221,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+        flush_hot_logs()
 
 
 def tune_garbage_collector(settings: Settings) -> None:

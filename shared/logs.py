@@ -10,8 +10,11 @@ the error's type and message. A programmer error keeps its traceback (in JSON, a
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import sys
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -97,9 +100,105 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+class HotLog:
+    """Lines written on a hot path, one per request or transaction (the gateway's access log,
+    the worker's applied transactions), without the logging module's work per record: making
+    a LogRecord and formatting it cost 10-15 us, the gateway's whole budget for what issue 26
+    adds to a request (docs/decisions/0018-operating-signals.md). Once `configure_logging` has
+    run, a line is formatted here, in the same text or JSON shape as the other lines, and
+    buffered: written to stderr at most `HOT_LOG_FLUSH_MS` later, at once when
+    `HOT_LOG_LINES_MAX` are waiting, and at exit. Before (a process that configured no
+    logging, the tests' own), each line is an ordinary log record of logger `name`, with
+    `request_id` and `fields` as attributes."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._logger = logging.getLogger(name)
+        self._pending: list[str] = []
+        self._flush_scheduled = False
+        _HOT_LOGS.append(self)
+
+    def enabled(self) -> bool:
+        """Whether INFO lines of this logger are written."""
+        return self._logger.isEnabledFor(logging.INFO)
+
+    def info(self, message: str, request_id: str | None, fields: dict[str, Any]) -> None:
+        """Write one INFO line (the caller checks `enabled` first)."""
+        configured = _CONFIGURED.get("format")
+        if configured is None:
+            extra = {"request_id": request_id, FIELDS_ATTRIBUTE: fields}
+            self._logger.info("%s", message, extra=extra)
+            return
+        now_s = time.time()
+        if configured == "json":
+            entry = {"time": _utc_time(now_s), "level": "INFO", "logger": self.name}
+            entry["message"] = message
+            if request_id is not None:
+                entry["requestId"] = request_id
+            entry.update(fields)
+            line = orjson.dumps(entry).decode()
+        else:
+            suffix = "" if request_id is None else f" request={request_id}"
+            line = f"{_local_time(now_s)} INFO {self.name}: {message}{suffix}"
+        self._pending.append(line)
+        if len(self._pending) >= HOT_LOG_LINES_MAX:
+            self.flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_later(HOT_LOG_FLUSH_MS / 1000, self.flush)
+
+    def flush(self) -> None:
+        """Write the waiting lines."""
+        self._flush_scheduled = False
+        if not self._pending:
+            return
+        lines, self._pending = self._pending, []
+        stream = sys.stderr
+        stream.write("\n".join(lines) + "\n")
+        stream.flush()
+
+
+HOT_LOG_FLUSH_MS = 100
+HOT_LOG_LINES_MAX = 256
+_HOT_LOGS: list[HotLog] = []
+_CONFIGURED: dict[str, str] = {}  # "format", once configure_logging has run
+_SECONDS: dict[str, tuple[int, str]] = {}  # the last whole second formatted, per clock
+
+
+def _local_time(now_s: float) -> str:
+    """As the text format's asctime: `2026-12-06 19:40:02,118` (local time)."""
+    second = int(now_s)
+    cached = _SECONDS.get("local")
+    if cached is None or cached[0] != second:
+        cached = _SECONDS["local"] = (
+            second,
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second)),
+        )
+    return f"{cached[1]},{int((now_s - second) * 1000):03d}"
+
+
+def _utc_time(now_s: float) -> str:
+    """As the JSON format's time: `2026-12-06T19:40:02.118+00:00`."""
+    second = int(now_s)
+    cached = _SECONDS.get("utc")
+    if cached is None or cached[0] != second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        cached = _SECONDS["utc"] = (second, text)
+    return f"{cached[1]}.{int((now_s - second) * 1000):03d}+00:00"
+
+
+def flush_hot_logs() -> None:
+    """Write every HotLog's waiting lines (at exit, and by a process that stops)."""
+    for hot_log in _HOT_LOGS:
+        hot_log.flush()
+
+
 def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
     """Write the process's log lines to stderr in `log_format`, from `level` up (replacing any
     handler configured before)."""
+    if not _CONFIGURED:
+        atexit.register(flush_hot_logs)
+    _CONFIGURED["format"] = log_format
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(OneLineOperatingErrors(operating_error_types()))

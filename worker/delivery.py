@@ -24,9 +24,11 @@ from shared.contract.messages import (
 )
 from shared.errors import BrokerUnavailable
 from shared.fastpath.channels import InlineQueue
+from shared.logs import HotLog
 from worker.batch import Outcome
 
 log = logging.getLogger(__name__)
+APPLIED_LOG = HotLog(__name__)  # a line per applied transaction: shared/logs.py HotLog
 
 
 class Delivery:
@@ -229,17 +231,16 @@ async def ack(deliveries: Iterable[Delivery]) -> None:
 
 def report_applied(partition: int, outcome: Outcome, request_id: str) -> None:
     """One line for a newly applied transaction that a request id follows."""
+    if not APPLIED_LOG.enabled():
+        return
     body = outcome.body
     failure = body.get("failure")
-    log.info(
-        "partition %s: transaction %s of project %s %s%s (reference %s)",
-        partition,
-        body["id"],
-        outcome.message.project_id,
-        body["status"],
-        f" {failure['code']}" if failure else "",
-        body["referenceId"],
-        extra={"request_id": request_id},
+    code = f" {failure['code']}" if failure else ""
+    APPLIED_LOG.info(
+        f"partition {partition}: transaction {body['id']} of project"
+        f" {outcome.message.project_id} {body['status']}{code} (reference {body['referenceId']})",
+        request_id,
+        {"transactionId": body["id"], "status": body["status"]},
     )
 
 

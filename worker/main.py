@@ -21,6 +21,7 @@ from aio_pika.abc import AbstractRobustConnection
 from shared.amqp import broker
 from shared.database import CONNECTION_ERRORS, check_deployment, create_pool, database_url
 from shared.ids import new_id
+from shared.logs import flush_hot_logs
 from shared.redis.status_cache import StatusCache
 from shared.services import POSTGRESQL, RABBITMQ, REDIS, until_reached
 from shared.settings import Settings
@@ -96,6 +97,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         monitor.partitions = supervisor.consuming
         refreshing = asyncio.create_task(monitor.refresh(stop))
         resources.push_async_callback(_cancelled, refreshing)
+        resources.callback(flush_hot_logs)
         log.info("worker %s started", worker_id)
         await supervisor.run(stop)
 

@@ -15,7 +15,9 @@ import pytest
 
 from shared.logs import (
     FIELDS_ATTRIBUTE,
+    HOT_LOG_LINES_MAX,
     REQUEST_ID,
+    HotLog,
     JsonFormatter,
     OneLineOperatingErrors,
     TextFormatter,
@@ -93,6 +95,8 @@ def test_configure_logging_sets_the_level_and_the_format(
     saved = root.handlers[:], root.level
     stream = io.StringIO()
     monkeypatch.setattr("sys.stderr", stream)
+    # The process's configuration is the test's own: later tests' log lines stay records.
+    monkeypatch.setattr("shared.logs._CONFIGURED", {})
     try:
         configure_logging("WARNING", "json")
         logging.getLogger("cloudwallet.test").info("not written")
@@ -102,3 +106,29 @@ def test_configure_logging_sets_the_level_and_the_format(
         root.setLevel(saved[1])
     lines = stream.getvalue().splitlines()
     assert [json.loads(line)["message"] for line in lines] == ["written"]
+
+
+async def test_a_hot_log_writes_the_same_shapes_buffered_and_records_before_configuration(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    hot = HotLog("cloudwallet.hot")
+    caplog.set_level(logging.INFO)
+    hot.info("served", "req-2", {"status": 202})
+    (made,) = [one for one in caplog.records if one.name == "cloudwallet.hot"]
+    assert made.getMessage() == "served"
+    assert made.request_id == "req-2"  # type: ignore[attr-defined]
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    monkeypatch.setattr("shared.logs._CONFIGURED", {"format": "json"})
+    hot.info("served", "req-3", {"status": 202})
+    assert stream.getvalue() == ""  # buffered until the flush
+    hot.flush()
+    entry = json.loads(stream.getvalue())
+    assert entry["message"] == "served"
+    assert entry["requestId"] == "req-3"
+    assert entry["status"] == 202
+    assert entry["logger"] == "cloudwallet.hot"
+    monkeypatch.setattr("shared.logs._CONFIGURED", {"format": "text"})
+    for _ in range(HOT_LOG_LINES_MAX):  # a full buffer is written at once
+        hot.info("many", None, {})
+    assert stream.getvalue().count("INFO cloudwallet.hot: many") == HOT_LOG_LINES_MAX

@@ -13,15 +13,19 @@ from aiohttp.test_utils import make_mocked_request
 from gateway.access import request_id_of
 from shared.amqp.publisher import REQUEST_IDS_HEADER, _request_id_headers
 from shared.contract.messages import TransactionMessage, queue_messages
-from shared.ids import new_id
+from shared.ids import RequestIds, new_id
 from worker.delivery import Delivery
 
 LENGTH_MAX = 128
 
 
+MADE = RequestIds()
+
+
 def presented(value: str | None) -> str:
     headers = {} if value is None else {"X-Request-Id": value}
-    return request_id_of(make_mocked_request("GET", "/health", headers=headers), LENGTH_MAX)
+    request = make_mocked_request("GET", "/health", headers=headers)
+    return request_id_of(request, LENGTH_MAX, MADE)
 
 
 def test_a_sane_request_id_is_kept_and_any_other_replaced() -> None:
@@ -30,7 +34,14 @@ def test_a_sane_request_id_is_kept_and_any_other_replaced() -> None:
     for insane in (None, "", "x" * (LENGTH_MAX + 1), "with space", "a,b", "é", "a\tb"):
         made = presented(insane)
         assert made != insane
-        assert len(made) == 26
+        assert len(made) == 24
+        assert int(made, 16) >= 0
+
+
+def test_new_request_ids_differ_within_a_process_and_between_processes() -> None:
+    first, second = RequestIds(), RequestIds()  # two processes' generators
+    made = [first.new() for _ in range(1000)] + [second.new() for _ in range(1000)]
+    assert len(set(made)) == len(made)
 
 
 def body(number: int) -> dict[str, Any]:
