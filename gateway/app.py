@@ -11,13 +11,12 @@ from collections.abc import AsyncIterator
 import asyncpg
 from aiohttp import web
 
-from gateway.access import access_middleware
+from gateway.access import ACCESS, Access, access_middleware
 from gateway.app_keys import (
     AUTHENTICATOR,
     DATABASE,
     DEPENDENCIES,
     METRICS,
-    REQUEST_IDS,
     SETTINGS,
     STATUS_CACHE,
     SUBMISSION_LIMITS,
@@ -37,7 +36,6 @@ from gateway.states import TransactionStates
 from gateway.submission import Submitter
 from shared.amqp.publisher import Publisher
 from shared.database import DeploymentMismatch, check_deployment, create_pool, database_url
-from shared.ids import RequestIds
 from shared.logs import flush_hot_logs
 from shared.redis.status_cache import StatusCache
 from shared.services import (
@@ -184,8 +182,8 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.request_body_bytes_max,
     )
     app[SETTINGS] = settings
-    app[METRICS] = GatewayMetrics()
-    app[REQUEST_IDS] = RequestIds()
+    metrics = app[METRICS] = GatewayMetrics()
+    app[ACCESS] = Access(settings, metrics)
     app[DEPENDENCIES] = Dependencies(
         retry_after_s=settings.retry_after_s, ready_timeout_ms=settings.ready_timeout_ms
     )

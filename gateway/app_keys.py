@@ -12,7 +12,6 @@ from gateway.metrics import GatewayMetrics
 from gateway.openapi.endpoint import Endpoint
 from gateway.states import TransactionStates
 from gateway.submission import Submitter
-from shared.ids import RequestIds
 from shared.redis.status_cache import StatusCache
 from shared.settings import Settings
 
@@ -28,7 +27,7 @@ SUBMITTER = web.AppKey("submitter", Submitter)
 TRANSACTION_STATES = web.AppKey("transaction_states", TransactionStates)
 METRICS = web.AppKey("metrics", GatewayMetrics)
 DEPENDENCIES = web.AppKey("dependencies", Dependencies)
-REQUEST_IDS = web.AppKey("request_ids", RequestIds)
+
 TENANT_ID = web.RequestKey("tenant_id", str)
 REQUEST_ID = web.RequestKey("request_id", str)
 # The error code a refused request was answered with (set by errors_middleware).

@@ -122,11 +122,18 @@ class HotLog:
         """Whether INFO lines of this logger are written."""
         return self._logger.isEnabledFor(logging.INFO)
 
-    def info(self, message: str, request_id: str | None, fields: dict[str, Any]) -> None:
+    def wants_fields(self) -> bool:
+        """Whether a line's fields are written (JSON lines, and records): a text line has
+        none, and its caller need not make them."""
+        return _CONFIGURED.get("format") != "text"
+
+    def info(
+        self, message: str, request_id: str | None, fields: dict[str, Any] | None = None
+    ) -> None:
         """Write one INFO line (the caller checks `enabled` first)."""
         configured = _CONFIGURED.get("format")
         if configured is None:
-            extra = {"request_id": request_id, FIELDS_ATTRIBUTE: fields}
+            extra = {"request_id": request_id, FIELDS_ATTRIBUTE: fields or {}}
             self._logger.info("%s", message, extra=extra)
             return
         now_s = time.time()
@@ -135,7 +142,8 @@ class HotLog:
             entry["message"] = message
             if request_id is not None:
                 entry["requestId"] = request_id
-            entry.update(fields)
+            if fields:
+                entry.update(fields)
             line = orjson.dumps(entry).decode()
         else:
             suffix = "" if request_id is None else f" request={request_id}"
