@@ -16,7 +16,7 @@ import asyncpg
 from shared.amqp.publisher import Publisher
 from shared.errors import BrokerUnavailable, CacheUnavailable, DatabaseUnavailable
 from shared.redis.status_cache import StatusCache
-from shared.services import POSTGRESQL, RABBITMQ, REDIS, readiness
+from shared.services import POSTGRESQL, RABBITMQ, REDIS, readiness, reported
 
 
 class Dependencies:
@@ -93,7 +93,7 @@ class Dependencies:
 
     def start(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` (reaching a service) in the background until it ends or `close`."""
-        self._tasks.append(asyncio.create_task(work))
+        self._tasks.append(asyncio.create_task(reported(work)))
 
     async def close(self) -> None:
         """Stop the background work."""

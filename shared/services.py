@@ -115,6 +115,15 @@ async def until_reached(
     return None
 
 
+async def reported(work: Awaitable[object]) -> None:
+    """Run background work that reaches a service; an error no retry mends (a refused
+    password, say) ends it with one line, rather than as an error nobody retrieves."""
+    try:
+        await work
+    except ANSWER_ERRORS as error:
+        log.error("a service cannot be used: %s: %s", type(error).__name__, error)
+
+
 Probe = Callable[[], Awaitable[None]]
 
 

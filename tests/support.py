@@ -94,6 +94,10 @@ def vhost_of(settings: Settings) -> str:
     return settings.amqp_url.get_secret_value().rsplit("/", 1)[1]
 
 
+class VhostMissing(RuntimeError):
+    """The tests' virtual host is missing and could not be made; the message says how to."""
+
+
 def ensure_vhost(settings: Settings) -> None:
     """Make the namespace's RabbitMQ virtual host if it is missing: nothing to do when it
     takes a connection already; else `rabbitmqctl`, or, where that cannot run (no such
@@ -118,7 +122,7 @@ def ensure_vhost(settings: Settings) -> None:
         path = f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}"
         _management("PUT", path, settings, permissions)
     except OSError as error:
-        raise RuntimeError(
+        raise VhostMissing(
             f"the tests need the RabbitMQ virtual host {vhost}, which is missing; it could not"
             f" be made ({refused}; management API: {error}). Make it with `rabbitmqctl"
             f" add_vhost {vhost}` and `rabbitmqctl set_permissions -p {vhost} {user} '.*' '.*'"

@@ -23,7 +23,7 @@ from shared.database import CONNECTION_ERRORS, check_deployment, create_pool, da
 from shared.ids import new_id
 from shared.logs import flush_hot_logs
 from shared.redis.status_cache import StatusCache
-from shared.services import POSTGRESQL, RABBITMQ, REDIS, until_reached
+from shared.services import POSTGRESQL, RABBITMQ, REDIS, reported, until_reached
 from shared.settings import Settings
 from worker import ownership
 from worker.metrics import WorkerMetrics
@@ -67,7 +67,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         retry_ms = settings.dependency_retry_ms
         # Redis is not waited for (the writers cache states best effort), only said in a line.
         redis_url = settings.redis_url.get_secret_value()
-        greeting = asyncio.create_task(until_reached(REDIS, redis_url, cache.ping, stop, retry_ms))
+        greeting = asyncio.create_task(
+            reported(until_reached(REDIS, redis_url, cache.ping, stop, retry_ms))
+        )
         resources.push_async_callback(_cancelled, greeting)
 
         async def check() -> bool:
