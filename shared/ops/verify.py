@@ -19,7 +19,6 @@ invariant of the design, for one project or all.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +26,6 @@ import orjson
 
 from shared.database import Connection
 
-CHECKS = 8  # the invariants `verify` checks, one query each
 NEGATIVE = """
 SELECT id FROM wallets WHERE ($1::text IS NULL OR project_id = $1) AND balance < 0
 """
@@ -165,51 +163,40 @@ async def verify(
     connection: Connection,
     project_id: str | None = None,
     accepted: list[tuple[str, str]] | None = None,
-    advance: Callable[[], object] = lambda: None,
 ) -> Report:
     """Check the invariants of one project (or all); `accepted` is a client's log of
-    (transaction id, reference ID) pairs answered 202. `advance` is called after each of the
-    CHECKS checks (and once more after the accepted log's), for a progress bar."""
+    (transaction id, reference ID) pairs answered 202."""
     report = Report()
     for row in await connection.fetch(NEGATIVE, project_id):
         report.violations.append(f"negative balance: wallet {row['id']}")
-    advance()
     for row in await connection.fetch(CONSERVATION, project_id):
         report.violations.append(
             f"conservation: asset {row['asset_id']} holds {row['total']} but issued - redeemed"
             f" is {row['net']}"
         )
-    advance()
     for row in await connection.fetch(CHAIN, project_id):
         report.violations.append(f"entry chain broken: wallet {row['wallet_id']} entry {row['id']}")
-    advance()
     for row in await connection.fetch(UNBALANCED, project_id):
         report.violations.append(f"unbalanced {row['status']} transaction {row['id']}")
-    advance()
     for row in await connection.fetch(POSTINGS, project_id):
         report.violations.append(
             f"{row['kind']} posting: transaction {row['transaction_id']} operation"
             f" {row['operation_index']} {row['type']} on wallet {row['wallet_id']}"
         )
-    advance()
     for row in await connection.fetch(ORPHANS, project_id):
         report.violations.append(
             f"entry {row['id']} {row['problem']}: wallet {row['wallet_id']}"
             f" transaction {row['transaction_id']}"
         )
-    advance()
     for row in await connection.fetch(DUPLICATES, project_id):
         report.violations.append(
             f"reference ID applied {row['copies']} times: project {row['project_id']}"
             f" referenceId {row['reference_id']!r}"
         )
-    advance()
     for row in await connection.fetch(BAD_ALIASES, project_id):
         report.violations.append(f"alias {row['id']} {row['problem']}")
-    advance()
     if accepted is not None:
         await _check_accepted(connection, accepted, report)
-        advance()
     return report
 
 
