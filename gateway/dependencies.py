@@ -11,25 +11,18 @@ import contextlib
 from collections.abc import Coroutine
 from typing import Any
 
-import asyncpg
-
 from shared.amqp.publisher import Publisher
-from shared.errors import BrokerUnavailable, CacheUnavailable, DatabaseUnavailable
-from shared.redis.status_cache import StatusCache
-from shared.services import POSTGRESQL, RABBITMQ, REDIS, readiness, reported
+from shared.errors import BrokerUnavailable, DatabaseUnavailable
+from shared.services import Reached, reported
 
 
-class Dependencies:
+class Dependencies(Reached):
     """The publisher once connected, whether the deployment is checked, and the tasks still
     trying to reach a service."""
 
     def __init__(self, *, retry_after_s: int = 1, ready_timeout_ms: int = 1000) -> None:
+        super().__init__("gateway", ready_timeout_ms)
         self.publisher: Publisher | None = None
-        self.pool: asyncpg.Pool | None = None
-        self.cache: StatusCache | None = None
-        self._ready_timeout_ms = ready_timeout_ms
-        self.deployment_checked = False
-        self.deployment_problem: str | None = None  # a mismatch found after the start
         self._retry_after_s = retry_after_s
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -40,6 +33,9 @@ class Dependencies:
         dependencies.publisher = publisher
         dependencies.deployment_checked = True
         return dependencies
+
+    def broker_connected(self) -> bool | None:
+        return None if self.publisher is None else self.publisher.connected()
 
     def submission_publisher(self) -> Publisher:
         """The publisher submissions go through; 503 while the broker or the deployment check
@@ -58,38 +54,6 @@ class Dependencies:
             "the broker has not answered since the gateway started",
             retry_after_s=self._retry_after_s,
         )
-
-    async def readiness(self) -> dict[str, str]:
-        """Each service's answer now (`ok` or why not), within `ready_timeout_ms`."""
-        return await readiness(
-            {
-                POSTGRESQL: self._probe_database,
-                REDIS: self._probe_cache,
-                RABBITMQ: self._probe_broker,
-            },
-            self._ready_timeout_ms,
-        )
-
-    async def _probe_database(self) -> None:
-        if self.pool is None:
-            raise DatabaseUnavailable("no connection pool yet")
-        async with self.pool.acquire() as connection:
-            await connection.fetchval("SELECT 1")
-        if not self.deployment_checked:
-            raise DatabaseUnavailable(
-                self.deployment_problem or "the deployment is not checked yet"
-            )
-
-    async def _probe_cache(self) -> None:
-        if self.cache is None:
-            raise CacheUnavailable("no Redis client yet")
-        await self.cache.ping()
-
-    async def _probe_broker(self) -> None:
-        if self.publisher is None:
-            raise BrokerUnavailable("not connected since the gateway started")
-        if not self.publisher.connected():
-            raise BrokerUnavailable("the connection is lost; reconnecting")
 
     def start(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` (reaching a service) in the background until it ends or `close`."""

@@ -21,7 +21,8 @@ import asyncpg
 import redis.exceptions
 
 from shared.database import CONNECTION_ERRORS
-from shared.errors import CloudwalletError
+from shared.errors import BrokerUnavailable, CacheUnavailable, CloudwalletError, DatabaseUnavailable
+from shared.redis.status_cache import StatusCache
 
 log = logging.getLogger(__name__)
 POSTGRESQL, REDIS, RABBITMQ = "postgresql", "redis", "rabbitmq"
@@ -143,6 +144,55 @@ async def readiness(probes: dict[str, Probe], timeout_ms: int) -> dict[str, str]
 
     answers = await asyncio.gather(*(answer(probe) for probe in probes.values()))
     return dict(zip(probes, answers, strict=True))
+
+
+class Reached:
+    """What a process has reached of its three services, and whether each answers now
+    (`readiness`, for /ready): the gateway's `Dependencies` and the worker's `Monitor` are
+    ones, each knowing its own broker connection (`broker_connected`)."""
+
+    def __init__(self, process: str, ready_timeout_ms: int) -> None:
+        self.process = process
+        self.pool: asyncpg.Pool | None = None
+        self.cache: StatusCache | None = None
+        self.deployment_checked = False
+        self.deployment_problem: str | None = None  # a mismatch found after the start
+        self._ready_timeout_ms = ready_timeout_ms
+
+    def broker_connected(self) -> bool | None:
+        """Whether the broker connection is up now; None before it was first opened."""
+        return None
+
+    async def readiness(self) -> dict[str, str]:
+        """Each service's answer now (`ok` or why not), within `ready_timeout_ms`."""
+        probes: dict[str, Probe] = {
+            POSTGRESQL: self._probe_database,
+            REDIS: self._probe_cache,
+            RABBITMQ: self._probe_broker,
+        }
+        return await readiness(probes, self._ready_timeout_ms)
+
+    async def _probe_database(self) -> None:
+        if self.pool is None:
+            raise DatabaseUnavailable("no connection pool yet")
+        async with self.pool.acquire() as connection:
+            await connection.fetchval("SELECT 1")
+        if not self.deployment_checked:
+            raise DatabaseUnavailable(
+                self.deployment_problem or "the deployment is not checked yet"
+            )
+
+    async def _probe_cache(self) -> None:
+        if self.cache is None:
+            raise CacheUnavailable("no Redis client yet")
+        await self.cache.ping()
+
+    async def _probe_broker(self) -> None:
+        connected = self.broker_connected()
+        if connected is None:
+            raise BrokerUnavailable(f"not connected since the {self.process} started")
+        if not connected:
+            raise BrokerUnavailable("the connection is lost; reconnecting")
 
 
 def unready_message(services: dict[str, str]) -> str | None:

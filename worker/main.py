@@ -79,7 +79,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
 
         if not await until_reached(POSTGRESQL, database_url(settings), check, stop, retry_ms):
             return
-        monitor.database_checked = True
+        monitor.deployment_checked = True
 
         async def connect() -> AbstractRobustConnection:
             return await broker.connect(settings, name="cloudwallet-worker")

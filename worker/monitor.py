@@ -14,24 +14,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
-import asyncpg
 import orjson
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 
 from shared.amqp import broker
 from shared.contract.partition import queue_name
-from shared.errors import BrokerUnavailable, CacheUnavailable, DatabaseUnavailable
 from shared.metrics import CONTENT_TYPE, exposition
-from shared.redis.status_cache import StatusCache
-from shared.services import (
-    ANSWER_ERRORS,
-    POSTGRESQL,
-    RABBITMQ,
-    REDIS,
-    readiness,
-    unready_message,
-)
+from shared.services import ANSWER_ERRORS, Reached, unready_message
 from shared.settings import Settings
 from worker.metrics import WorkerMetrics
 
@@ -39,48 +29,19 @@ log = logging.getLogger(__name__)
 OUTBOX_BACKLOG = "SELECT coalesce(sum(cardinality(transaction_ids)), 0)::bigint FROM event_outbox"
 
 
-class Monitor:
+class Monitor(Reached):
     """The worker's services as reached so far, its readiness, metrics and their server."""
 
     def __init__(self, settings: Settings, metrics: WorkerMetrics) -> None:
+        super().__init__("worker", settings.ready_timeout_ms)
         self.settings = settings
         self.metrics = metrics
-        self.pool: asyncpg.Pool | None = None
-        self.cache: StatusCache | None = None
         self.connection: AbstractRobustConnection | None = None
-        self.database_checked = False
         self.partitions: Callable[[], frozenset[int]] = frozenset
 
-    async def readiness(self) -> dict[str, str]:
-        """Each service's answer now (`ok` or why not), within `ready_timeout_ms`."""
-        return await readiness(
-            {
-                POSTGRESQL: self._probe_database,
-                REDIS: self._probe_cache,
-                RABBITMQ: self._probe_broker,
-            },
-            self.settings.ready_timeout_ms,
-        )
-
-    async def _probe_database(self) -> None:
-        if self.pool is None:
-            raise DatabaseUnavailable("no connection pool yet")
-        async with self.pool.acquire() as connection:
-            await connection.fetchval("SELECT 1")
-        if not self.database_checked:
-            raise DatabaseUnavailable("the deployment is not checked yet")
-
-    async def _probe_cache(self) -> None:
-        if self.cache is None:
-            raise CacheUnavailable("no Redis client yet")
-        await self.cache.ping()
-
-    async def _probe_broker(self) -> None:
+    def broker_connected(self) -> bool | None:
         connection = self.connection
-        if connection is None:
-            raise BrokerUnavailable("not connected since the worker started")
-        if not connection.connected.is_set():
-            raise BrokerUnavailable("the connection is lost; reconnecting")
+        return None if connection is None else connection.connected.is_set()
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[None]:
@@ -128,14 +89,21 @@ class Monitor:
         """Refresh the gauges read from outside every `metrics_refresh_ms` until `stop`."""
         interval_s = self.settings.metrics_refresh_ms / 1000
         while not stop.is_set():
-            with contextlib.suppress(*ANSWER_ERRORS, TimeoutError):
+            try:
                 async with asyncio.timeout(interval_s):
                     await self._refresh_once()
+            except ANSWER_ERRORS:
+                pass  # a service away: /ready says so, and the gauges keep their last values
+            except Exception as error:
+                # Gauges only, never the ledger: aiormq refuses a channel on a connection that
+                # is reconnecting with a bare RuntimeError, and no such error is to end this
+                # loop, which would then raise it when the worker stops.
+                log.warning("worker metrics not refreshed: %s: %s", type(error).__name__, error)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
 
     async def _refresh_once(self) -> None:
-        if self.pool is not None and self.database_checked:
+        if self.pool is not None and self.deployment_checked:
             async with self.pool.acquire() as database_connection:
                 backlog = await database_connection.fetchval(OUTBOX_BACKLOG)
             self.metrics.outbox_backlog.set(backlog)
