@@ -52,9 +52,12 @@ class Delivery:
         if value is None:
             return
         text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+        entries = text.split(",")
+        if len(entries) == 1:  # one for every transaction (shared/amqp/publisher.py)
+            entries *= len(messages)
         self._request_ids = {
             message.id: request_id
-            for message, request_id in zip(messages, text.split(","), strict=False)
+            for message, request_id in zip(messages, entries, strict=False)
             if request_id
         }
 

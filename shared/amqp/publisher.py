@@ -39,8 +39,8 @@ from shared.settings import Settings
 PERSISTENT = 2
 # The message header that carries the request ids of a message's transactions, in their order,
 # separated by commas (request ids hold no comma: gateway/access.py); a transaction without one
-# has an empty entry. The worker logs and announces each transaction with its own
-# (worker/delivery.py).
+# has an empty entry, and a single entry is every transaction's (a batch request's items share
+# theirs). The worker logs and announces each transaction with its own (worker/delivery.py).
 REQUEST_IDS_HEADER = "cloudwallet-request-ids"
 RequestIds = list[str | None]
 Coalesced = tuple[dict[str, Any], str | None]  # a `message_body` object and its request id
@@ -264,7 +264,12 @@ def _request_id_headers(
         while index < len(bodies) and (not carried or bodies[index]["id"] != following):
             carried.append(request_ids[index] or "")
             index += 1
-        headers.append({REQUEST_IDS_HEADER: ",".join(carried)} if any(carried) else None)
+        if not any(carried):
+            headers.append(None)
+        elif carried.count(carried[0]) == len(carried):
+            headers.append({REQUEST_IDS_HEADER: carried[0]})
+        else:
+            headers.append({REQUEST_IDS_HEADER: ",".join(carried)})
     return headers
 
 

@@ -191,6 +191,33 @@ async def test_a_submission_is_followed_by_its_request_id_to_the_worker_and_its_
     assert "Completed" in worker_lines[0]
 
 
+async def test_the_items_of_a_batch_request_are_followed_by_its_request_id(
+    operated: Operated, http_session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    api = Api(http_session, operated.gateway_url, await create_tenant_key(operated.settings))
+    ledger = await new_ledger(api)
+    treasury = await ledger.system_wallet()
+    request_id = f"batch-{new_id()}"
+    items = [{"referenceId": new_id(), "operations": [issue(treasury, 1)]} for _ in range(3)]
+    reply = await api.call(
+        "POST",
+        f"/projects/{ledger.project_id}/transactions/batch",
+        {"transactions": items},
+        headers={"X-Request-Id": request_id},
+    )
+    assert reply.status == 202
+    ids = [item["body"]["id"] for item in reply.body["items"]]
+    for transaction_id in ids:
+        assert (await api.final(ledger.project_id, transaction_id))["status"] == "Completed"
+    followed = [
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("worker") and getattr(record, "request_id", None) == request_id
+    ]
+    assert sorted(next(one for one in ids if one in line) for line in followed) == sorted(ids)
+
+
 async def test_both_processes_metrics_move_as_a_small_load_asks(
     operated: Operated, http_session: aiohttp.ClientSession
 ) -> None:

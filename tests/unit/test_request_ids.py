@@ -70,6 +70,17 @@ def test_each_message_carries_the_request_ids_of_its_own_transactions_in_order()
     assert carried == [request_id or "" for request_id in request_ids]
 
 
+def test_a_message_whose_transactions_share_a_request_id_carries_it_once() -> None:
+    bodies = [body(number) for number in range(5)]
+    messages = queue_messages(bodies, 1 << 20)
+    (header,) = _request_id_headers(messages, bodies, ["batch-1"] * 5)
+    assert header == {REQUEST_IDS_HEADER: "batch-1"}
+    parsed = [TransactionMessage.model_validate(one) for one in bodies]
+    received = Delivery(Delivered(header))  # type: ignore[arg-type]
+    received.bind_request_ids(parsed)
+    assert [received.request_id_of(message.id) for message in parsed] == ["batch-1"] * 5
+
+
 def test_messages_without_any_request_id_carry_no_header() -> None:
     bodies = [body(number) for number in range(3)]
     messages = queue_messages(bodies, 1 << 20)
