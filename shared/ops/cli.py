@@ -248,7 +248,9 @@ def _exit_code(error: BaseException) -> int:
         print(f"cloudwallet: {error}", file=sys.stderr)
         return 1
     if isinstance(error, OSError | asyncpg.PostgresError):
-        print(f"cloudwallet: {type(error).__name__}: {error}", file=sys.stderr)
+        # A TimeoutError says nothing of itself: a service stopped answering (at the stop, say).
+        reason = str(error) or "a service did not answer in time"
+        print(f"cloudwallet: {type(error).__name__}: {reason}", file=sys.stderr)
         return 1
     raise error
 
