@@ -98,17 +98,17 @@ async def until_reached(
     """`attempt()`'s result once the service answers; None if `stop` is set first. While it
     does not, one line is logged at the first failure (and when the reason changes), and the
     next attempt comes `retry_ms` later: the loop is bounded by `stop`, which a signal sets."""
-    reported: str | None = None
+    said: str | None = None
     while not stop.is_set():
         try:
             with reaching(service, url):
                 result = await attempt()
         except ServiceUnreachable as error:
-            if str(error) != reported:
-                reported = str(error)
+            if str(error) != said:
+                said = str(error)
                 log.warning("%s; trying again every %s ms", error, retry_ms)
         else:
-            if reported is not None:
+            if said is not None:
                 log.info("%s answers at %s", SERVICE_NAMES[service], address_of(url))
             return result
         with contextlib.suppress(TimeoutError):
