@@ -91,8 +91,7 @@ class Outbox:
         for outcome, received in zip(outcomes, deliveries, strict=True):
             body = orjson.dumps(outcome.body)
             if outcome.new:
-                request_id = received.request_id_of(outcome.message.id)
-                outgoing.append(event(outcome.message.project_id, outcome.body, body, request_id))
+                outgoing.append(event(outcome.message.project_id, outcome.body, body))
             if received.reply_to:
                 properties = spec.Basic.Properties(
                     content_type="application/json",
@@ -101,6 +100,7 @@ class Outbox:
                     message_id=outcome.body["id"],
                 )
                 outgoing.append(("", received.reply_to, body, properties))
+        with_request_ids(outgoing, outcomes, deliveries)
         return not self._failpoint.drop_events(self.partition) and await self._publish(outgoing)
 
     async def relay(self, stop: asyncio.Event) -> None:
@@ -174,21 +174,30 @@ class Outbox:
         return True
 
 
-def event(
-    project_id: str,
-    state: dict[str, Any],
-    body: bytes | None = None,
-    request_id: str | None = None,
-) -> Publish:
+def event(project_id: str, state: dict[str, Any], body: bytes | None = None) -> Publish:
     """The message announcing a final state on the events exchange; its AMQP message id is the
-    transaction's id, by which a consumer recognizes an event it has seen (at least once). The
-    request id the transaction was submitted with, if any, is its `request-id` header (an event
-    relayed from the outbox after a writer was lost has none: the outbox keeps ids only)."""
+    transaction's id, by which a consumer recognizes an event it has seen (at least once)."""
     key = f"transaction.{str(state['status']).lower()}.{project_id}"
     properties = spec.Basic.Properties(
-        content_type="application/json",
-        delivery_mode=PERSISTENT,
-        message_id=state["id"],
-        headers=None if request_id is None else {EVENT_REQUEST_ID_HEADER: request_id},
+        content_type="application/json", delivery_mode=PERSISTENT, message_id=state["id"]
     )
     return EVENTS_EXCHANGE, key, orjson.dumps(state) if body is None else body, properties
+
+
+def with_request_ids(
+    outgoing: list[Publish], outcomes: list[Outcome], deliveries: list[delivery.Delivery]
+) -> None:
+    """Give each transaction's event the request id the transaction was submitted with, if any,
+    as its `request-id` header (docs/operations.md). An event relayed from the outbox after a
+    writer was lost has none: the outbox keeps transaction ids only."""
+    request_ids = {}
+    for outcome, received in zip(outcomes, deliveries, strict=True):
+        request_id = received.request_id_of(outcome.message.id)
+        if request_id is not None and outcome.new:
+            request_ids[outcome.message.id] = request_id
+    if not request_ids:
+        return
+    for exchange, _, _, properties in outgoing:
+        request_id = request_ids.get(properties.message_id or "")
+        if exchange == EVENTS_EXCHANGE and request_id is not None:
+            properties.headers = {EVENT_REQUEST_ID_HEADER: request_id}
