@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 PYTHON ?= python3
 
-.PHONY: run test lint schemathesis bench
+.PHONY: run test lint schemathesis bench services
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,11 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(VENV)/bin/cloudwallet run
+
+# PostgreSQL, RabbitMQ and Redis for `make run` and `make test`, on a machine with Docker
+# (README.md, Quickstart, names the Debian packages for one without).
+services:
+	docker compose -f docker-compose.services.yml up -d
 
 test: $(STAMP)
 	$(VENV)/bin/pytest

@@ -6,11 +6,12 @@ from aiohttp import web
 
 from gateway.auth import Authenticator
 from gateway.db import Database
+from gateway.dependencies import Dependencies
 from gateway.limits import SubmissionLimits
+from gateway.metrics import GatewayMetrics
 from gateway.openapi.endpoint import Endpoint
 from gateway.states import TransactionStates
 from gateway.submission import Submitter
-from shared.amqp.publisher import Publisher
 from shared.redis.status_cache import StatusCache
 from shared.settings import Settings
 
@@ -18,12 +19,17 @@ SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 STATUS_CACHE = web.AppKey("status_cache", StatusCache)
-PUBLISHER = web.AppKey("publisher", Publisher)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
 DOCS_PAGE = web.AppKey("docs_page", bytes)
 ENDPOINTS = web.AppKey("endpoints", dict[tuple[str, str], Endpoint])
 SUBMISSION_LIMITS = web.AppKey("submission_limits", SubmissionLimits)
 SUBMITTER = web.AppKey("submitter", Submitter)
 TRANSACTION_STATES = web.AppKey("transaction_states", TransactionStates)
+METRICS = web.AppKey("metrics", GatewayMetrics)
+DEPENDENCIES = web.AppKey("dependencies", Dependencies)
+
 TENANT_ID = web.RequestKey("tenant_id", str)
+REQUEST_ID = web.RequestKey("request_id", str)
+# The error code a refused request was answered with (set by errors_middleware).
+ERROR_CODE = web.RequestKey("error_code", str)
 ENDPOINT = web.RequestKey("endpoint", Endpoint)

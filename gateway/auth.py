@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 Key = TypeVar("Key", bound=Hashable)
 Value = TypeVar("Value")
 KEY_ID_LENGTH = 26  # key ids are ULIDs (shared.ids.new_api_key): others are not looked up
+KEY_ID = web.RequestKey("key_id", str)  # the presented key's id, once parsed
 
 
 class StoredKey(NamedTuple):
@@ -132,6 +133,7 @@ class Authenticator:
         if parsed is None:
             raise self._failed(address, refusal)
         key_id, digest = parsed
+        request[KEY_ID] = key_id  # the access log names the key (never its secret)
         if refusal is not None and self._keys.get_stale(key_id) is None:
             raise refusal  # a limited address never makes the gateway ask the database
         stored = self._keys.get(key_id) or await self._stored_key(key_id)

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
-from gateway.app_keys import AUTHENTICATOR, ENDPOINT, ENDPOINTS, TENANT_ID
+from gateway.app_keys import AUTHENTICATOR, ENDPOINT, ENDPOINTS, ERROR_CODE, TENANT_ID
 from gateway.http import json_response
 from gateway.requests import PATH_PARAMETERS
 from shared.errors import (
@@ -42,6 +42,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         return await handler(request)
     except ApiError as error:
+        request[ERROR_CODE] = error.code
         headers = None
         if isinstance(error, Unavailable):
             headers = {"Retry-After": str(error.retry_after_s)}
@@ -50,10 +51,12 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if error.status < 400:
             raise
         translated = _from_http_exception(error)
+        request[ERROR_CODE] = translated.code
         headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
         return json_response(translated.body(), status=translated.status, headers=headers)
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
+        request[ERROR_CODE] = "InternalError"
         return json_response(
             {"error": {"code": "InternalError", "message": "an internal error occurred"}},
             status=500,

@@ -317,6 +317,13 @@ class Health(Out):
     status: Literal["ok"]
 
 
+class Ready(Out):
+    """Every service answered: `services` names each with `ok`."""
+
+    status: Literal["ready"]
+    services: dict[str, str]
+
+
 class TransactionBatchItem(Out):
     """The result of one item: its position in the request, the HTTP status the single submit
     route would have answered, and that body."""

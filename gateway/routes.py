@@ -36,6 +36,8 @@ W = P + "/wallets/{walletId}"
 
 ROUTES = (
     Route("GET", "/health", meta.HEALTH),
+    Route("GET", "/ready", meta.READY),
+    Route("GET", "/metrics", meta.METRICS_TEXT),
     Route("GET", "/openapi.json", meta.OPENAPI),
     Route("GET", "/docs", meta.DOCS),
     Route("POST", "/projects", projects.CREATE_PROJECT),

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gateway.dependencies import Dependencies
 from gateway.duplicates import DuplicateReference, Duplicates, Taken
 from gateway.references import Applied, AppliedReferences
 from shared.amqp.publisher import Publisher
@@ -110,12 +111,19 @@ class Submitter:
         self,
         settings: Settings,
         cache: StatusCache,
-        publisher: Publisher,
+        publisher: Publisher | None,
         references: AppliedReferences,
         duplicates: Duplicates,
+        dependencies: Dependencies | None = None,
     ) -> None:
+        """`publisher` None: the broker is not reached yet, and `dependencies` says when it is
+        (a gateway started while a service was down)."""
         self._cache = cache
-        self._publisher = publisher
+        if dependencies is None:
+            if publisher is None:
+                raise ValueError("a Submitter needs a publisher or its dependencies")
+            dependencies = Dependencies.reached(publisher)
+        self._dependencies = dependencies
         self._references = references
         self.duplicates = duplicates
         self._redis_timeout_s = settings.redis_timeout_ms / 1000
@@ -125,11 +133,14 @@ class Submitter:
         project_id: str,
         submission: Submission,
         client_gone: Callable[[], bool] = lambda: False,
+        request_id: str | None = None,
     ) -> Taken | None:
         """Publish the submission, confirmed by the broker (None), unless its reference ID is
         taken: a holder in Redis is returned (`Duplicates.answer` answers it), one in PostgreSQL
         is raised as 409. Raises Unavailable when Redis or the broker cannot take it, and
-        ClientGone when the client left before the publish."""
+        ClientGone when the client left before the publish. `request_id` travels with the
+        message (shared/amqp/publisher.py)."""
+        publisher = self._dependencies.submission_publisher()
         claim = submission.claim
         deadline_s = asyncio.get_running_loop().time() + self._redis_timeout_s
         holder = await self._cache.reserve(
@@ -154,7 +165,7 @@ class Submitter:
             await self._release(project_id, [claim])
             raise ClientGone
         try:
-            await self._publisher.publish_coalesced(project_id, submission.message)
+            await publisher.publish_coalesced(project_id, submission.message, request_id)
         except BaseException:
             await self._release(project_id, [claim])
             raise
@@ -167,7 +178,7 @@ class Submitter:
         return None
 
     async def submit_many(
-        self, project_id: str, submissions: list[Submission]
+        self, project_id: str, submissions: list[Submission], request_id: str | None = None
     ) -> list[Taken | ApiError | None]:
         """`submit` for the first occurrences of distinct reference IDs of one project: one
         reservation command, one lookup, and the publishable ones published together in order;
@@ -175,6 +186,7 @@ class Submitter:
         not confirm them all, every reservation is released and the error raised."""
         if not submissions:
             return []
+        publisher = self._dependencies.submission_publisher()
         deadline_s = asyncio.get_running_loop().time() + self._redis_timeout_s
         claims = [submission.claim for submission in submissions]
         holders = await within_deadline(deadline_s, self._cache.reserve_many(project_id, claims))
@@ -200,7 +212,11 @@ class Submitter:
             outcomes[index] = DuplicateReference(claim, found.digest, found.state)
         if publishable:
             try:
-                await self._publisher.publish_batch(project_id, [s.message for s in publishable])
+                await publisher.publish_batch(
+                    project_id,
+                    [s.message for s in publishable],
+                    request_ids=[request_id] * len(publishable),
+                )
             except BaseException:
                 await self._release(project_id, [s.claim for s in publishable])
                 raise

@@ -105,6 +105,7 @@ async def create_pool(
     settings: Settings,
     *,
     size_max: int | None = None,
+    size_min: int = 1,
     application_name: str = "cloudwallet",
     lock_timeout_ms: int | None = None,
     command_timeout_ms: int | None = None,
@@ -113,14 +114,16 @@ async def create_pool(
     """A connection pool; every statement is bounded in time (see `_server_settings`), by
     `command_timeout_ms` on the client's side (default `database_command_timeout_ms`) and, with
     `statement_timeout_ms`, on the server's too (so that a statement whose client gave up does
-    not run on); every new connection is bounded by `database_connect_timeout_ms`."""
+    not run on); every new connection is bounded by `database_connect_timeout_ms`. With
+    `size_min` 0 it opens no connection until one is acquired (a process started while
+    PostgreSQL is down)."""
     pool_size_max = size_max or settings.database_pool_size_max
     server_settings = _server_settings(settings, application_name, lock_timeout_ms)
     if statement_timeout_ms is not None:
         server_settings["statement_timeout"] = str(statement_timeout_ms)
     return await asyncpg.create_pool(
         database_url(settings),
-        min_size=1,
+        min_size=size_min,
         max_size=pool_size_max,
         init=_set_codecs,
         timeout=settings.database_connect_timeout_ms / 1000,

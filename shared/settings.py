@@ -3,7 +3,7 @@ passed explicitly."""
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +23,26 @@ class Settings(BaseSettings):
     # Let several gateway processes of this machine listen on the same port (SO_REUSEPORT): the
     # kernel spreads the connections among them, one event loop per core (docs/scaling.md).
     http_reuse_port: bool = False
+
+    # Operating it (docs/operations.md). Logs: the least level written, and text lines or JSON
+    # lines (one object per line, for a log shipper); the gateway's access log, one line per
+    # request. A request id (X-Request-Id) of the client's is kept when it has at most
+    # request_id_length_max characters of [A-Za-z0-9._:-], else replaced by a new one.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    access_log: bool = True
+    request_id_length_max: int = Field(default=128, ge=16, le=1024)
+    # /ready answers 503 unless PostgreSQL, Redis and the broker each answer within this.
+    ready_timeout_ms: int = Field(default=1000, ge=1)
+    # The worker serves /metrics, /health and /ready here (0: not at all); a port already
+    # taken is logged and the worker runs without them. Its gauges read from the broker and
+    # the database (queue depths, outbox backlog) are refreshed every metrics_refresh_ms.
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=8081, ge=0, le=65535)
+    metrics_refresh_ms: int = Field(default=5000, ge=100)
+    # A process that starts while a service is down keeps trying to reach it, this long apart,
+    # until it answers or the process is stopped; meanwhile /ready names the service.
+    dependency_retry_ms: int = Field(default=2000, ge=10)
 
     partition_count: int = Field(default=8, ge=1, le=1024)
 

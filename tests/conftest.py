@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
 from shared.settings import Settings
-from tests.support import ensure_topology, ensure_vhost, namespace_settings
+from tests.support import VhostMissing, ensure_topology, ensure_vhost, namespace_settings
 
 
 @pytest.fixture(scope="session")
@@ -20,10 +21,17 @@ def settings() -> Settings:
 async def migrated(settings: Settings) -> Settings:
     """The namespace's database migrated and its RabbitMQ virtual host present."""
     from shared.database import migrate
+    from shared.services import POSTGRESQL, RABBITMQ, ServiceUnreachable, reaching
 
-    ensure_vhost(settings)
-    await ensure_topology(settings)
-    await migrate(settings)
+    try:
+        with reaching(RABBITMQ, settings.amqp_url.get_secret_value()):
+            await asyncio.to_thread(ensure_vhost, settings)
+            await ensure_topology(settings)
+        with reaching(POSTGRESQL, settings.database_url.get_secret_value()):
+            await migrate(settings)
+    except (ServiceUnreachable, VhostMissing) as error:
+        # One line for a missing service, instead of the same error for every test.
+        pytest.exit(f"cloudwallet tests: {error}")
     return settings
 
 

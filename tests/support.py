@@ -4,17 +4,22 @@ that create a tenant with its own project for each test."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import concurrent.futures
 import contextlib
 import io
 import json
 import os
 import subprocess
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import aio_pika
+import aio_pika.exceptions
 import aiohttp
 import asyncpg
 import orjson
@@ -31,16 +36,46 @@ NAMESPACE = os.environ.get("CLOUDWALLET_TEST_NAMESPACE", "test")
 FINAL_STATUSES = ("Completed", "Failed")
 
 
+def _server(name: str, default: str) -> str:
+    """The server the tests use for `name` (DATABASE, AMQP, REDIS):
+    `CLOUDWALLET_TEST_<name>_URL`, else the `CLOUDWALLET_<name>_URL` that `make run` uses, else
+    the local default. Only the server is taken from it: the database, virtual host and Redis
+    database are the namespace's, whatever path the URL has, so that a test never touches a
+    running instance."""
+    return (
+        os.environ.get(f"CLOUDWALLET_TEST_{name}_URL")
+        or os.environ.get(f"CLOUDWALLET_{name}_URL")
+        or default
+    )
+
+
+DATABASE_SERVER = _server("DATABASE", "postgresql://postgres@127.0.0.1:5432")
+AMQP_SERVER = _server("AMQP", "amqp://guest:guest@127.0.0.1:5672")
+REDIS_SERVER = _server("REDIS", "redis://127.0.0.1:6379")
+REDIS_DB = os.environ.get("CLOUDWALLET_TEST_REDIS_DB", "15")
+VHOST_CHECK_TIMEOUT_S = 10
+MANAGEMENT_PORT = 15672
+
+
+def server_url(server: str, path: str) -> str:
+    """`server`'s URL with `path` (a database, a virtual host, a Redis database) as its path."""
+    parts = urlsplit(server)
+    return urlunsplit(parts._replace(path="/" + quote(path, safe=""), query="", fragment=""))
+
+
 def namespace_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "database_url": f"postgresql://postgres@127.0.0.1:5432/cloudwallet_{NAMESPACE}",
-        "amqp_url": f"amqp://guest:guest@127.0.0.1:5672/cloudwallet-{NAMESPACE}",
-        "redis_url": f"redis://127.0.0.1:6379/{os.environ.get('CLOUDWALLET_TEST_REDIS_DB', '15')}",
+        "database_url": server_url(DATABASE_SERVER, f"cloudwallet_{NAMESPACE}"),
+        "amqp_url": server_url(AMQP_SERVER, f"cloudwallet-{NAMESPACE}"),
+        "redis_url": server_url(REDIS_SERVER, REDIS_DB),
         "partition_count": 4,
         "http_port": 0,
         # Every suite's clients share 127.0.0.1, and some send hundreds of wrong keys on
         # purpose: the failed-authentication limit has tests of its own (test_auth_limits.py).
         "auth_failures_per_address_max": 1_000_000,
+        # No fixed port: the suites run many workers on one machine, and a test that scrapes a
+        # worker's /metrics gives it a free port of its own.
+        "worker_metrics_port": 0,
     }
     values.update(overrides)
     return Settings(**values)
@@ -59,23 +94,84 @@ def vhost_of(settings: Settings) -> str:
     return settings.amqp_url.get_secret_value().rsplit("/", 1)[1]
 
 
+class VhostMissing(RuntimeError):
+    """The tests' virtual host is missing and could not be made; the message says how to."""
+
+
 def ensure_vhost(settings: Settings) -> None:
-    """Create the namespace's RabbitMQ virtual host if it is missing."""
+    """Make the namespace's RabbitMQ virtual host if it is missing: nothing to do when it
+    takes a connection already; else `rabbitmqctl`, or, where that cannot run (no such
+    command, or not allowed), the management API; else a message that says how to make it."""
+    if _vhost_open(settings):
+        return
     vhost = vhost_of(settings)
-    listed = subprocess.run(
-        ["rabbitmqctl", "-q", "list_vhosts"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.split()
-    if vhost not in listed:
+    try:
         subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, timeout=60)
         subprocess.run(
             ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
             check=True,
             timeout=60,
         )
+        return
+    except (OSError, subprocess.SubprocessError) as error:
+        refused = f"rabbitmqctl: {error}"
+    user = urlsplit(settings.amqp_url.get_secret_value()).username or "guest"
+    try:
+        _management("PUT", f"/api/vhosts/{quote(vhost, safe='')}", settings)
+        permissions = {"configure": ".*", "write": ".*", "read": ".*"}
+        path = f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}"
+        _management("PUT", path, settings, permissions)
+    except OSError as error:
+        raise VhostMissing(
+            f"the tests need the RabbitMQ virtual host {vhost}, which is missing; it could not"
+            f" be made ({refused}; management API: {error}). Make it with `rabbitmqctl"
+            f" add_vhost {vhost}` and `rabbitmqctl set_permissions -p {vhost} {user} '.*' '.*'"
+            " '.*'`, or point CLOUDWALLET_TEST_AMQP_URL at a broker where the tests may."
+        ) from None
+
+
+def delete_vhost(settings: Settings) -> None:
+    """Delete the namespace's virtual host: with `rabbitmqctl`, or the management API."""
+    vhost = vhost_of(settings)
+    try:
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], check=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        _management("DELETE", f"/api/vhosts/{quote(vhost, safe='')}", settings)
+
+
+def _vhost_open(settings: Settings) -> bool:
+    """Whether the virtual host takes a connection, asked from a thread of its own (callers
+    may be in a running event loop)."""
+
+    async def connect() -> bool:
+        try:
+            connection = await aio_pika.connect(
+                settings.amqp_url.get_secret_value(), timeout=VHOST_CHECK_TIMEOUT_S
+            )
+        except (OSError, aio_pika.exceptions.AMQPError):
+            return False
+        await connection.close()
+        return True
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, connect()).result(timeout=2 * VHOST_CHECK_TIMEOUT_S)
+
+
+def _management(method: str, path: str, settings: Settings, body: Any = None) -> None:
+    """One call to the broker's management API (port 15672), with the AMQP URL's user."""
+    parts = urlsplit(settings.amqp_url.get_secret_value())
+    credentials = f"{unquote(parts.username or 'guest')}:{unquote(parts.password or 'guest')}"
+    request = urllib.request.Request(
+        f"http://{parts.hostname or '127.0.0.1'}:{MANAGEMENT_PORT}{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={
+            "Authorization": "Basic " + base64.b64encode(credentials.encode()).decode(),
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=VHOST_CHECK_TIMEOUT_S):
+        pass
 
 
 async def ensure_topology(settings: Settings) -> None:
@@ -95,12 +191,7 @@ async def ensure_topology(settings: Settings) -> None:
                 raise
         finally:
             await connection.close()
-        await asyncio.to_thread(
-            subprocess.run,
-            ["rabbitmqctl", "-q", "delete_vhost", vhost_of(settings)],
-            check=True,
-            timeout=60,
-        )
+        await asyncio.to_thread(delete_vhost, settings)
         await asyncio.to_thread(ensure_vhost, settings)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -34,6 +35,7 @@ from worker.batch import BatchPlan, Guess, WalletCache, guess, plan_batch
 from worker.failpoints import FailPoint
 from worker.intake import Parsed
 from worker.lease import TRANSIENT_DATABASE_ERRORS, Lease
+from worker.metrics import WorkerMetrics
 from worker.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -92,12 +94,14 @@ class Committer:
         lease: Lease,
         outbox: Outbox,
         failpoint: FailPoint,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.partition = partition
         self._settings = settings
         self._lease = lease
         self._outbox = outbox
         self._failpoint = failpoint
+        self._metrics = metrics or WorkerMetrics()
         self._wallets = WalletCache(settings.wallet_cache_entries_max)
         self.batches_committed = 0
         self.plans_ahead = 0  # batches planned ahead
@@ -132,6 +136,7 @@ class Committer:
         None if stopping before the commit."""
         forgotten = self._outbox.confirmed()
         messages = [message for _, message in parsed]
+        started_s = time.perf_counter()
         try:
             applied = await self._apply(messages, forgotten, stop, ahead, progress)
         finally:
@@ -140,14 +145,31 @@ class Committer:
         if applied is None:
             return None
         plan, outbox_batch_id = applied
+        self._metrics.commit_latency.observe(time.perf_counter() - started_s)
         self._outbox.forgotten(forgotten)
         deliveries = [received for received, _ in parsed]
         self.batches_committed += 1
         self._failpoint.after_commit(self.partition, len(parsed))
-        delivery.report_replays(
+        redelivered = delivery.report_replays(
             self.partition, deliveries, sum(1 for outcome in plan.outcomes if not outcome.new)
         )
+        self._count(plan, deliveries, redelivered)
         return Committed(plan, deliveries, outbox_batch_id)
+
+    def _count(
+        self, plan: BatchPlan, deliveries: list[delivery.Delivery], redelivered: int
+    ) -> None:
+        """A committed batch's metrics, and a line for each transaction a request id follows
+        (docs/decisions/0020-operating-signals.md)."""
+        metrics = self._metrics
+        metrics.batch_size.observe(len(deliveries))
+        metrics.applied(plan.outcomes)
+        if redelivered:
+            metrics.redeliveries.inc(redelivered)
+        for outcome, received in zip(plan.outcomes, deliveries, strict=False):
+            request_id = received.request_id_of(outcome.message.id)
+            if request_id is not None and outcome.new:
+                delivery.report_applied(self.partition, outcome, request_id)
 
     async def _apply(
         self,

@@ -16,6 +16,7 @@ from aiormq.abc import DeliveredMessage
 from pydantic import ValidationError
 
 from shared.amqp.broker import broker_errors
+from shared.amqp.publisher import REQUEST_IDS_HEADER
 from shared.contract.messages import (
     TRANSACTION_BATCH_TYPE,
     TransactionBatchMessage,
@@ -23,8 +24,11 @@ from shared.contract.messages import (
 )
 from shared.errors import BrokerUnavailable
 from shared.fastpath.channels import InlineQueue
+from shared.logs import HotLog
+from worker.batch import Outcome
 
 log = logging.getLogger(__name__)
+APPLIED_LOG = HotLog(__name__)  # a line per applied transaction: shared/logs.py HotLog
 
 
 class Delivery:
@@ -34,10 +38,33 @@ class Delivery:
     without it and its task the writer spends a fifth less CPU per single-transfer message
     (docs/decisions/0011-hand-written-protocol-code.md)."""
 
-    __slots__ = ("_message",)
+    __slots__ = ("_message", "_request_ids")
 
     def __init__(self, message: DeliveredMessage) -> None:
         self._message = message
+        self._request_ids: dict[str, str] | None = None
+
+    def bind_request_ids(self, messages: list[TransactionMessage]) -> None:
+        """Read the request ids of the transactions it carries (in their order) from its
+        REQUEST_IDS_HEADER, if it has one (shared/amqp/publisher.py)."""
+        headers = self._message.header.properties.headers
+        value = headers.get(REQUEST_IDS_HEADER) if headers else None
+        if value is None:
+            return
+        text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+        entries = text.split(",")
+        if len(entries) == 1:  # one for every transaction (shared/amqp/publisher.py)
+            entries *= len(messages)
+        self._request_ids = {
+            message.id: request_id
+            for message, request_id in zip(messages, entries, strict=False)
+            if request_id
+        }
+
+    def request_id_of(self, transaction_id: str) -> str | None:
+        """The request id that transaction was submitted with, if any."""
+        request_ids = self._request_ids
+        return None if request_ids is None else request_ids.get(transaction_id)
 
     @property
     def body(self) -> bytes:
@@ -164,12 +191,20 @@ async def parse(
     if isinstance(decoded, str):
         await dead_letter(delivery, partition, decoded)
         return []
+    delivery.bind_request_ids(decoded)
     return [(delivery, message) for message in decoded]
 
 
 async def dead_letter(delivery: Delivery, partition: int, reason: str) -> None:
     """Reject the delivery without requeue: the queue dead-letters it to `cloudwallet.dead`."""
-    log.error("partition %s: dead-lettering message %s: %s", partition, delivery.message_id, reason)
+    request_ids = (delivery.headers or {}).get(REQUEST_IDS_HEADER)
+    log.error(
+        "partition %s: dead-lettering message %s: %s",
+        partition,
+        delivery.message_id,
+        reason,
+        extra={"request_id": request_ids} if request_ids else None,
+    )
     try:
         with broker_errors():
             await delivery.reject(requeue=False)
@@ -197,14 +232,29 @@ async def ack(deliveries: Iterable[Delivery]) -> None:
             )
 
 
-def report_replays(partition: int, deliveries: list[Delivery], already_applied: int) -> None:
+def report_applied(partition: int, outcome: Outcome, request_id: str) -> None:
+    """One line for a newly applied transaction that a request id follows."""
+    if not APPLIED_LOG.enabled():
+        return
+    body = outcome.body
+    failure = body.get("failure")
+    code = f" {failure['code']}" if failure else ""
+    APPLIED_LOG.info(
+        f"partition {partition}: transaction {body['id']} of project"
+        f" {outcome.message.project_id} {body['status']}{code} (reference {body['referenceId']})",
+        request_id,
+        {"transactionId": body["id"], "status": body["status"]},
+    )
+
+
+def report_replays(partition: int, deliveries: list[Delivery], already_applied: int) -> int:
     """Log a batch that held redelivered messages or reference IDs applied before; the fault
     tests read these lines, and an operator sees a recovery in progress. `deliveries` holds
     one entry per transaction (a batch message's delivery once per transaction it carries), so
-    every figure counts transactions."""
+    every figure counts transactions. Returns how many were redelivered."""
     redelivered = [delivery for delivery in deliveries if delivery.redelivered]
     if not redelivered and not already_applied:
-        return
+        return 0
     log.info(
         "partition %s: batch of %s: %s redelivered (delivery count up to %s), %s already applied",
         partition,
@@ -213,3 +263,4 @@ def report_replays(partition: int, deliveries: list[Delivery], already_applied: 
         max((delivery_count(delivery) for delivery in redelivered), default=0),
         already_applied,
     )
+    return len(redelivered)

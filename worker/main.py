@@ -13,15 +13,21 @@ import asyncio
 import contextlib
 import gc
 import logging
+from typing import Any
 
 import asyncpg
+from aio_pika.abc import AbstractRobustConnection
 
 from shared.amqp import broker
-from shared.database import CONNECTION_ERRORS, check_deployment, create_pool
+from shared.database import CONNECTION_ERRORS, check_deployment, create_pool, database_url
 from shared.ids import new_id
+from shared.logs import flush_hot_logs
 from shared.redis.status_cache import StatusCache
+from shared.services import POSTGRESQL, RABBITMQ, REDIS, reported, until_reached
 from shared.settings import Settings
 from worker import ownership
+from worker.metrics import WorkerMetrics
+from worker.monitor import Monitor
 from worker.supervisor import Shared, Supervisor
 
 log = logging.getLogger(__name__)
@@ -39,28 +45,69 @@ def tune_garbage_collector(settings: Settings) -> None:
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Write this process's share of the partitions until `stop` is set; a writer that breaks an
     invariant stops the process, raising InvariantViolation (its unacknowledged messages return
-    to the queues)."""
+    to the queues). PostgreSQL or the broker down at start is waited for (one line logged,
+    another try every `dependency_retry_ms`), with /ready naming it meanwhile
+    (worker/monitor.py)."""
     tune_garbage_collector(settings)
     worker_id = new_id()
-    # Each resource is closed if anything after it fails (a broker down at start, say), in the
-    # reverse order of opening: the leave first, the pool last.
+    metrics = WorkerMetrics()
+    monitor = Monitor(settings, metrics)
+    # Each resource is closed if anything after it fails, in the reverse order of opening: the
+    # leave first, the pool last.
     async with contextlib.AsyncExitStack() as resources:
-        pool = await create_pool(settings, size_max=2, application_name="cloudwallet-worker")
+        await resources.enter_async_context(monitor.serving())
+        pool = await create_pool(
+            settings, size_max=2, size_min=0, application_name="cloudwallet-worker"
+        )
         resources.push_async_callback(pool.close)
+        monitor.pool = pool
         cache = StatusCache.open(settings)
         resources.push_async_callback(cache.close)
-        connection = await broker.connect(settings, name="cloudwallet-worker")
+        monitor.cache = cache
+        retry_ms = settings.dependency_retry_ms
+        # Redis is not waited for (the writers cache states best effort), only said in a line.
+        redis_url = settings.redis_url.get_secret_value()
+        greeting = asyncio.create_task(
+            reported(until_reached(REDIS, redis_url, cache.ping, stop, retry_ms))
+        )
+        resources.push_async_callback(_cancelled, greeting)
+
+        async def check() -> bool:
+            async with pool.acquire() as database_connection:
+                await check_deployment(database_connection, settings)
+            return True
+
+        if not await until_reached(POSTGRESQL, database_url(settings), check, stop, retry_ms):
+            return
+        monitor.deployment_checked = True
+
+        async def connect() -> AbstractRobustConnection:
+            return await broker.connect(settings, name="cloudwallet-worker")
+
+        amqp_url = settings.amqp_url.get_secret_value()
+        connection = await until_reached(RABBITMQ, amqp_url, connect, stop, retry_ms)
+        if connection is None:
+            return
         resources.push_async_callback(connection.close)
+        monitor.connection = connection
         resources.push_async_callback(_leave, pool, worker_id)
-        async with pool.acquire() as database_connection:
-            await check_deployment(database_connection, settings)
         setup = await connection.channel()
         await broker.declare_topology(setup, settings)
         await setup.close()
         announce = await connection.channel(publisher_confirms=True)
-        shared = Shared(settings, worker_id, cache, announce)
+        supervisor = Supervisor(Shared(settings, worker_id, cache, announce, metrics), pool)
+        monitor.partitions = supervisor.consuming
+        refreshing = asyncio.create_task(monitor.refresh(stop))
+        resources.push_async_callback(_cancelled, refreshing)
+        resources.callback(flush_hot_logs)
         log.info("worker %s started", worker_id)
-        await Supervisor(shared, pool).run(stop)
+        await supervisor.run(stop)
+
+
+async def _cancelled(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _leave(pool: asyncpg.Pool, worker_id: str) -> None:

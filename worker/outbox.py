@@ -31,6 +31,7 @@ from worker.lease import TRANSIENT_DATABASE_ERRORS, Lease
 
 log = logging.getLogger(__name__)
 PERSISTENT = 2
+EVENT_REQUEST_ID_HEADER = "request-id"
 
 
 class Outbox:
@@ -101,6 +102,7 @@ class Outbox:
                     message_id=outcome.body["id"],
                 )
                 outgoing.append(("", received.reply_to, body, properties))
+        with_request_ids(outgoing, outcomes, deliveries)
         return not self._failpoint.drop_events(self.partition) and await self._publish(outgoing)
 
     async def relay(self, stop: asyncio.Event) -> None:
@@ -188,3 +190,22 @@ def event(project_id: str, state: dict[str, Any], body: bytes | None = None) -> 
         content_type="application/json", delivery_mode=PERSISTENT, message_id=message_id
     )
     return EVENTS_EXCHANGE, key, orjson.dumps(state) if body is None else body, properties
+
+
+def with_request_ids(
+    outgoing: list[Publish], outcomes: list[Outcome], deliveries: list[delivery.Delivery]
+) -> None:
+    """Give each transaction's event the request id the transaction was submitted with, if any,
+    as its `request-id` header (docs/operations.md). An event relayed from the outbox after a
+    writer was lost has none: the outbox keeps transaction ids only."""
+    request_ids = {}
+    for outcome, received in zip(outcomes, deliveries, strict=True):
+        request_id = received.request_id_of(outcome.message.id)
+        if request_id is not None and outcome.new:
+            request_ids[outcome.message.id] = request_id
+    if not request_ids:
+        return
+    for exchange, _, _, properties in outgoing:
+        request_id = request_ids.get(properties.message_id or "")
+        if exchange == EVENTS_EXCHANGE and request_id is not None:
+            properties.headers = {EVENT_REQUEST_ID_HEADER: request_id}

@@ -33,6 +33,7 @@ from shared.redis.status_cache import StatusCache
 from shared.settings import Settings
 from worker import intake, ownership
 from worker.lease import PartitionLease
+from worker.metrics import WorkerMetrics
 from worker.writer import PartitionWriter
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class Shared:
     worker_id: str
     cache: StatusCache
     announce: AbstractChannel  # confirming: events and replies (worker/outbox.py)
+    metrics: WorkerMetrics | None = None
 
 
 @dataclass
@@ -77,6 +79,10 @@ class Supervisor:
         self._backoffs: dict[int, Backoff] = {}
         self._consuming: frozenset[int] = frozenset()
 
+    def consuming(self) -> frozenset[int]:
+        """The partitions this process writes now."""
+        return self._consuming
+
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the assignment every `worker_heartbeat_ms` until `stop` is set, then stop
         every writer; raises the InvariantViolation that ended a writer."""
@@ -99,6 +105,8 @@ class Supervisor:
         if wanted != self._consuming:
             log.info("worker consuming %s partitions: %s", len(wanted), sorted(wanted))
             self._consuming = wanted
+            if self._shared.metrics is not None:
+                self._shared.metrics.partitions.set(len(wanted))
         loop = asyncio.get_running_loop()
         for partition in sorted(wanted - self._running.keys()):
             backoff = self._backoffs.get(partition)
@@ -212,7 +220,13 @@ def _start(shared: Shared, lease: PartitionLease) -> Running:
             if connection is None:
                 return
             writer = PartitionWriter(
-                lease.partition, settings, lease, shared.cache, connection, shared.announce
+                lease.partition,
+                settings,
+                lease,
+                shared.cache,
+                connection,
+                shared.announce,
+                shared.metrics,
             )
             log.info("partition %s: writing", lease.partition)
             await writer.run(writer_stop)

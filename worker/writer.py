@@ -34,6 +34,7 @@ from worker.expiry import ExpiryScanner
 from worker.failpoints import FailPoint
 from worker.intake import Intake, Parsed
 from worker.lease import Lease
+from worker.metrics import WorkerMetrics
 from worker.outbox import Outbox
 from worker.settle import Settler
 
@@ -51,13 +52,14 @@ class PartitionWriter:
         cache: StatusCache,
         connection: AbstractRobustConnection,
         announce: AbstractChannel,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.partition = partition
         self._connection = connection
         failpoint = FailPoint.from_environment()
         self._intake = Intake(partition, settings, asyncio.Queue())
         self._outbox = Outbox(partition, settings, lease, announce, failpoint)
-        self._committer = Committer(partition, settings, lease, self._outbox, failpoint)
+        self._committer = Committer(partition, settings, lease, self._outbox, failpoint, metrics)
         self._settler = Settler(partition, cache, self._committer, self._outbox)
         self._expiry = ExpiryScanner(partition, settings, lease, announce)
         self._committing: Committing | None = None  # the batch in flight

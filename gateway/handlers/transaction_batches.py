@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from gateway.app_keys import SETTINGS, SUBMISSION_LIMITS, SUBMITTER
+from gateway.app_keys import METRICS, REQUEST_ID, SETTINGS, SUBMISSION_LIMITS, SUBMITTER
 from gateway.duplicates import DuplicateReference, Taken
 from gateway.http import field_errors, json_response, read_model
 from gateway.openapi import examples
@@ -40,6 +40,17 @@ def _accepted(index: int, submission: Submission) -> dict[str, Any]:
 
 def _refused(index: int, error: ApiError) -> dict[str, Any]:
     return {"index": index, "status": error.status, "body": error.body()}
+
+
+def _count(request: web.Request, results: list[dict[str, Any]], accepted: int) -> None:
+    """The batch's items as submissions accepted or refused by code (a batch refused as a
+    whole is counted by the access middleware as the route's request only)."""
+    metrics = request.app[METRICS]
+    if accepted:
+        metrics.submitted(None, accepted)
+    for result in results:
+        if result["status"] != 202:
+            metrics.submitted(result["body"]["error"]["code"])
 
 
 @dataclass
@@ -63,7 +74,9 @@ async def submit_transaction_batch(request: web.Request) -> web.Response:
             context={"transactions_per_batch_max": settings.transactions_per_batch_max},
         )
         items = _sort_items(project_id, envelope, submission_context(settings))
-        outcomes = await submitter.submit_many(project_id, [one for _, one in items.fresh])
+        outcomes = await submitter.submit_many(
+            project_id, [one for _, one in items.fresh], request[REQUEST_ID]
+        )
     # Outside the admission slot: a duplicate may wait for another request's publish.
     indexed = zip(items.fresh, outcomes, strict=True)
     taken = [(index, one) for (index, _), one in indexed if isinstance(one, Taken)]
@@ -83,6 +96,7 @@ async def submit_transaction_batch(request: web.Request) -> web.Response:
         items.results[index] = _refused(index, refusal)
     results = [result for result in items.results if result is not None]
     accepted = sum(1 for result in results if result["status"] == 202)
+    _count(request, results, accepted)
     return json_response(
         {"items": results, "accepted": accepted, "rejected": len(results) - accepted}, status=202
     )

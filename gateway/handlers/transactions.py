@@ -11,7 +11,13 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from gateway.app_keys import SETTINGS, SUBMISSION_LIMITS, SUBMITTER, TRANSACTION_STATES
+from gateway.app_keys import (
+    REQUEST_ID,
+    SETTINGS,
+    SUBMISSION_LIMITS,
+    SUBMITTER,
+    TRANSACTION_STATES,
+)
 from gateway.http import json_response, read_model
 from gateway.openapi import examples
 from gateway.openapi.endpoint import Endpoint, Link
@@ -72,7 +78,9 @@ async def _submit(
     async with request.app[SUBMISSION_LIMITS].single.slot():
         submission = await submission_of()
         try:
-            taken = await submitter.submit(project_id, submission, lambda: _client_gone(request))
+            taken = await submitter.submit(
+                project_id, submission, lambda: _client_gone(request), request[REQUEST_ID]
+            )
         except ClientGone:
             return web.Response(status=499)  # nobody reads it: the connection is closed
     if taken is not None:

@@ -39,6 +39,7 @@ ERROR_STATUS: dict[str, int] = {
     "QueueFull": 503,
     "QueueUnroutable": 503,
     "ReferenceIdInProgress": 503,
+    "NotReady": 503,
 }
 
 

@@ -37,6 +37,13 @@ from shared.fastpath.confirms import publish_many
 from shared.settings import Settings
 
 PERSISTENT = 2
+# The message header that carries the request ids of a message's transactions, in their order,
+# separated by commas (request ids hold no comma: gateway/access.py); a transaction without one
+# has an empty entry, and a single entry is every transaction's (a batch request's items share
+# theirs). The worker logs and announces each transaction with its own (worker/delivery.py).
+REQUEST_IDS_HEADER = "cloudwallet-request-ids"
+RequestIds = list[str | None]
+Coalesced = tuple[dict[str, Any], str | None]  # a `message_body` object and its request id
 
 
 class Publisher:
@@ -54,7 +61,7 @@ class Publisher:
         self._next_channel = 0
         self._confirm_timeout_s = settings.publish_confirm_timeout_ms / 1000
         self._message_bytes_max = settings.message_bytes_max
-        self._coalescers: dict[str, Coalescer[dict[str, Any], None]] = {}  # by project
+        self._coalescers: dict[str, Coalescer[Coalesced, None]] = {}  # by project
         self._sweep_at = settings.publish_coalescers_max
 
     @classmethod
@@ -75,6 +82,11 @@ class Publisher:
     async def close(self) -> None:
         await self._connection.close()
 
+    def connected(self) -> bool:
+        """Whether the broker connection is up now (a robust connection reconnects by itself;
+        its heartbeat notices a dead peer within `amqp_heartbeat_s` x 2)."""
+        return not self._connection.is_closed and self._connection.connected.is_set()
+
     async def publish(
         self,
         message: TransactionMessage,
@@ -92,32 +104,56 @@ class Publisher:
             correlation_id=correlation_id,
         )
 
-    async def publish_batch(self, project_id: str, bodies: list[dict[str, Any]]) -> None:
+    async def publish_batch(
+        self,
+        project_id: str,
+        bodies: list[dict[str, Any]],
+        *,
+        request_ids: RequestIds | None = None,
+    ) -> None:
         """Publish transactions of one project, given as `message_body` objects, in order, in
         messages of at most `message_bytes_max` bytes (`queue_messages`) on one channel, and
         wait for the broker's confirms. On an error (BrokerUnavailable) the caller answers none
         of them accepted, though some may still be queued, as after any confirm that did not
-        come: the worker's unique reference IDs keep a retry from applying them twice."""
-        await self.publish_messages(project_id, queue_messages(bodies, self._message_bytes_max))
+        come: the worker's unique reference IDs keep a retry from applying them twice.
+        `request_ids`, one per body, travel in each message's REQUEST_IDS_HEADER."""
+        messages = queue_messages(bodies, self._message_bytes_max)
+        if request_ids is None:
+            await self.publish_messages(project_id, messages)
+            return
+        headers = _request_id_headers(messages, bodies, request_ids)
+        await self.publish_messages(project_id, messages, headers=headers)
 
-    async def publish_messages(self, project_id: str, messages: list[QueueMessage]) -> None:
+    async def publish_messages(
+        self,
+        project_id: str,
+        messages: list[QueueMessage],
+        *,
+        headers: list[dict[str, Any] | None] | None = None,
+    ) -> None:
         """Publish encoded messages of one project to its partition, in order on one channel,
         and wait for the broker to confirm them all (see `_translated_errors` for the bound and
-        the errors)."""
+        the errors); `headers`, if given, one table per message."""
         key = routing_key(partition_of(project_id, self._settings.partition_count))
         publishes = [
             (
                 broker.TRANSACTIONS_EXCHANGE,
                 key,
                 message.body,
-                _properties(message.message_id, TRANSACTION_BATCH_TYPE if message.batch else None),
+                _properties(
+                    message.message_id,
+                    TRANSACTION_BATCH_TYPE if message.batch else None,
+                    headers=None if headers is None else headers[index],
+                ),
             )
-            for message in messages
+            for index, message in enumerate(messages)
         ]
         async with self._translated_errors():
             await publish_many(self._next(), publishes, mandatory=True)
 
-    async def publish_coalesced(self, project_id: str, body: dict[str, Any]) -> None:
+    async def publish_coalesced(
+        self, project_id: str, body: dict[str, Any], request_id: str | None = None
+    ) -> None:
         """Publish one transaction (a `message_body` object) and wait for the confirm, sharing
         the broker message with the other transactions of the project submitted meanwhile: in
         the same turn of the event loop, and while `coalesced_sends_in_flight_max` publishes of
@@ -129,9 +165,9 @@ class Publisher:
         largest cost of a submission; when idle, a transaction travels alone, one loop turn
         later."""
         coalescer = self._coalescers.get(project_id) or self._coalescer_of(project_id)
-        await coalescer.submit(body)
+        await coalescer.submit((body, request_id))
 
-    def _coalescer_of(self, project_id: str) -> Coalescer[dict[str, Any], None]:
+    def _coalescer_of(self, project_id: str) -> Coalescer[Coalesced, None]:
         """A new coalescer for the project. The coalescers stay between publishes; once there
         are `publish_coalescers_max` of them, the idle ones are dropped (the busy ones never
         are), and the next sweep waits until the table has doubled again."""
@@ -148,9 +184,14 @@ class Publisher:
         )
         return coalescer
 
-    async def _publish_coalesced(self, project_id: str, bodies: list[dict[str, Any]]) -> list[None]:
-        await self.publish_batch(project_id, bodies)
-        return [None] * len(bodies)
+    async def _publish_coalesced(self, project_id: str, items: list[Coalesced]) -> list[None]:
+        bodies = [body for body, _ in items]
+        request_ids = [request_id for _, request_id in items]
+        if not any(request_ids):
+            await self.publish_batch(project_id, bodies)
+        else:
+            await self.publish_batch(project_id, bodies, request_ids=request_ids)
+        return [None] * len(items)
 
     async def publish_body(
         self,
@@ -209,11 +250,35 @@ def _copy_error(error: Exception) -> Exception:
     return error
 
 
+def _request_id_headers(
+    messages: list[QueueMessage], bodies: list[dict[str, Any]], request_ids: RequestIds
+) -> list[dict[str, Any] | None]:
+    """Each message's REQUEST_IDS_HEADER: the request ids of the bodies it carries. A message
+    is named by its first transaction's id, and carries the bodies up to the next message's
+    first (`queue_messages` keeps their order)."""
+    headers: list[dict[str, Any] | None] = []
+    index = 0
+    followers = [message.message_id for message in messages[1:]]
+    for following in [*followers, None]:
+        carried: list[str] = []
+        while index < len(bodies) and (not carried or bodies[index]["id"] != following):
+            carried.append(request_ids[index] or "")
+            index += 1
+        if not any(carried):
+            headers.append(None)
+        elif carried.count(carried[0]) == len(carried):
+            headers.append({REQUEST_IDS_HEADER: carried[0]})
+        else:
+            headers.append({REQUEST_IDS_HEADER: ",".join(carried)})
+    return headers
+
+
 def _properties(
     message_id: str,
     message_type: str | None = None,
     reply_to: str | None = None,
     correlation_id: str | None = None,
+    headers: dict[str, Any] | None = None,
 ) -> spec.Basic.Properties:
     """The properties of a transaction message: JSON, persistent, named by its (first)
     transaction's id, by which a return is matched to its publish."""
@@ -224,4 +289,5 @@ def _properties(
         message_type=message_type,
         reply_to=reply_to,
         correlation_id=correlation_id,
+        headers=headers,
     )

@@ -6,17 +6,22 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
+import orjson
 import uvloop
 from pydantic import ValidationError
+from tqdm import tqdm
 
 from shared.database import DeploymentMismatch, database_url, migrate
 from shared.errors import InvariantViolation
+from shared.logs import configure_logging
 from shared.ops.keys import create_tenant_key
+from shared.services import POSTGRESQL, RABBITMQ, PortTaken, ServiceUnreachable, reaching
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger("cloudwallet")
@@ -25,6 +30,14 @@ EXIT_USAGE = 2
 # A writer broke a ledger invariant: the worker stops, for its supervisor to start it again
 # (docs/operations/cloudwallet-worker.service), and an operator to read the log line.
 EXIT_INVARIANT = 3
+# What a command says in one line (its own exit code) instead of a traceback.
+ONE_LINE_ERRORS: tuple[type[BaseException], ...] = (
+    ServiceUnreachable,
+    PortTaken,
+    DeploymentMismatch,
+    OSError,
+    asyncpg.PostgresError,
+)
 
 
 class VerifyFailed(Exception):
@@ -36,7 +49,8 @@ class UsageError(Exception):
 
 
 async def _migrate(settings: Settings) -> None:
-    applied = await migrate(settings)
+    with reaching(POSTGRESQL, database_url(settings)):
+        applied = await migrate(settings)
     print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
 
 
@@ -70,8 +84,16 @@ async def _run(settings: Settings) -> None:
         group.create_task(run_worker(settings, stop))
 
 
+async def _connect(settings: Settings) -> asyncpg.Connection:
+    """A connection of a command's own; ServiceUnreachable names PostgreSQL if it is down."""
+    with reaching(POSTGRESQL, database_url(settings)):
+        return await asyncpg.connect(
+            database_url(settings), timeout=settings.database_connect_timeout_ms / 1000
+        )
+
+
 async def _create_key(settings: Settings, tenant: str) -> None:
-    connection = await asyncpg.connect(database_url(settings))
+    connection = await _connect(settings)
     try:
         _, api_key = await create_tenant_key(connection, tenant)
     finally:
@@ -87,12 +109,15 @@ async def _verify(settings: Settings, project_id: str | None, accepted_path: Pat
         accepted = read_accepted(accepted_path) if accepted_path is not None else None
     except (OSError, ValueError) as error:
         raise UsageError(f"cannot read the accepted log: {error}") from None
-    connection = await asyncpg.connect(database_url(settings))
-    try:
-        async with connection.transaction(isolation="repeatable_read", readonly=True):
-            report = await verify(connection, project_id, accepted)
-    finally:
-        await connection.close()
+    connection = await _connect(settings)
+    # A progress bar on a terminal only: a pipe or a log file gets the result lines alone.
+    with tqdm(desc="verify", unit=" checks", disable=not sys.stderr.isatty()) as bar:
+        try:
+            async with connection.transaction(isolation="repeatable_read", readonly=True):
+                counted = cast(asyncpg.Connection, CountedQueries(connection, bar.update))
+                report = await verify(counted, project_id, accepted)
+        finally:
+            await connection.close()
     scope = f"project {project_id}" if project_id else "all projects"
     for violation in report.violations:
         print(f"violation: {violation}")
@@ -107,28 +132,52 @@ async def _verify(settings: Settings, project_id: str | None, accepted_path: Pat
     print(f"verify: ok ({scope})")
 
 
-async def _status(settings: Settings) -> None:
-    """Print the live workers and each partition's owner, queue depth, consumers and rate."""
-    from shared.ops.status_report import partition_statuses, render
+class CountedQueries:
+    """A connection that calls `advance` after each of its queries: `verify` runs one query
+    per check, so counting them shows its progress without `verify` knowing of a bar."""
 
-    connection = await asyncpg.connect(database_url(settings))
+    def __init__(self, connection: asyncpg.Connection, advance: Callable[[], object]) -> None:
+        self._connection = connection
+        self._advance = advance
+
+    async def fetch(self, query: str, *arguments: Any) -> list[asyncpg.Record]:
+        rows = await self._connection.fetch(query, *arguments)
+        self._advance()
+        return rows
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+
+async def _status(settings: Settings, as_json: bool = False) -> None:
+    """Print the live workers and each partition's owner, queue depth, consumers and rate
+    (as one JSON object with `--json`)."""
+    from shared.ops.status_report import as_document, partition_statuses, render
+
+    connection = await _connect(settings)
     try:
-        workers, statuses = await partition_statuses(settings, connection)
+        with reaching(RABBITMQ, settings.amqp_url.get_secret_value()):
+            workers, statuses = await partition_statuses(settings, connection)
     finally:
         await connection.close()
-    print(render(workers, statuses))
+    if as_json:
+        print(orjson.dumps(as_document(workers, statuses), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(render(workers, statuses))
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cloudwallet", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"cloudwallet {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="create or update the database schema")
     commands.add_parser("gateway", help="serve the HTTP API")
     commands.add_parser("worker", help="apply transactions from the partition queues")
     commands.add_parser("run", help="migrate, then run one gateway and one worker together")
-    commands.add_parser(
+    status = commands.add_parser(
         "status", help="live workers; each partition's owner, queue depth, consumers, rate"
     )
+    status.add_argument("--json", action="store_true", help="print one JSON object")
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(dest="key_command", required=True)
     create = key_commands.add_parser("create", help="create a tenant's API key and print it once")
@@ -148,46 +197,75 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
         settings = load_settings()
     except ValidationError as error:
         print(f"cloudwallet: invalid configuration:\n{error}", file=sys.stderr)
         return 2
+    configure_logging(settings.log_level, settings.log_format)
     if arguments.command == "keys":
         command: Coroutine[Any, Any, None] = _create_key(settings, arguments.tenant)
     elif arguments.command == "verify":
         command = _verify(settings, arguments.project, arguments.accepted)
+    elif arguments.command == "status":
+        command = _status(settings, arguments.json)
     else:
         command = {
             "migrate": _migrate,
             "gateway": _gateway,
             "worker": _worker,
             "run": _run,
-            "status": _status,
         }[arguments.command](settings)
     try:
         uvloop.run(command)
-    except VerifyFailed:
+    except BaseException as error:
+        return _exit_code(error)
+    return 0
+
+
+def _exit_code(error: BaseException) -> int:
+    """The exit code of a command that raised `error`, after one line saying why: a missing
+    service, a taken port or a bad configuration never print a traceback. `run` raises the
+    gateway's and the worker's errors together: the first that has a line of its own is
+    said."""
+    if isinstance(error, BaseExceptionGroup):
+        kinds: tuple[type[BaseException], ...] = (InvariantViolation, *ONE_LINE_ERRORS)
+        for kind in kinds:
+            found = error.subgroup(kind)
+            if found is not None:
+                return _exit_code(_first(found))
+        raise error
+    if isinstance(error, VerifyFailed):
         return EXIT_VIOLATIONS
-    except (DeploymentMismatch, UsageError) as error:
+    if isinstance(error, KeyboardInterrupt):
+        return 130
+    if isinstance(error, InvariantViolation):
+        return _invariant_broken(error)
+    if isinstance(error, DeploymentMismatch | UsageError):
         print(f"cloudwallet: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except (OSError, asyncpg.PostgresError) as error:
-        print(f"cloudwallet: cannot reach a service: {error}", file=sys.stderr)
+    if isinstance(error, ServiceUnreachable | PortTaken):
+        print(f"cloudwallet: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
-    except InvariantViolation as error:
-        return _invariant_broken(error)
-    except ExceptionGroup as group:  # `run`: the gateway and the worker in one task group
-        violations = group.subgroup(InvariantViolation)
-        if violations is None:
-            raise
-        return _invariant_broken(violations.exceptions[0])
-    return 0
+    if isinstance(error, OSError | asyncpg.PostgresError):
+        # A TimeoutError says nothing of itself: a service stopped answering (at the stop, say).
+        reason = str(error) or "a service did not answer in time"
+        print(f"cloudwallet: {type(error).__name__}: {reason}", file=sys.stderr)
+        return 1
+    raise error
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first error of a group, looking into nested groups."""
+    first = group.exceptions[0]
+    return _first(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _version() -> str:
+    try:
+        return metadata.version("cloudwallet")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def _invariant_broken(error: BaseException) -> int:

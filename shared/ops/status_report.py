@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
 
@@ -90,6 +91,26 @@ async def _queue_depths(settings: Settings) -> dict[int, tuple[int, int]]:
         return depths
     finally:
         await connection.close()
+
+
+def as_document(workers: list[str], statuses: list[PartitionStatus]) -> dict[str, Any]:
+    """The status as one JSON object (`cloudwallet status --json`): the live workers, and per
+    partition its owner (null when none), queued messages, consumers, applied transactions per
+    second over the last minute, and transactions whose events are due."""
+    return {
+        "workers": workers,
+        "partitions": [
+            {
+                "partition": status.partition,
+                "owner": None if status.owner == "-" else status.owner,
+                "queued": status.depth,
+                "consumers": status.consumers,
+                "appliedPerSecond": round(status.applied_per_s, 3),
+                "eventsDue": status.unannounced,
+            }
+            for status in statuses
+        ],
+    }
 
 
 def render(workers: list[str], statuses: list[PartitionStatus]) -> str:

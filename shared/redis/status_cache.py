@@ -140,6 +140,10 @@ class StatusCache:
             items_max=settings.redis_coalesced_items_max,
         )
 
+    async def ping(self) -> None:
+        """Ask Redis for an answer (readiness); its errors as redis-py raises them."""
+        await self._client.ping()
+
     async def close(self) -> None:
         if self._pipeline is not None:
             self._pipeline.close()

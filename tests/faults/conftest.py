@@ -21,7 +21,15 @@ from shared.contract.partition import queue_name
 from shared.settings import Settings
 from tests.faults.outcome import SUMMARIES
 from tests.faults.processes import Processes
-from tests.support import NAMESPACE, ensure_topology, ensure_vhost, namespace_settings
+from tests.support import (
+    AMQP_SERVER,
+    DATABASE_SERVER,
+    NAMESPACE,
+    ensure_topology,
+    ensure_vhost,
+    namespace_settings,
+    server_url,
+)
 
 SOAK = os.environ.get("CLOUDWALLET_FAULTS_SOAK") == "1"
 LOAD_SCALE = 10 if SOAK else 1  # how much longer the load runs in a soak
@@ -32,8 +40,8 @@ LOG_TAIL_LINES = 40
 def fault_namespace_settings(**overrides: Any) -> Settings:
     """The fault suite's namespace, with timeouts short enough for failovers in seconds."""
     values: dict[str, Any] = {
-        "database_url": f"postgresql://postgres@127.0.0.1:5432/cloudwallet_{NAMESPACE}_faults",
-        "amqp_url": f"amqp://guest:guest@127.0.0.1:5672/cloudwallet-{NAMESPACE}-faults",
+        "database_url": server_url(DATABASE_SERVER, f"cloudwallet_{NAMESPACE}_faults"),
+        "amqp_url": server_url(AMQP_SERVER, f"cloudwallet-{NAMESPACE}-faults"),
         "amqp_heartbeat_s": 2,
         "amqp_reconnect_interval_ms": 300,
         "database_idle_in_transaction_timeout_ms": 2000,

@@ -33,10 +33,13 @@ from shared.database import migrate
 from shared.settings import Settings
 from tests.processes import STARTUP_TIMEOUT_S, free_port, start_cloudwallet, stop_process
 from tests.support import (
+    AMQP_SERVER,
+    DATABASE_SERVER,
     NAMESPACE,
     create_tenant_key,
     ensure_vhost,
     namespace_settings,
+    server_url,
 )
 
 CHECKS = (
@@ -56,8 +59,8 @@ STATEFUL_SCENARIOS = 150
 def schemathesis_settings() -> Settings:
     namespace = f"{NAMESPACE}_schemathesis"
     return namespace_settings(
-        database_url=f"postgresql://postgres@127.0.0.1:5432/cloudwallet_{namespace}",
-        amqp_url=f"amqp://guest:guest@127.0.0.1:5672/cloudwallet-{namespace}",
+        database_url=server_url(DATABASE_SERVER, f"cloudwallet_{namespace}"),
+        amqp_url=server_url(AMQP_SERVER, f"cloudwallet-{namespace}"),
         http_port=free_port(),
     )
 

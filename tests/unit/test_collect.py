@@ -38,6 +38,9 @@ class Delivery:
     type: str | None = None
     channel: Channel = field(default_factory=Channel)
 
+    def bind_request_ids(self, messages: list[Any]) -> None:
+        """No request ids: the messages of these tests carry no headers."""
+
 
 def transaction(reference_id: str) -> dict[str, Any]:
     return {

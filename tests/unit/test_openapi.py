@@ -93,7 +93,7 @@ def test_security_schemes_and_public_routes(document: dict[str, Any]) -> None:
     assert schemes["apiKeyAuth"] == {"type": "apiKey", "in": "header", "name": "X-Api-Key"}
     assert document["security"] == [{"bearerAuth": []}, {"apiKeyAuth": []}]
     public = {route.path for route in ROUTES if route.endpoint.public}
-    assert public == {"/health", "/openapi.json", "/docs"}
+    assert public == {"/health", "/ready", "/metrics", "/openapi.json", "/docs"}
     for route in ROUTES:
         assert ("security" in spec_of(document, route)) == route.endpoint.public
 

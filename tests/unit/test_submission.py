@@ -55,10 +55,18 @@ class Cache:
 
 
 class SlowPublisher:
-    async def publish_coalesced(self, project_id: str, body: dict[str, Any]) -> None:
+    async def publish_coalesced(
+        self, project_id: str, body: dict[str, Any], request_id: str | None = None
+    ) -> None:
         await asyncio.sleep(SLOW_PUBLISH_S)
 
-    async def publish_batch(self, project_id: str, bodies: list[dict[str, Any]]) -> None:
+    async def publish_batch(
+        self,
+        project_id: str,
+        bodies: list[dict[str, Any]],
+        *,
+        request_ids: list[str | None] | None = None,
+    ) -> None:
         await asyncio.sleep(SLOW_PUBLISH_S)
 
 
