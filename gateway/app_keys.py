@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.auth import Authenticator
+from gateway.auth import Authenticator, Principal
 from gateway.db import Database
 from gateway.limits import SubmissionLimits
+from gateway.oauth import Tokens
 from gateway.openapi.endpoint import Endpoint
+from gateway.rate_limits import RateLimiter
 from gateway.states import TransactionStates
 from gateway.submission import Submitter
 from shared.amqp.publisher import Publisher
+from shared.redis.access import KeyNotices
 from shared.redis.status_cache import StatusCache
 from shared.settings import Settings
 
@@ -25,5 +28,9 @@ ENDPOINTS = web.AppKey("endpoints", dict[tuple[str, str], Endpoint])
 SUBMISSION_LIMITS = web.AppKey("submission_limits", SubmissionLimits)
 SUBMITTER = web.AppKey("submitter", Submitter)
 TRANSACTION_STATES = web.AppKey("transaction_states", TransactionStates)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+TOKENS = web.AppKey("tokens", Tokens)
+KEY_NOTICES = web.AppKey("key_notices", KeyNotices)
 TENANT_ID = web.RequestKey("tenant_id", str)
+PRINCIPAL = web.RequestKey("principal", Principal)
 ENDPOINT = web.RequestKey("endpoint", Endpoint)

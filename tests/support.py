@@ -41,6 +41,10 @@ def namespace_settings(**overrides: Any) -> Settings:
         # Every suite's clients share 127.0.0.1, and some send hundreds of wrong keys on
         # purpose: the failed-authentication limit has tests of its own (test_auth_limits.py).
         "auth_failures_per_address_max": 1_000_000,
+        # Likewise every test's keys take from a bucket far too large to run dry; the rate
+        # limits have tests of their own (test_rate_limits.py).
+        "rate_limit_per_s": 1_000_000,
+        "rate_limit_burst": 10_000_000,
     }
     values.update(overrides)
     return Settings(**values)

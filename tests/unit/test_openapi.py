@@ -85,15 +85,20 @@ def test_error_responses_list_their_codes(document: dict[str, Any], route: Route
 
 def test_security_schemes_and_public_routes(document: dict[str, Any]) -> None:
     schemes = document["components"]["securitySchemes"]
-    assert schemes["bearerAuth"] == {
-        "type": "http",
-        "scheme": "bearer",
-        "description": "Bearer <API key>",
-    }
+    assert schemes["bearerAuth"]["type"] == "http"
+    assert schemes["bearerAuth"]["scheme"] == "bearer"
     assert schemes["apiKeyAuth"] == {"type": "apiKey", "in": "header", "name": "X-Api-Key"}
-    assert document["security"] == [{"bearerAuth": []}, {"apiKeyAuth": []}]
+    flow = schemes["oauth2ClientCredentials"]["flows"]["clientCredentials"]
+    assert schemes["oauth2ClientCredentials"]["type"] == "oauth2"
+    assert flow["tokenUrl"] == "/oauth/token"
+    assert set(flow["scopes"]) == {"full", "read", "customer"}
+    assert document["security"] == [
+        {"bearerAuth": []},
+        {"apiKeyAuth": []},
+        {"oauth2ClientCredentials": []},
+    ]
     public = {route.path for route in ROUTES if route.endpoint.public}
-    assert public == {"/health", "/openapi.json", "/docs"}
+    assert public == {"/health", "/openapi.json", "/docs", "/oauth/token"}
     for route in ROUTES:
         assert ("security" in spec_of(document, route)) == route.endpoint.public
 
