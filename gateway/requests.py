@@ -297,10 +297,12 @@ class CreateKey(_Body):
     customer_id: BodyCustomerId | None = Field(default=None, alias="customerId")
     expires_at: AwareDatetime | None = Field(default=None, alias="expiresAt")
     oauth_client: bool = Field(default=False, alias="oauthClient", strict=True)
-    rate_limit_per_s: Annotated[int, Field(ge=1, le=KEY_RATE_PER_S_MAX, strict=True)] | None = Field(
-        default=None,
-        alias="rateLimitPerS",
-        description="requests a second (default: the deployment's rate_limit_per_s)",
+    rate_limit_per_s: Annotated[int, Field(ge=1, le=KEY_RATE_PER_S_MAX, strict=True)] | None = (
+        Field(
+            default=None,
+            alias="rateLimitPerS",
+            description="requests a second (default: the deployment's rate_limit_per_s)",
+        )
     )
     rate_limit_burst: Annotated[int, Field(ge=1, le=KEY_BURST_MAX, strict=True)] | None = Field(
         default=None,
