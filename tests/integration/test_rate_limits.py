@@ -1,0 +1,76 @@
+"""Rate limits per key (design section 10): a key's token bucket, in Redis and so shared by
+every gateway, answers 429 RateLimited with Retry-After once its burst is spent and regains
+requests at its rate; every answer to an authenticated request carries the RateLimit headers;
+a key without limits of its own has the deployment's; one key at its limit leaves other keys
+alone (its effect on another tenant's latency: tests/e2e/test_noisy_neighbour.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from gateway.app import create_app
+from shared.settings import Settings
+from tests.support import Api, create_tenant_key, serving
+
+
+async def limited_key(api: Api, rate_per_s: int, burst: int) -> Api:
+    key = await api.created(
+        "/keys",
+        {"name": "limited", "scope": "full", "rateLimitPerS": rate_per_s, "rateLimitBurst": burst},
+    )
+    return Api(api.session, api.base_url, key["secret"])
+
+
+async def test_a_burst_past_the_limit_answers_429_with_retry_after_and_the_headers(
+    api: Api,
+) -> None:
+    limited = await limited_key(api, rate_per_s=2, burst=5)
+    remaining = []
+    for _ in range(5):
+        reply = await limited.get("/projects")
+        assert reply.status == 200
+        assert reply.headers["RateLimit-Limit"] == "5"
+        remaining.append(int(reply.headers["RateLimit-Remaining"]))
+        assert int(reply.headers["RateLimit-Reset"]) >= 1
+    assert remaining == [4, 3, 2, 1, 0]
+    refused = await limited.get("/projects")
+    assert (refused.status, refused.body["error"]["code"]) == (429, "RateLimited")
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.headers["RateLimit-Remaining"] == "0"
+    assert int(refused.headers["RateLimit-Reset"]) >= 1
+    # Errors carry the headers too, and a refused write stores nothing (it is never read).
+    assert (await limited.post("/projects", {"name": "p"})).status == 429
+    assert (await api.get("/projects")).status == 200  # another key is not limited
+    await asyncio.sleep(0.6)  # 2 a second: one request regained
+    assert (await limited.get("/projects")).status == 200
+    assert (await limited.get("/projects")).status == 429
+
+
+async def test_the_bucket_is_shared_by_every_gateway(
+    api: Api, http_session: aiohttp.ClientSession, migrated: Settings
+) -> None:
+    limited = await limited_key(api, rate_per_s=1, burst=4)
+    async with serving(create_app(migrated)) as other_url:
+        elsewhere = Api(http_session, other_url, limited.api_key)
+        statuses = []
+        for index in range(6):
+            client = limited if index % 2 else elsewhere
+            statuses.append((await client.get("/projects")).status)
+    assert statuses == [200, 200, 200, 200, 429, 429]
+
+
+async def test_keys_without_limits_of_their_own_have_the_deployments(
+    http_session: aiohttp.ClientSession, migrated: Settings
+) -> None:
+    settings = migrated.model_copy(update={"rate_limit_per_s": 1, "rate_limit_burst": 3})
+    async with serving(create_app(settings)) as url:
+        api = Api(http_session, url, await create_tenant_key(migrated))
+        statuses = [(await api.get("/projects")).status for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+
+
+async def test_unauthenticated_answers_carry_no_rate_limit_headers(api: Api) -> None:
+    reply = await Api(api.session, api.base_url, "cw.nope.nope").get("/projects")
+    assert reply.status == 401 and "RateLimit-Limit" not in reply.headers
