@@ -19,6 +19,7 @@ from bench.environment import bench_parser, bench_settings, load_average, reset
 from bench.run import Run, http_scenarios
 from bench.seed import create_ledger, fund
 from shared.ops.verify import verify
+from shared.settings import Settings
 
 RESULTS_DIR = Path("bench/results")
 
@@ -40,6 +41,10 @@ async def run_bench(arguments: argparse.Namespace) -> dict[str, Any]:
         arguments.redis_db,
         partition_count=arguments.partitions,
         http_reuse_port=arguments.gateways > 1,
+        # The keys' rate limit: taken from on every request but never reached by default, so
+        # that its cost is measured (0 turns the limiter off: docs/decisions/0021-access.md).
+        rate_limit_per_s=arguments.rate_limit_per_s,
+        rate_limit_burst=Settings.ceiling_of("rate_limit_burst"),
     )
     log_dir = RESULTS_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -149,6 +154,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scenarios",
         default="uniform-2000,uniform-max,hot-zipf,hot-10,three-op,batch,baselines,drain-hot,drain",
+    )
+    p.add_argument(
+        "--rate-limit-per-s", type=int, default=1_000_000, help="the keys' rate limit (0: off)"
     )
     p.add_argument("--profile", action="store_true", help="py-spy the gateway and the worker")
     p.add_argument("--events", action="store_true", help="end-to-end from the events exchange")

@@ -188,6 +188,12 @@ class Authenticator:
             return None
         return stored
 
+    def remember(self, stored: StoredKey) -> None:
+        """A key this gateway has just made: cached at once, so that it works at once even from
+        an address that failed authentication too often."""
+        self._keys.put(stored.id, stored)
+        self._unknown_keys.discard(stored.id)
+
     def forget_key(self, key_id: str) -> None:
         """The key was revoked (a notice from Redis, or this gateway's own DELETE): it answers
         401 from now on, whatever the cache or a look-up in flight holds."""

@@ -150,8 +150,8 @@ class Settings(BaseSettings):
     auth_revocations_retry_ms: int = Field(default=500, ge=10)
     # Rate limits per key (a token bucket in Redis shared by every gateway): requests a second
     # and burst, for keys that set none of their own. 0 requests a second turns them off.
-    rate_limit_per_s: int = Field(default=100, ge=0, le=1_000_000)
-    rate_limit_burst: int = Field(default=200, ge=1, le=10_000_000)
+    rate_limit_per_s: int = Field(default=1000, ge=0, le=1_000_000)
+    rate_limit_burst: int = Field(default=2000, ge=1, le=10_000_000)
     # OAuth2 client credentials: how long an access token lives, and how often the gateway
     # reads the signing keys again (a token naming a kid it does not know reads them at once,
     # at most once per oauth_signing_keys_reload_min_ms).

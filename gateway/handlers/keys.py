@@ -64,6 +64,7 @@ async def create_key(request: web.Request) -> web.Response:
             rate_limit_burst=body.rate_limit_burst,
         ),
     )
+    request.app[AUTHENTICATOR].remember(stored)
     created = responses.CreatedKey(**key_out(stored).model_dump(), secret=secret)
     return json_response(created, status=201)
 
