@@ -76,7 +76,7 @@ async def _access(app: web.Application) -> AsyncIterator[None]:
     gateway/handlers/keys.py), and the task following the notices for the authenticator."""
     settings, authenticator = app[SETTINGS], app[AUTHENTICATOR]
     url, timeout_s = settings.redis_url.get_secret_value(), settings.redis_timeout_ms / 1000
-    buckets = RateBuckets.open(url, timeout_s=timeout_s)
+    buckets = RateBuckets.open(settings)
     app[RATE_LIMITER] = RateLimiter(buckets, settings)
     notices = app[KEY_NOTICES] = KeyNotices(url, timeout_s=timeout_s)
     following = asyncio.create_task(

@@ -4,8 +4,9 @@ key within a second. Redis errors become CacheUnavailable here and nowhere else.
 
 A bucket holds up to `burst` requests and regains `rate_per_s` a second, counted in thousandths
 of a request so that the script does integer arithmetic only; the clock is Redis's own (TIME),
-so gateways whose clocks disagree still share one bucket. One EVAL per request, over the
-gateway's pipelined connection (about 12 us of client CPU: shared/redis/pipeline.py)."""
+so gateways whose clocks disagree still share one bucket. The takes of concurrent requests
+travel in one EVAL over the gateway's pipelined connection (about 12 us of client CPU a
+command: shared/redis/pipeline.py), as the reservations do (decision 0007)."""
 
 from __future__ import annotations
 
@@ -17,32 +18,40 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
+from shared.coalescer import Coalescer
 from shared.errors import CacheUnavailable
 from shared.redis.pipeline import PipelinedConnection
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 REVOKED_CHANNEL = "cw:keys:revoked"
 
-# KEYS[1] the key's bucket; ARGV rate (requests a second) and burst. Answers {allowed (1 or 0),
-# thousandths of a request left}.
-TAKE = """
-local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]) * 1000
+# KEYS the buckets of the requests, in order (a key's bucket once per request); ARGV a (rate
+# in requests a second, burst) pair per request. Answers an (allowed 1 or 0, thousandths of a
+# request left) pair per request.
+TAKE_MANY = """
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local bucket = redis.call('HMGET', KEYS[1], 'left', 'at')
-local left, at = tonumber(bucket[1]), tonumber(bucket[2])
-if left == nil or at == nil then
-  left, at = burst, now_ms
+local answers = {}
+for index, key in ipairs(KEYS) do
+  local rate, burst = tonumber(ARGV[2 * index - 1]), tonumber(ARGV[2 * index]) * 1000
+  local bucket = redis.call('HMGET', key, 'left', 'at')
+  local left, at = tonumber(bucket[1]), tonumber(bucket[2])
+  if left == nil or at == nil then
+    left, at = burst, now_ms
+  end
+  left = math.min(burst, left + math.max(0, now_ms - at) * rate)
+  local allowed = 0
+  if left >= 1000 then
+    left = left - 1000
+    allowed = 1
+  end
+  redis.call('HSET', key, 'left', left, 'at', now_ms)
+  redis.call('PEXPIRE', key, math.ceil(burst / rate) + 1000)
+  answers[2 * index - 1] = allowed
+  answers[2 * index] = left
 end
-left = math.min(burst, left + math.max(0, now_ms - at) * rate)
-local allowed = 0
-if left >= 1000 then
-  left = left - 1000
-  allowed = 1
-end
-redis.call('HSET', KEYS[1], 'left', left, 'at', now_ms)
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate) + 1000)
-return {allowed, left}
+return answers
 """
 
 
@@ -79,35 +88,68 @@ def bucket_key(key_id: str) -> str:
 
 class RateBuckets:
     """The token buckets of the keys: over a pipelined connection where the URL allows one,
-    else through redis-py's client."""
+    else through redis-py's client. Concurrent takes share one command (shared/coalescer.py):
+    under load one round trip serves every request that arrived during the one before."""
 
-    def __init__(self, client: redis.Redis, pipeline: PipelinedConnection | None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        pipeline: PipelinedConnection | None,
+        *,
+        items_max: int,
+        sends_in_flight_max: int,
+    ) -> None:
         self._client = client
         self._pipeline = pipeline
+        self._taking: Coalescer[tuple[str, int, int], Taken] = Coalescer(
+            self._take_many,
+            items_max=items_max,
+            sends_in_flight_max=sends_in_flight_max,
+            copy_error=_copy_error,
+        )
 
     @classmethod
-    def open(cls, url: str, *, timeout_s: float) -> RateBuckets:
+    def open(cls, settings: Settings) -> RateBuckets:
+        url, timeout_s = settings.redis_url.get_secret_value(), settings.redis_timeout_ms / 1000
         return cls(
             redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s),
             PipelinedConnection.from_url(url, timeout_s=timeout_s),
+            items_max=settings.redis_coalesced_items_max,
+            sends_in_flight_max=settings.coalesced_sends_in_flight_max,
         )
 
     async def take(self, key_id: str, rate_per_s: int, burst: int) -> Taken:
         """Take one request from the key's bucket; CacheUnavailable if Redis cannot answer."""
-        arguments = (TAKE, 1, bucket_key(key_id), rate_per_s, burst)
+        return await self._taking.submit((key_id, rate_per_s, burst))
+
+    async def _take_many(self, takes: list[tuple[str, int, int]]) -> list[Taken]:
+        keys = [bucket_key(key_id) for key_id, _, _ in takes]
+        arguments: list[int] = []
+        for _, rate_per_s, burst in takes:
+            arguments.extend((rate_per_s, burst))
         try:
             if self._pipeline is not None:
-                allowed, left = await self._pipeline.execute("EVAL", *arguments)
+                answers = await self._pipeline.execute(
+                    "EVAL", TAKE_MANY, len(keys), *keys, *arguments
+                )
             else:
-                allowed, left = await self._client.eval(*arguments)
+                answers = await self._client.eval(TAKE_MANY, len(keys), *keys, *arguments)
         except RedisError as error:
             raise CacheUnavailable("the rate limits are unavailable") from error
-        return Taken(bool(allowed), int(left), rate_per_s, burst)
+        return [
+            Taken(bool(answers[2 * index]), int(answers[2 * index + 1]), rate_per_s, burst)
+            for index, (_, rate_per_s, burst) in enumerate(takes)
+        ]
 
     async def close(self) -> None:
         if self._pipeline is not None:
             self._pipeline.close()
         await self._client.aclose()
+
+
+def _copy_error(error: Exception) -> Exception:
+    """Each waiting caller raises its own CacheUnavailable."""
+    return CacheUnavailable(error.message) if isinstance(error, CacheUnavailable) else error
 
 
 class KeyNotices:

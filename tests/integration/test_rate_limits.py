@@ -74,3 +74,13 @@ async def test_keys_without_limits_of_their_own_have_the_deployments(
 async def test_unauthenticated_answers_carry_no_rate_limit_headers(api: Api) -> None:
     reply = await Api(api.session, api.base_url, "cw.nope.nope").get("/projects")
     assert reply.status == 401 and "RateLimit-Limit" not in reply.headers
+
+
+async def test_a_concurrent_burst_gets_exactly_the_bucket(api: Api) -> None:
+    """Concurrent requests share one Redis command; each still takes its own request."""
+    limited = await limited_key(api, rate_per_s=1, burst=5)
+    replies = await asyncio.gather(*(limited.get("/projects") for _ in range(12)))
+    statuses = sorted(reply.status for reply in replies)
+    assert statuses == [200] * 5 + [429] * 7
+    remaining = sorted(int(reply.headers["RateLimit-Remaining"]) for reply in replies)
+    assert remaining == [0] * 8 + [1, 2, 3, 4]
