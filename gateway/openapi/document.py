@@ -44,6 +44,21 @@ SECURITY_SCHEMES = {
         },
     },
 }
+# On every answer to an authenticated request (gateway/rate_limits.py).
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": {
+        "description": "requests the key may make at once (its burst)",
+        "schema": {"type": "integer"},
+    },
+    "RateLimit-Remaining": {
+        "description": "requests left in the key's bucket",
+        "schema": {"type": "integer"},
+    },
+    "RateLimit-Reset": {
+        "description": "seconds until the key's bucket is full again",
+        "schema": {"type": "integer"},
+    },
+}
 STATUS_TEXT = {
     200: "OK",
     201: "Created",
@@ -117,6 +132,10 @@ def _operation(route: Route, refs: dict[Any, dict[str, Any]], settings: Settings
         spec["description"] = endpoint.description
     if endpoint.public:
         spec["security"] = []
+    else:
+        for status, response in spec["responses"].items():
+            if status != "401":  # no key was found to count against
+                response["headers"] = response.get("headers", {}) | RATE_LIMIT_HEADERS
     if endpoint.body is not None:
         media: dict[str, Any] = {"schema": refs[(endpoint.body, "validation")]}
         if endpoint.body_examples:

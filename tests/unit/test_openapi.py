@@ -312,3 +312,25 @@ def test_the_holds_list_documents_its_filters(document: dict[str, Any]) -> None:
     assert {"page", "pageSize", "from", "to", "order", "cursor"} <= set(by_name)
     wallet = document["components"]["schemas"]["Wallet"]["properties"]
     assert wallet["heldBalance"]["type"] == wallet["availableBalance"]["type"] == "string"
+
+
+def test_authenticated_answers_document_the_rate_limit_headers(document: dict[str, Any]) -> None:
+    for route in ROUTES:
+        for status, response in spec_of(document, route)["responses"].items():
+            headers = set(response.get("headers", {}))
+            limited = not route.endpoint.public and status != "401"
+            assert ({"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= headers) == (
+                limited
+            ), (route.endpoint.operation_id, status)
+
+
+def test_the_token_endpoint_takes_a_form_and_answers_rfc_6749_errors(
+    document: dict[str, Any],
+) -> None:
+    spec = document["paths"]["/oauth/token"]["post"]
+    form = spec["requestBody"]["content"]["application/x-www-form-urlencoded"]
+    assert form["schema"]["properties"]["grant_type"]["enum"] == ["client_credentials"]
+    for status in ("400", "401"):
+        schema = spec["responses"][status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/OAuthError"}
+    assert "OAuthError" in document["components"]["schemas"]
