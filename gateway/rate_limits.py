@@ -4,23 +4,52 @@ by every gateway of the deployment (shared/redis/access.py). Over it, 429 RateLi
 Retry-After; every answer to an authenticated request carries `RateLimit-Limit` (the burst),
 `RateLimit-Remaining` and `RateLimit-Reset` (seconds until the bucket is full again).
 
+A gateway takes requests from a key's bucket in leases: one take from Redis brings up to
+1/`rate_limit_lease_parts` of the burst, which this gateway's requests of the key then use
+without asking Redis, for at most `rate_limit_lease_ms`. A key whose burst is smaller than
+`rate_limit_lease_parts` takes one request at a time, exactly. So the limit holds across the
+gateways (what a lease holds was taken from the shared bucket), a busy key costs one Redis
+round trip per lease rather than per request, and what a lease holds when it lapses is lost
+(at most one lease a gateway per `rate_limit_lease_ms`: docs/decisions/0021-access.md has the
+figures). `RateLimit-Remaining` is the bucket as Redis last told plus this gateway's lease.
+
 An OAuth2 access token takes from its client's bucket. While Redis cannot answer, requests are
 not limited (logged once): a rate limit protects the service, it must not stop it when its
-cache is away. docs/decisions/0021-access.md says why one Redis round trip per request."""
+cache is away."""
 
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from gateway.auth import Principal
 from shared.errors import CacheUnavailable, TooManyRequests
-from shared.redis.access import RateBuckets, Taken
+from shared.redis.access import RateBuckets
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-RATE_LIMIT = web.RequestKey("rate_limit", Taken)
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """What the RateLimit headers of one answer say."""
+
+    burst: int
+    remaining: int
+    reset_s: int
+
+
+RATE_LIMIT = web.RequestKey("rate_limit", Allowance)
+
+
+@dataclass(slots=True)
+class _Lease:
+    left: int  # requests this gateway may still use without asking Redis
+    until_s: float  # on the monotonic clock
+    bucket_left: int  # whole requests the bucket held when last taken from
 
 
 class RateLimiter:
@@ -30,6 +59,10 @@ class RateLimiter:
         self._buckets = buckets
         self._rate_per_s = settings.rate_limit_per_s
         self._burst = settings.rate_limit_burst
+        self._lease_parts = settings.rate_limit_lease_parts
+        self._lease_s = settings.rate_limit_lease_ms / 1000
+        self._leases_max = settings.auth_cache_entries_max
+        self._leases: dict[str, _Lease] = {}
         self._unlimited_since_outage = False
 
     async def admit(self, request: web.Request, principal: Principal) -> None:
@@ -38,30 +71,57 @@ class RateLimiter:
         rate_per_s = key.rate_limit_per_s or self._rate_per_s
         if rate_per_s == 0:
             return
+        burst = key.rate_limit_burst or self._burst
+        lease = self._leases.get(key.id)
+        now_s = time.monotonic()
+        if lease is not None and lease.left > 0 and now_s < lease.until_s:
+            lease.left -= 1
+            request[RATE_LIMIT] = _allowance(burst, rate_per_s, lease.bucket_left + lease.left)
+            return
+        wanted = max(1, min(burst // self._lease_parts, int(rate_per_s * self._lease_s)))
         try:
-            taken = await self._buckets.take(
-                key.id, rate_per_s, key.rate_limit_burst or self._burst
-            )
+            taken = await self._buckets.take(key.id, rate_per_s, burst, wanted)
         except CacheUnavailable as error:
             if not self._unlimited_since_outage:
                 self._unlimited_since_outage = True
                 log.warning("%s: requests are not rate limited until Redis answers", error.message)
             return
         self._unlimited_since_outage = False
-        request[RATE_LIMIT] = taken
-        if not taken.allowed:
+        bucket_left = taken.left_milli // 1000
+        if taken.granted == 0:
+            request[RATE_LIMIT] = _allowance(burst, rate_per_s, bucket_left)
+            missing_milli = 1000 - taken.left_milli
             raise TooManyRequests(
                 "the key's rate limit is exhausted",
-                retry_after_s=taken.retry_after_s,
+                retry_after_s=max(1, -(-missing_milli // (rate_per_s * 1000))),
                 code="RateLimited",
             )
+        self._lease(key.id, taken.granted - 1, now_s, bucket_left)
+        request[RATE_LIMIT] = _allowance(burst, rate_per_s, bucket_left + self._left(key.id))
+
+    def _lease(self, key_id: str, extra: int, now_s: float, bucket_left: int) -> None:
+        lease = self._leases.get(key_id)
+        if lease is None or now_s >= lease.until_s:
+            if lease is None and len(self._leases) >= self._leases_max:
+                del self._leases[next(iter(self._leases))]
+            self._leases[key_id] = _Lease(extra, now_s + self._lease_s, bucket_left)
+        else:  # concurrent takes of one key: each brings its own requests
+            lease.left += extra
+            lease.bucket_left = bucket_left
+
+    def _left(self, key_id: str) -> int:
+        return self._leases[key_id].left
+
+
+def _allowance(burst: int, rate_per_s: int, remaining: int) -> Allowance:
+    return Allowance(burst, remaining, -(-(burst - remaining) // rate_per_s))
 
 
 async def add_rate_limit_headers(request: web.Request, response: web.StreamResponse) -> None:
     """The RateLimit headers of an answer to a request that took from a bucket (an
     `on_response_prepare` signal: errors answered by the middleware carry them too)."""
-    taken = request.get(RATE_LIMIT)
-    if taken is not None:
-        response.headers["RateLimit-Limit"] = str(taken.burst)
-        response.headers["RateLimit-Remaining"] = str(taken.remaining)
-        response.headers["RateLimit-Reset"] = str(taken.reset_s)
+    allowance = request.get(RATE_LIMIT)
+    if allowance is not None:
+        response.headers["RateLimit-Limit"] = str(allowance.burst)
+        response.headers["RateLimit-Remaining"] = str(allowance.remaining)
+        response.headers["RateLimit-Reset"] = str(allowance.reset_s)

@@ -152,6 +152,11 @@ class Settings(BaseSettings):
     # and burst, for keys that set none of their own. 0 requests a second turns them off.
     rate_limit_per_s: int = Field(default=1000, ge=0, le=1_000_000)
     rate_limit_burst: int = Field(default=2000, ge=1, le=10_000_000)
+    # A gateway takes a busy key's requests from Redis in leases of up to 1/rate_limit_lease_parts
+    # of its burst (a burst smaller than that: one request at a time, exactly), each used for at
+    # most rate_limit_lease_ms (gateway/rate_limits.py).
+    rate_limit_lease_parts: int = Field(default=100, ge=1)
+    rate_limit_lease_ms: int = Field(default=100, ge=1, le=10_000)
     # OAuth2 client credentials: how long an access token lives, and how often the gateway
     # reads the signing keys again (a token naming a kid it does not know reads them at once,
     # at most once per oauth_signing_keys_reload_min_ms).

@@ -26,29 +26,28 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 REVOKED_CHANNEL = "cw:keys:revoked"
 
-# KEYS the buckets of the requests, in order (a key's bucket once per request); ARGV a (rate
-# in requests a second, burst) pair per request. Answers an (allowed 1 or 0, thousandths of a
-# request left) pair per request.
+# KEYS the buckets of the takes, in order (a key's bucket once per take); ARGV a (rate in
+# requests a second, burst, requests wanted) triple per take. Each take gets as many whole
+# requests as the bucket holds, up to those wanted. Answers a (requests granted, thousandths of
+# a request left) pair per take.
 TAKE_MANY = """
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local answers = {}
 for index, key in ipairs(KEYS) do
-  local rate, burst = tonumber(ARGV[2 * index - 1]), tonumber(ARGV[2 * index]) * 1000
+  local rate, burst = tonumber(ARGV[3 * index - 2]), tonumber(ARGV[3 * index - 1]) * 1000
+  local wanted = tonumber(ARGV[3 * index])
   local bucket = redis.call('HMGET', key, 'left', 'at')
   local left, at = tonumber(bucket[1]), tonumber(bucket[2])
   if left == nil or at == nil then
     left, at = burst, now_ms
   end
   left = math.min(burst, left + math.max(0, now_ms - at) * rate)
-  local allowed = 0
-  if left >= 1000 then
-    left = left - 1000
-    allowed = 1
-  end
+  local granted = math.min(wanted, math.floor(left / 1000))
+  left = left - granted * 1000
   redis.call('HSET', key, 'left', left, 'at', now_ms)
   redis.call('PEXPIRE', key, math.ceil(burst / rate) + 1000)
-  answers[2 * index - 1] = allowed
+  answers[2 * index - 1] = granted
   answers[2 * index] = left
 end
 return answers
@@ -57,29 +56,11 @@ return answers
 
 @dataclass(frozen=True, slots=True)
 class Taken:
-    """One request taken from a bucket, or refused: what the RateLimit headers say."""
+    """What a take got from a bucket: whole requests granted (0 when it was empty) and what was
+    left in the bucket after them."""
 
-    allowed: bool
+    granted: int
     left_milli: int
-    rate_per_s: int
-    burst: int
-
-    @property
-    def remaining(self) -> int:
-        """Whole requests left in the bucket."""
-        return self.left_milli // 1000
-
-    @property
-    def reset_s(self) -> int:
-        """Seconds until the bucket is full again."""
-        missing_milli = self.burst * 1000 - self.left_milli
-        return -(-missing_milli // (self.rate_per_s * 1000))
-
-    @property
-    def retry_after_s(self) -> int:
-        """Seconds until the bucket holds one request again (at least 1)."""
-        missing_milli = max(1000 - self.left_milli, 1)
-        return max(1, -(-missing_milli // (self.rate_per_s * 1000)))
 
 
 def bucket_key(key_id: str) -> str:
@@ -101,7 +82,7 @@ class RateBuckets:
     ) -> None:
         self._client = client
         self._pipeline = pipeline
-        self._taking: Coalescer[tuple[str, int, int], Taken] = Coalescer(
+        self._taking: Coalescer[tuple[str, int, int, int], Taken] = Coalescer(
             self._take_many,
             items_max=items_max,
             sends_in_flight_max=sends_in_flight_max,
@@ -118,15 +99,16 @@ class RateBuckets:
             sends_in_flight_max=settings.coalesced_sends_in_flight_max,
         )
 
-    async def take(self, key_id: str, rate_per_s: int, burst: int) -> Taken:
-        """Take one request from the key's bucket; CacheUnavailable if Redis cannot answer."""
-        return await self._taking.submit((key_id, rate_per_s, burst))
+    async def take(self, key_id: str, rate_per_s: int, burst: int, wanted: int) -> Taken:
+        """Take up to `wanted` requests from the key's bucket; CacheUnavailable if Redis cannot
+        answer."""
+        return await self._taking.submit((key_id, rate_per_s, burst, wanted))
 
-    async def _take_many(self, takes: list[tuple[str, int, int]]) -> list[Taken]:
-        keys = [bucket_key(key_id) for key_id, _, _ in takes]
+    async def _take_many(self, takes: list[tuple[str, int, int, int]]) -> list[Taken]:
+        keys = [bucket_key(key_id) for key_id, _, _, _ in takes]
         arguments: list[int] = []
-        for _, rate_per_s, burst in takes:
-            arguments.extend((rate_per_s, burst))
+        for _, rate_per_s, burst, wanted in takes:
+            arguments.extend((rate_per_s, burst, wanted))
         try:
             if self._pipeline is not None:
                 answers = await self._pipeline.execute(
@@ -137,8 +119,8 @@ class RateBuckets:
         except RedisError as error:
             raise CacheUnavailable("the rate limits are unavailable") from error
         return [
-            Taken(bool(answers[2 * index]), int(answers[2 * index + 1]), rate_per_s, burst)
-            for index, (_, rate_per_s, burst) in enumerate(takes)
+            Taken(int(answers[2 * index]), int(answers[2 * index + 1]))
+            for index in range(len(takes))
         ]
 
     async def close(self) -> None:

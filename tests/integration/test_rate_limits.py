@@ -7,6 +7,7 @@ alone (its effect on another tenant's latency: tests/e2e/test_noisy_neighbour.py
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aiohttp
 
@@ -84,3 +85,24 @@ async def test_a_concurrent_burst_gets_exactly_the_bucket(api: Api) -> None:
     assert statuses == [200] * 5 + [429] * 7
     remaining = sorted(int(reply.headers["RateLimit-Remaining"]) for reply in replies)
     assert remaining == [0] * 8 + [1, 2, 3, 4]
+
+
+async def test_leases_keep_a_busy_key_within_its_limit(
+    api: Api, http_session: aiohttp.ClientSession, migrated: Settings
+) -> None:
+    """A key with a large burst is taken from in leases (2 requests here): two gateways
+    together still grant no more than the bucket held and regained, and lose at most a lease
+    each."""
+    rate_per_s, burst = 20, 200
+    limited = await limited_key(api, rate_per_s=rate_per_s, burst=burst)
+    async with serving(create_app(migrated)) as other_url:
+        elsewhere = Api(http_session, other_url, limited.api_key)
+        started = time.monotonic()
+        statuses = [
+            (await (limited if index % 3 else elsewhere).get("/projects")).status
+            for index in range(300)
+        ]
+        elapsed_s = time.monotonic() - started
+    granted = statuses.count(200)
+    assert burst - 2 * 2 <= granted <= burst + rate_per_s * elapsed_s + 1, (granted, elapsed_s)
+    assert statuses.count(429) == len(statuses) - granted
