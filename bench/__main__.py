@@ -19,7 +19,6 @@ from bench.environment import bench_parser, bench_settings, load_average, reset
 from bench.run import Run, http_scenarios
 from bench.seed import create_ledger, fund
 from shared.ops.verify import verify
-from shared.settings import Settings
 
 RESULTS_DIR = Path("bench/results")
 
@@ -41,10 +40,9 @@ async def run_bench(arguments: argparse.Namespace) -> dict[str, Any]:
         arguments.redis_db,
         partition_count=arguments.partitions,
         http_reuse_port=arguments.gateways > 1,
-        # The keys' rate limit: taken from on every request but never reached by default, so
-        # that its cost is measured (0 turns the limiter off: docs/decisions/0021-access.md).
+        # The keys' rate limit: a rate never reached with the default burst, so that its cost
+        # is measured with the default leases (0 turns the limiter off: decision 0021).
         rate_limit_per_s=arguments.rate_limit_per_s,
-        rate_limit_burst=Settings.ceiling_of("rate_limit_burst"),
     )
     log_dir = RESULTS_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_dir.mkdir(parents=True, exist_ok=True)
