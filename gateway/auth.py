@@ -1,4 +1,5 @@
-"""Authentication and tenancy: an API key names a tenant, and a tenant sees only its projects.
+"""Authentication and tenancy: an API key (or an OAuth2 access token) names a tenant and a
+scope, and a tenant sees only its projects.
 
 Keys are `cw.<key id>.<secret>`; only a SHA-256 digest of the secret is stored, and the
 presented secret's digest is compared in constant time.
@@ -9,9 +10,14 @@ does not know for `auth_unknown_key_ttl_s` (so asking again costs no query). An 
 TTL is looked up again in the background (one look-up per entry at a time) while requests go
 on using it; while PostgreSQL cannot answer, an entry looked up less than
 `auth_cache_stale_max_s` ago is used, and looked up again every `auth_cache_refresh_retry_ms`.
-So neither an outage nor a stall of the database reaches the keys and projects in use. A key
-deleted from the database keeps working until its entry has been looked up again, and while
-the database cannot answer, for up to `auth_cache_stale_max_s`.
+So neither an outage nor a stall of the database reaches the keys and projects in use.
+
+A key revoked by `DELETE /keys/{keyId}` or `cloudwallet keys revoke` is forgotten by every
+gateway when the revocation's notice arrives through Redis (`forget_key`), and is never served
+from the cache again; a gateway that may have missed notices forgets every key
+(`forget_all_keys`). Without Redis, a revoked key keeps working until its entry is looked up
+again (`auth_cache_ttl_s`). An expired key fails from its `expires_at` on, checked on every
+request. An OAuth2 access token (gateway/oauth.py) names its client, looked up like any key.
 
 Failed authentication is limited per client address (gateway/auth_limits.py). A limited
 address is answered 429 without a database query: keys the gateway has looked up within
