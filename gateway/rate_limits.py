@@ -8,10 +8,11 @@ A gateway takes requests from a key's bucket in leases: one take from Redis brin
 1/`rate_limit_lease_parts` of the burst, which this gateway's requests of the key then use
 without asking Redis, for at most `rate_limit_lease_ms`. A key whose burst is smaller than
 `rate_limit_lease_parts` takes one request at a time, exactly. So the limit holds across the
-gateways (what a lease holds was taken from the shared bucket), a busy key costs one Redis
-round trip per lease rather than per request, and what a lease holds when it lapses is lost
-(at most one lease a gateway per `rate_limit_lease_ms`: docs/decisions/0021-access.md has the
-figures). `RateLimit-Remaining` is the bucket as Redis last told plus this gateway's lease.
+gateways (what a lease holds was taken from the shared bucket), and a busy key costs one Redis
+round trip per lease rather than per request. What a lapsed lease did not use is given back
+with the gateway's next take of that key, in the same command; until then (at most one lease
+per gateway and key) the other gateways cannot use it. `RateLimit-Remaining` is the bucket as
+Redis last told plus this gateway's lease (docs/decisions/0021-access.md).
 
 An OAuth2 access token takes from its client's bucket. While Redis cannot answer, requests are
 not limited (logged once): a rate limit protects the service, it must not stop it when its
@@ -79,8 +80,11 @@ class RateLimiter:
             request[RATE_LIMIT] = _allowance(burst, rate_per_s, lease.bucket_left + lease.left)
             return
         wanted = max(1, min(burst // self._lease_parts, int(rate_per_s * self._lease_s)))
+        given_back = 0
+        if lease is not None and lease.left > 0:  # lapsed: its requests go back to the bucket
+            given_back, lease.left = lease.left, 0
         try:
-            taken = await self._buckets.take(key.id, rate_per_s, burst, wanted)
+            taken = await self._buckets.take(key.id, rate_per_s, burst, wanted, given_back)
         except CacheUnavailable as error:
             if not self._unlimited_since_outage:
                 self._unlimited_since_outage = True

@@ -27,22 +27,23 @@ log = logging.getLogger(__name__)
 REVOKED_CHANNEL = "cw:keys:revoked"
 
 # KEYS the buckets of the takes, in order (a key's bucket once per take); ARGV a (rate in
-# requests a second, burst, requests wanted) triple per take. Each take gets as many whole
-# requests as the bucket holds, up to those wanted. Answers a (requests granted, thousandths of
-# a request left) pair per take.
+# requests a second, burst, requests wanted, requests given back) quadruple per take. What is
+# given back (a lapsed lease's unused requests) goes back first; then each take gets as many
+# whole requests as the bucket holds, up to those wanted. Answers a (requests granted,
+# thousandths of a request left) pair per take.
 TAKE_MANY = """
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local answers = {}
 for index, key in ipairs(KEYS) do
-  local rate, burst = tonumber(ARGV[3 * index - 2]), tonumber(ARGV[3 * index - 1]) * 1000
-  local wanted = tonumber(ARGV[3 * index])
+  local rate, burst = tonumber(ARGV[4 * index - 3]), tonumber(ARGV[4 * index - 2]) * 1000
+  local wanted, given_back = tonumber(ARGV[4 * index - 1]), tonumber(ARGV[4 * index]) * 1000
   local bucket = redis.call('HMGET', key, 'left', 'at')
   local left, at = tonumber(bucket[1]), tonumber(bucket[2])
   if left == nil or at == nil then
     left, at = burst, now_ms
   end
-  left = math.min(burst, left + math.max(0, now_ms - at) * rate)
+  left = math.min(burst, left + math.max(0, now_ms - at) * rate + given_back)
   local granted = math.min(wanted, math.floor(left / 1000))
   left = left - granted * 1000
   redis.call('HSET', key, 'left', left, 'at', now_ms)
@@ -82,7 +83,7 @@ class RateBuckets:
     ) -> None:
         self._client = client
         self._pipeline = pipeline
-        self._taking: Coalescer[tuple[str, int, int, int], Taken] = Coalescer(
+        self._taking: Coalescer[tuple[str, int, int, int, int], Taken] = Coalescer(
             self._take_many,
             items_max=items_max,
             sends_in_flight_max=sends_in_flight_max,
@@ -99,16 +100,18 @@ class RateBuckets:
             sends_in_flight_max=settings.coalesced_sends_in_flight_max,
         )
 
-    async def take(self, key_id: str, rate_per_s: int, burst: int, wanted: int) -> Taken:
-        """Take up to `wanted` requests from the key's bucket; CacheUnavailable if Redis cannot
-        answer."""
-        return await self._taking.submit((key_id, rate_per_s, burst, wanted))
+    async def take(
+        self, key_id: str, rate_per_s: int, burst: int, wanted: int, given_back: int = 0
+    ) -> Taken:
+        """Give back `given_back` requests to the key's bucket, then take up to `wanted`;
+        CacheUnavailable if Redis cannot answer."""
+        return await self._taking.submit((key_id, rate_per_s, burst, wanted, given_back))
 
-    async def _take_many(self, takes: list[tuple[str, int, int, int]]) -> list[Taken]:
-        keys = [bucket_key(key_id) for key_id, _, _, _ in takes]
+    async def _take_many(self, takes: list[tuple[str, int, int, int, int]]) -> list[Taken]:
+        keys = [bucket_key(take[0]) for take in takes]
         arguments: list[int] = []
-        for _, rate_per_s, burst, wanted in takes:
-            arguments.extend((rate_per_s, burst, wanted))
+        for _, rate_per_s, burst, wanted, given_back in takes:
+            arguments.extend((rate_per_s, burst, wanted, given_back))
         try:
             if self._pipeline is not None:
                 answers = await self._pipeline.execute(
