@@ -16,10 +16,13 @@ Redis last told plus this gateway's lease (docs/decisions/0021-access.md).
 
 An OAuth2 access token takes from its client's bucket. While Redis cannot answer, requests are
 not limited (logged once): a rate limit protects the service, it must not stop it when its
-cache is away."""
+cache is away, nor spend the request's Redis budget (`redis_timeout_ms`, which the submit path
+needs): a take waits at most `rate_limit_redis_wait_ms`, and after one that failed the limiter
+does not ask Redis again for `rate_limit_outage_pause_ms`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -64,6 +67,9 @@ class RateLimiter:
         self._lease_s = settings.rate_limit_lease_ms / 1000
         self._leases_max = settings.auth_cache_entries_max
         self._leases: dict[str, _Lease] = {}
+        self._wait_s = settings.rate_limit_redis_wait_ms / 1000
+        self._outage_pause_s = settings.rate_limit_outage_pause_ms / 1000
+        self._unlimited_until_s = 0.0  # after a take that failed: not limited until then
         self._unlimited_since_outage = False
 
     async def admit(self, request: web.Request, principal: Principal) -> None:
@@ -79,13 +85,23 @@ class RateLimiter:
             lease.left -= 1
             request[RATE_LIMIT] = _allowance(burst, rate_per_s, lease.bucket_left + lease.left)
             return
+        if now_s < self._unlimited_until_s:
+            return
         wanted = max(1, min(burst // self._lease_parts, int(rate_per_s * self._lease_s)))
         given_back = 0
         if lease is not None and lease.left > 0:  # lapsed: its requests go back to the bucket
             given_back, lease.left = lease.left, 0
         try:
-            taken = await self._buckets.take(key.id, rate_per_s, burst, wanted, given_back)
+            taken = await self._buckets.take(
+                key.id,
+                rate_per_s,
+                burst,
+                wanted,
+                given_back,
+                deadline_s=asyncio.get_running_loop().time() + self._wait_s,
+            )
         except CacheUnavailable as error:
+            self._unlimited_until_s = time.monotonic() + self._outage_pause_s
             if not self._unlimited_since_outage:
                 self._unlimited_since_outage = True
                 log.warning("%s: requests are not rate limited until Redis answers", error.message)

@@ -157,6 +157,11 @@ class Settings(BaseSettings):
     # most rate_limit_lease_ms (gateway/rate_limits.py).
     rate_limit_lease_parts: int = Field(default=100, ge=1)
     rate_limit_lease_ms: int = Field(default=100, ge=1, le=10_000)
+    # How long a request waits for its key's bucket before it goes unlimited, and how long the
+    # gateway then leaves Redis alone for the limits (the submit path's own Redis budget,
+    # redis_timeout_ms, is not spent on them).
+    rate_limit_redis_wait_ms: int = Field(default=200, ge=1)
+    rate_limit_outage_pause_ms: int = Field(default=1000, ge=0)
     # OAuth2 client credentials: how long an access token lives, and how often the gateway
     # reads the signing keys again (a token naming a kid it does not know reads them at once,
     # at most once per oauth_signing_keys_reload_min_ms).

@@ -88,6 +88,7 @@ class RateBuckets:
             items_max=items_max,
             sends_in_flight_max=sends_in_flight_max,
             copy_error=_copy_error,
+            expired=_late,
         )
 
     @classmethod
@@ -101,11 +102,19 @@ class RateBuckets:
         )
 
     async def take(
-        self, key_id: str, rate_per_s: int, burst: int, wanted: int, given_back: int = 0
+        self,
+        key_id: str,
+        rate_per_s: int,
+        burst: int,
+        wanted: int,
+        given_back: int = 0,
+        *,
+        deadline_s: float | None = None,
     ) -> Taken:
         """Give back `given_back` requests to the key's bucket, then take up to `wanted`;
-        CacheUnavailable if Redis cannot answer."""
-        return await self._taking.submit((key_id, rate_per_s, burst, wanted, given_back))
+        CacheUnavailable if Redis cannot answer before `deadline_s` (the event loop's clock)."""
+        item = (key_id, rate_per_s, burst, wanted, given_back)
+        return await self._taking.submit(item, deadline_s)
 
     async def _take_many(self, takes: list[tuple[str, int, int, int, int]]) -> list[Taken]:
         keys = [bucket_key(take[0]) for take in takes]
@@ -130,6 +139,10 @@ class RateBuckets:
         if self._pipeline is not None:
             self._pipeline.close()
         await self._client.aclose()
+
+
+def _late() -> CacheUnavailable:
+    return CacheUnavailable("the rate limits did not answer in time")
 
 
 def _copy_error(error: Exception) -> Exception:
