@@ -40,6 +40,9 @@ async def run_bench(arguments: argparse.Namespace) -> dict[str, Any]:
         arguments.redis_db,
         partition_count=arguments.partitions,
         http_reuse_port=arguments.gateways > 1,
+        # The keys' rate limit: a rate never reached with the default burst, so that its cost
+        # is measured with the default leases (0 turns the limiter off: decision 0021).
+        rate_limit_per_s=arguments.rate_limit_per_s,
     )
     log_dir = RESULTS_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -149,6 +152,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scenarios",
         default="uniform-2000,uniform-max,hot-zipf,hot-10,three-op,batch,baselines,drain-hot,drain",
+    )
+    p.add_argument(
+        "--rate-limit-per-s", type=int, default=1_000_000, help="the keys' rate limit (0: off)"
     )
     p.add_argument("--profile", action="store_true", help="py-spy the gateway and the worker")
     p.add_argument("--events", action="store_true", help="end-to-end from the events exchange")

@@ -16,11 +16,14 @@ from gateway.app_keys import (
     AUTHENTICATOR,
     DATABASE,
     DEPENDENCIES,
+    KEY_NOTICES,
     METRICS,
+    RATE_LIMITER,
     SETTINGS,
     STATUS_CACHE,
     SUBMISSION_LIMITS,
     SUBMITTER,
+    TOKENS,
     TRANSACTION_STATES,
 )
 from gateway.auth import Authenticator
@@ -30,6 +33,8 @@ from gateway.duplicates import Duplicates
 from gateway.limits import SubmissionLimits
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import auth_middleware, errors_middleware
+from gateway.oauth import Tokens
+from gateway.rate_limits import RateLimiter, add_rate_limit_headers
 from gateway.references import AppliedReferences
 from gateway.routes import add_routes
 from gateway.states import TransactionStates
@@ -37,6 +42,7 @@ from gateway.submission import Submitter
 from shared.amqp.publisher import Publisher
 from shared.database import DeploymentMismatch, check_deployment, create_pool, database_url
 from shared.logs import flush_hot_logs
+from shared.redis.access import KeyNotices, RateBuckets
 from shared.redis.status_cache import StatusCache
 from shared.services import (
     POSTGRESQL,
@@ -77,7 +83,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         release_timeout_min_ms=settings.database_release_timeout_min_ms,
     )
     app[DATABASE] = database
-    authenticator = app[AUTHENTICATOR] = Authenticator(database, settings)
+    tokens = app[TOKENS] = Tokens(database, settings)
+    await tokens.load()
+    authenticator = app[AUTHENTICATOR] = Authenticator(database, settings, tokens)
     yield
     await dependencies.close()
     await authenticator.close()
@@ -112,6 +120,28 @@ async def _check_deployment_once_reached(
         dependencies.deployment_problem = str(error)
         return
     dependencies.deployment_checked = bool(reached)
+
+
+async def _access(app: web.Application) -> AsyncIterator[None]:
+    """The rate limits' buckets and the revocation notices (gateway/rate_limits.py,
+    gateway/handlers/keys.py), and the task following the notices for the authenticator."""
+    settings, authenticator = app[SETTINGS], app[AUTHENTICATOR]
+    url, timeout_s = settings.redis_url.get_secret_value(), settings.redis_timeout_ms / 1000
+    buckets = RateBuckets.open(settings)
+    app[RATE_LIMITER] = RateLimiter(buckets, settings)
+    notices = app[KEY_NOTICES] = KeyNotices(url, timeout_s=timeout_s)
+    following = asyncio.create_task(
+        notices.follow(
+            authenticator.forget_key,
+            authenticator.forget_all_keys,
+            retry_ms=settings.auth_revocations_retry_ms,
+        )
+    )
+    yield
+    following.cancel()
+    await asyncio.gather(following, return_exceptions=True)
+    await notices.close()
+    await buckets.close()
 
 
 async def _status_cache(app: web.Application) -> AsyncIterator[None]:
@@ -188,7 +218,8 @@ def create_app(settings: Settings) -> web.Application:
         retry_after_s=settings.retry_after_s, ready_timeout_ms=settings.ready_timeout_ms
     )
     app[SUBMISSION_LIMITS] = SubmissionLimits(settings)
-    app.cleanup_ctx.extend([_database, _status_cache, _publisher, _submitter])
+    app.cleanup_ctx.extend([_database, _access, _status_cache, _publisher, _submitter])
+    app.on_response_prepare.append(add_rate_limit_headers)
     add_routes(app, settings)
     return app
 

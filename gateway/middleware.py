@@ -10,9 +10,19 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
-from gateway.app_keys import AUTHENTICATOR, ENDPOINT, ENDPOINTS, ERROR_CODE, TENANT_ID
+from gateway.app_keys import (
+    AUTHENTICATOR,
+    DATABASE,
+    ENDPOINT,
+    ENDPOINTS,
+    ERROR_CODE,
+    PRINCIPAL,
+    RATE_LIMITER,
+    TENANT_ID,
+)
 from gateway.http import json_response
 from gateway.requests import PATH_PARAMETERS
+from gateway.scopes import authorize
 from shared.errors import (
     ApiError,
     MethodNotAllowed,
@@ -65,8 +75,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Resolve the route first (unknown routes answer 404/405), then require a valid key, ids
-    of the right shape in the path and, for project routes, a project of the key's tenant."""
+    """Resolve the route first (unknown routes answer 404/405), then require a valid key (or
+    access token) within its rate limit, ids of the right shape in the path, a scope that
+    allows the route (gateway/scopes.py) and, for project routes, a project of the key's
+    tenant."""
     route_error = request.match_info.http_exception
     if route_error is not None:
         raise route_error
@@ -76,9 +88,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if endpoint.public:
         return await handler(request)
     authenticator = request.app[AUTHENTICATOR]
-    tenant_id = await authenticator.tenant_of(request)
-    request[TENANT_ID] = tenant_id
+    principal = await authenticator.principal_of(request)
+    request[PRINCIPAL] = principal
+    request[TENANT_ID] = tenant_id = principal.tenant_id
+    await request.app[RATE_LIMITER].admit(request, principal)
     check_path_ids(request.match_info)
+    await authorize(request, endpoint.operation_id, principal, request.app[DATABASE])
     project_id = request.match_info.get("projectId")
     if project_id is not None:
         await authenticator.check_project(tenant_id, project_id)

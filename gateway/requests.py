@@ -6,10 +6,12 @@ disagree."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -18,6 +20,7 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from shared.contract.messages import (
@@ -139,6 +142,7 @@ PATH_PARAMETERS: dict[str, TypeAdapter[str]] = {
     "transactionId": TypeAdapter(ResourceId),
     "holdId": TypeAdapter(HoldId),
     "customerId": TypeAdapter(CustomerId),
+    "keyId": TypeAdapter(ResourceId),
 }
 
 
@@ -282,3 +286,43 @@ class SubmitTransactionBatch(BaseModel):
     ]
 
     _transactions = field_validator("transactions")(_check_batch_size)
+
+
+# Per-key rate limits a key may be given (requests a second, burst), as the settings allow.
+KEY_RATE_PER_S_MAX = Settings.ceiling_of("rate_limit_per_s")
+KEY_BURST_MAX = Settings.ceiling_of("rate_limit_burst")
+
+
+class CreateKey(_Body):
+    """A new key (design section 10): a customer key names its project and customer, other
+    scopes name neither. `expiresAt` must be in the future, with a time zone."""
+
+    name: Name
+    scope: Literal["full", "read", "customer"]
+    project_id: ResourceId | None = Field(default=None, alias="projectId")
+    customer_id: BodyCustomerId | None = Field(default=None, alias="customerId")
+    expires_at: AwareDatetime | None = Field(default=None, alias="expiresAt")
+    oauth_client: bool = Field(default=False, alias="oauthClient", strict=True)
+    rate_limit_per_s: Annotated[int, Field(ge=1, le=KEY_RATE_PER_S_MAX, strict=True)] | None = (
+        Field(
+            default=None,
+            alias="rateLimitPerS",
+            description="requests a second (default: the deployment's rate_limit_per_s)",
+        )
+    )
+    rate_limit_burst: Annotated[int, Field(ge=1, le=KEY_BURST_MAX, strict=True)] | None = Field(
+        default=None,
+        alias="rateLimitBurst",
+        description="requests at once (default: the deployment's rate_limit_burst)",
+    )
+
+    @model_validator(mode="after")
+    def _check_customer(self) -> CreateKey:
+        names_customer = self.project_id is not None or self.customer_id is not None
+        if self.scope == "customer" and (self.project_id is None or self.customer_id is None):
+            raise ValueError("a customer key needs projectId and customerId")
+        if self.scope != "customer" and names_customer:
+            raise ValueError("only a customer key names projectId and customerId")
+        if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
+            raise ValueError("expiresAt must be in the future")
+        return self

@@ -339,3 +339,55 @@ class TransactionBatchResult(Out):
     items: list[TransactionBatchItem]
     accepted: int
     rejected: int
+
+
+class Key(Out):
+    """An API key as listed: never its secret."""
+
+    id: str = Field(description="the key id; an OAuth2 client's client_id")
+    name: str
+    scope: Literal["full", "read", "customer"]
+    project_id: str | None = Field(description="a customer key's project; null otherwise")
+    customer_id: str | None = Field(description="a customer key's customer; null otherwise")
+    expires_at: Time | None = Field(description="null: the key never expires")
+    oauth_client: bool = Field(description="its secret only buys access tokens (/oauth/token)")
+    rate_limit_per_s: int | None = Field(description="null: the deployment's default")
+    rate_limit_burst: int | None = Field(description="null: the deployment's default")
+    created_at: Time
+
+
+class CreatedKey(Key):
+    """A new key, with its secret: shown only in this answer, stored only as a digest."""
+
+    secret: str = Field(
+        description="the key to send (Bearer or X-Api-Key), or an OAuth2 client's client_secret"
+    )
+
+
+class KeyPage(Page[Key]):
+    pass
+
+
+class AccessToken(BaseModel):
+    """An OAuth2 access token response (RFC 6749 section 5.1)."""
+
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(description="seconds the token is valid for")
+    scope: Literal["full", "read", "customer"]
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class OAuthError(BaseModel):
+    """An OAuth2 error response (RFC 6749 section 5.2)."""
+
+    error: Literal[
+        "invalid_request",
+        "invalid_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "unauthorized_client",
+    ]
+    error_description: str

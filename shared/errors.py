@@ -5,6 +5,7 @@ to the library, and one gateway middleware maps it to HTTP.
     ├── ApiError                 an expected, operating error with an HTTP status and a stable code
     │   ├── ValidationFailed     400 ValidationError, with the offending fields in details
     │   ├── Unauthorized         401 Unauthorized
+    │   ├── Forbidden            403 Forbidden: the key's scope does not allow the route
     │   ├── NotFound             404 <Thing>NotFound
     │   ├── Conflict             409 DuplicateReferenceId, AssetInUse, WalletNotEmpty, ...
     │   ├── PayloadTooLarge      413 PayloadTooLarge
@@ -13,7 +14,8 @@ to the library, and one gateway middleware maps it to HTTP.
     │       ├── DatabaseUnavailable
     │       ├── BrokerUnavailable
     │       ├── CacheUnavailable
-    │       └── TooManyRequests  429 TooManyRequests: too much in flight, with Retry-After
+    │       └── TooManyRequests  429 TooManyRequests (too much in flight, failed authentications)
+    │                            or RateLimited (the key's rate limit), with Retry-After
     └── InvariantViolation       a programmer error: the work must stop, never be acknowledged
 """
 
@@ -56,6 +58,11 @@ class ValidationFailed(ApiError):
 class Unauthorized(ApiError):
     status = 401
     default_code = "Unauthorized"
+
+
+class Forbidden(ApiError):
+    status = 403
+    default_code = "Forbidden"
 
 
 class NotFound(ApiError):

@@ -161,6 +161,33 @@ class Settings(BaseSettings):
     auth_failures_per_address_max: int = Field(default=10, ge=1)
     auth_failure_window_s: int = Field(default=60, ge=1)
     auth_failure_addresses_max: int = Field(default=10_000, ge=1)
+    # Access (issue 25, docs/decisions/0021-access.md). Keys revoked while a gateway runs that it
+    # remembers, so that no cache entry or look-up in flight serves them again; revocation
+    # notices travel by Redis pub/sub, and a lost subscription is tried again every
+    # auth_revocations_retry_ms (meanwhile a revoked key works until its cache entry expires,
+    # auth_cache_ttl_s).
+    auth_revoked_keys_max: int = Field(default=100_000, ge=1)
+    auth_revocations_retry_ms: int = Field(default=500, ge=10)
+    # Rate limits per key (a token bucket in Redis shared by every gateway): requests a second
+    # and burst, for keys that set none of their own. 0 requests a second turns them off.
+    rate_limit_per_s: int = Field(default=1000, ge=0, le=1_000_000)
+    rate_limit_burst: int = Field(default=2000, ge=1, le=10_000_000)
+    # A gateway takes a busy key's requests from Redis in leases of up to 1/rate_limit_lease_parts
+    # of its burst (a burst smaller than that: one request at a time, exactly), each used for at
+    # most rate_limit_lease_ms (gateway/rate_limits.py).
+    rate_limit_lease_parts: int = Field(default=100, ge=1)
+    rate_limit_lease_ms: int = Field(default=100, ge=1, le=10_000)
+    # How long a request waits for its key's bucket before it goes unlimited, and how long the
+    # gateway then leaves Redis alone for the limits (the submit path's own Redis budget,
+    # redis_timeout_ms, is not spent on them).
+    rate_limit_redis_wait_ms: int = Field(default=200, ge=1)
+    rate_limit_outage_pause_ms: int = Field(default=1000, ge=0)
+    # OAuth2 client credentials: how long an access token lives, and how often the gateway
+    # reads the signing keys again (a token naming a kid it does not know reads them at once,
+    # at most once per oauth_signing_keys_reload_min_ms).
+    oauth_token_ttl_s: int = Field(default=3600, ge=1, le=86_400)
+    oauth_signing_keys_refresh_s: int = Field(default=60, ge=1)
+    oauth_signing_keys_reload_min_ms: int = Field(default=1000, ge=1)
     # Every database call of the gateway, waiting for a connection included, and every new
     # connection of any process: past it, the gateway answers 503 DatabaseUnavailable.
     database_query_timeout_ms: int = Field(default=3000, ge=1)

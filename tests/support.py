@@ -76,6 +76,10 @@ def namespace_settings(**overrides: Any) -> Settings:
         # No fixed port: the suites run many workers on one machine, and a test that scrapes a
         # worker's /metrics gives it a free port of its own.
         "worker_metrics_port": 0,
+        # Every test's keys take from a bucket far too large to run dry; the rate limits have
+        # tests of their own (test_rate_limits.py).
+        "rate_limit_per_s": 1_000_000,
+        "rate_limit_burst": 10_000_000,
     }
     values.update(overrides)
     return Settings(**values)

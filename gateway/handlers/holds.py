@@ -106,9 +106,11 @@ LIST_HOLDS = Endpoint(
     response=responses.HoldPage,
     response_example=examples.page([examples.HOLD], cursor=True),
     query=HoldQuery,
+    errors=("WalletNotFound",),  # a customer key's walletId of another customer
     description="Newest first unless order=asc, by the time each hold was made; from and to"
     " filter on that time. walletId keeps the holds on that wallet (their `from`; a wallet"
     " of no hold, or of no wallet of the project, lists nothing), status those in that status."
     " For deep pages pass the nextCursor of the previous page as cursor (with the same"
-    " filters). An unknown query parameter is a 400.",
+    " filters). An unknown query parameter is a 400. A customer key lists only with walletId of"
+    " one of its customer's wallets (another wallet: 404 WalletNotFound; none: 403 Forbidden).",
 )

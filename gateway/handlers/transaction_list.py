@@ -88,10 +88,13 @@ LIST_TRANSACTIONS = Endpoint(
     response=responses.TransactionPage,
     response_example=examples.page([examples.TRANSACTION], cursor=True),
     query=TransactionQuery,
+    errors=("WalletNotFound",),  # a customer key's walletId of another customer
     description="The transactions the ledger has applied (Completed or Failed), newest first"
     " unless order=asc, filtered by the time they were submitted (from, to), by referenceId,"
     " status, walletId (the Completed transactions that posted an entry to the wallet) and"
     " metadata[key]=value (repeatable with other keys, all must match), in any combination."
     " For deep pages pass the nextCursor of the previous page as cursor (with the same order"
-    " and filters). An unknown query parameter, or a bad value, is a 400 naming it.",
+    " and filters). An unknown query parameter, or a bad value, is a 400 naming it. A customer"
+    " key lists only with walletId of one of its customer's wallets (another wallet: 404"
+    " WalletNotFound; none: 403 Forbidden).",
 )

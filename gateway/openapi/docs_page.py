@@ -71,7 +71,7 @@ def _operation(path: str, method: str, operation: dict[str, Any]) -> str:
         )
     body = operation.get("requestBody")
     if body is not None:
-        media = body["content"]["application/json"]
+        media = next(iter(body["content"].values()))
         shown = "".join(_json(example) for example in body_examples(media))
         parts.append(
             f"<p>Request body ({'required' if body['required'] else 'optional'}):"

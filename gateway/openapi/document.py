@@ -12,14 +12,52 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from gateway.openapi.endpoint import ERROR_STATUS, Route
 from gateway.requests import PATH_PARAMETERS
-from gateway.responses import ErrorBody
+from gateway.responses import ErrorBody, OAuthError
 from shared.settings import Settings
 
 REF = "#/components/schemas/{model}"
-SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKeyAuth": []}]
+SECURITY: list[dict[str, list[str]]] = [
+    {"bearerAuth": []},
+    {"apiKeyAuth": []},
+    {"oauth2ClientCredentials": []},
+]
 SECURITY_SCHEMES = {
-    "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Bearer <API key>"},
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Bearer <API key>, or Bearer <access token> from /oauth/token",
+    },
     "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+    "oauth2ClientCredentials": {
+        "type": "oauth2",
+        "description": "RFC 6749 section 4.4: an OAuth2 client (a key made with"
+        " oauthClient: true) trades its id and secret for a Bearer access token.",
+        "flows": {
+            "clientCredentials": {
+                "tokenUrl": "/oauth/token",
+                "scopes": {
+                    "full": "everything the tenant may do",
+                    "read": "only reads (GET), not the keys",
+                    "customer": "only the reads of the client's own customer",
+                },
+            }
+        },
+    },
+}
+# On every answer to an authenticated request (gateway/rate_limits.py).
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": {
+        "description": "requests the key may make at once (its burst)",
+        "schema": {"type": "integer"},
+    },
+    "RateLimit-Remaining": {
+        "description": "requests left in the key's bucket",
+        "schema": {"type": "integer"},
+    },
+    "RateLimit-Reset": {
+        "description": "seconds until the key's bucket is full again",
+        "schema": {"type": "integer"},
+    },
 }
 STATUS_TEXT = {
     200: "OK",
@@ -27,13 +65,14 @@ STATUS_TEXT = {
     202: "Accepted",
     204: "No content",
     400: "The request is not valid (details.fields names the offending fields)",
-    401: "A valid API key is required",
+    401: "A valid API key or access token is required",
+    403: "The key's scope does not allow this route",
     404: "Not found (another tenant's resources answer exactly like missing ones)",
     409: "The request conflicts with the current state",
     413: "The request body is too large",
     415: "The body declares a charset other than UTF-8",
-    429: "Too many requests in progress, or failed authentications from this address;"
-    " retry after Retry-After seconds",
+    429: "The key's rate limit (RateLimited), too many requests in progress, or failed"
+    " authentications from this address; retry after Retry-After seconds",
     503: "A dependency is unavailable; retry after Retry-After seconds",
 }
 
@@ -68,7 +107,10 @@ def build_openapi(routes: Iterable[Route], settings: Settings) -> dict[str, Any]
 
 
 def _models(routes: list[Route]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
-    found: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {(ErrorBody, "serialization"): None}
+    found: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {
+        (ErrorBody, "serialization"): None,
+        (OAuthError, "serialization"): None,
+    }
     for route in routes:
         endpoint = route.endpoint
         for model, mode in ((endpoint.body, "validation"), (endpoint.response, "serialization")):
@@ -90,6 +132,10 @@ def _operation(route: Route, refs: dict[Any, dict[str, Any]], settings: Settings
         spec["description"] = endpoint.description
     if endpoint.public:
         spec["security"] = []
+    else:
+        for status, response in spec["responses"].items():
+            if status != "401":  # no key was found to count against
+                response["headers"] = response.get("headers", {}) | RATE_LIMIT_HEADERS
     if endpoint.body is not None:
         media: dict[str, Any] = {"schema": refs[(endpoint.body, "validation")]}
         if endpoint.body_examples:
@@ -102,6 +148,8 @@ def _operation(route: Route, refs: dict[Any, dict[str, Any]], settings: Settings
             "required": endpoint.body_required,
             "content": {"application/json": media},
         }
+    for name, value in endpoint.openapi_extra.items():
+        spec[name] = spec.get(name, {}) | value if isinstance(value, dict) else value
     return spec
 
 

@@ -18,6 +18,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ERROR_STATUS: dict[str, int] = {
     "ValidationError": 400,
     "Unauthorized": 401,
+    "Forbidden": 403,
+    "KeyNotFound": 404,
     "RouteNotFound": 404,
     "ProjectNotFound": 404,
     "AssetNotFound": 404,
@@ -35,6 +37,7 @@ ERROR_STATUS: dict[str, int] = {
     "PayloadTooLarge": 413,
     "UnsupportedMediaType": 415,
     "TooManyRequests": 429,
+    "RateLimited": 429,
     "ServiceUnavailable": 503,
     "QueueFull": 503,
     "QueueUnroutable": 503,
@@ -78,6 +81,9 @@ class Endpoint:
     response_headers: Mapping[str, str] = field(default_factory=dict)
     public: bool = False
     media_type: str = "application/json"
+    # Parts of the OpenAPI operation written by hand (merged over the generated ones): the
+    # token endpoint's form body and its RFC 6749 error responses.
+    openapi_extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +102,8 @@ class Route:
         """Every code the route may answer: its own and those every route of its kind has."""
         codes: list[str] = []
         if not self.endpoint.public:
-            codes.extend(("Unauthorized", "TooManyRequests"))  # failed authentication's limit
+            # failed authentication's limit, the key's scope, the key's rate limit
+            codes.extend(("Unauthorized", "TooManyRequests", "Forbidden", "RateLimited"))
         if self.path_parameters() or self.endpoint.body or self.endpoint.query:
             codes.append("ValidationError")
         if self.path_parameters():

@@ -156,3 +156,26 @@ def page(items: list[responses.Out], *, cursor: bool = False) -> Any:
     if cursor:
         body["nextCursor"] = None
     return body
+
+
+KEY = responses.Key(
+    id="01JD3ZW7P4K2N8X5R1C9T6M3QB",
+    name="reporting",
+    scope="read",
+    project_id=None,
+    customer_id=None,
+    expires_at=datetime(2030, 1, 31, 12, 0, tzinfo=UTC),
+    oauth_client=False,
+    rate_limit_per_s=None,
+    rate_limit_burst=None,
+    created_at=CREATED,
+)
+CREATED_KEY = responses.CreatedKey(
+    **KEY.model_dump(), secret="cw.01JD3ZW7P4K2N8X5R1C9T6M3QB.<secret shown once>"
+)
+ACCESS_TOKEN = responses.AccessToken(
+    access_token="eyJhbGciOiJIUzI1NiIsImtpZCI6InNrLTEiLCJ0eXAiOiJKV1QifQ.<claims>.<signature>",
+    token_type="Bearer",
+    expires_in=3600,
+    scope="read",
+)

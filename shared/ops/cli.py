@@ -1,4 +1,5 @@
-"""The `cloudwallet` command: migrate, gateway, worker, run, status, keys create, verify."""
+"""The `cloudwallet` command: migrate, gateway, worker, run, status, keys (create, list, revoke,
+rotate-signing-key), verify."""
 
 from __future__ import annotations
 
@@ -17,10 +18,13 @@ import uvloop
 from pydantic import ValidationError
 from tqdm import tqdm
 
+from shared.access import keystore
+from shared.access.keystore import KeySpec, Scope
 from shared.database import DeploymentMismatch, database_url, migrate
-from shared.errors import InvariantViolation
+from shared.errors import CacheUnavailable, InvariantViolation
 from shared.logs import configure_logging
-from shared.ops.keys import create_tenant_key
+from shared.ops.keys import create_tenant_key, tenant_id_of
+from shared.redis.access import KeyNotices
 from shared.services import POSTGRESQL, RABBITMQ, PortTaken, ServiceUnreachable, reaching
 from shared.settings import Settings, load_settings
 
@@ -38,6 +42,7 @@ ONE_LINE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresError,
 )
+KEYS_LISTED_MAX = 10_000  # `cloudwallet keys list` prints at most this many
 
 
 class VerifyFailed(Exception):
@@ -92,13 +97,71 @@ async def _connect(settings: Settings) -> asyncpg.Connection:
         )
 
 
-async def _create_key(settings: Settings, tenant: str) -> None:
+async def _create_key(settings: Settings, tenant: str, name: str, scope: str) -> None:
     connection = await _connect(settings)
     try:
-        _, api_key = await create_tenant_key(connection, tenant)
+        _, api_key = await create_tenant_key(connection, tenant, KeySpec(name, Scope(scope)))
     finally:
         await connection.close()
     print(api_key)
+
+
+async def _list_keys(settings: Settings, tenant: str) -> None:
+    """Print the tenant's keys that are not revoked, one a line, without their secrets."""
+    connection = await _connect(settings)
+    try:
+        tenant_id = await tenant_id_of(connection, tenant)
+        if tenant_id is None:
+            raise UsageError(f"tenant {tenant} not found")
+        listed = await keystore.list_keys(connection, tenant_id, KEYS_LISTED_MAX)
+    finally:
+        await connection.close()
+    print("id                          scope     oauth  expires                    name")
+    for key in listed:
+        expires = key.expires_at.isoformat() if key.expires_at else "never"
+        oauth = "yes" if key.oauth_client else "no"
+        print(f"{key.id:<27} {key.scope.value:<9} {oauth:<6} {expires:<26} {key.name}")
+
+
+async def _revoke_key(settings: Settings, key_id: str) -> None:
+    """Revoke the key and tell every gateway (each forgets it within a second)."""
+    connection = await _connect(settings)
+    try:
+        if not await keystore.revoke_key(connection, key_id, None):
+            raise UsageError(f"key {key_id} not found (or already revoked)")
+    finally:
+        await connection.close()
+    notices = KeyNotices(
+        settings.redis_url.get_secret_value(), timeout_s=settings.redis_timeout_ms / 1000
+    )
+    try:
+        await notices.announce_revoked(key_id)
+    except CacheUnavailable:
+        print(
+            f"key {key_id} revoked; Redis did not answer, so gateways stop accepting it once"
+            f" their cache entry expires (auth_cache_ttl_s = {settings.auth_cache_ttl_s} s)"
+        )
+        return
+    finally:
+        await notices.close()
+    print(f"key {key_id} revoked")
+
+
+async def _rotate_signing_key(settings: Settings) -> None:
+    """Add a new OAuth2 signing key; gateways sign with it once they read it again."""
+    from gateway.oauth import ADD_SIGNING_KEY, new_signing_key
+
+    kid, secret = new_signing_key()
+    connection = await _connect(settings)
+    try:
+        await connection.execute(ADD_SIGNING_KEY, kid, secret)
+    finally:
+        await connection.close()
+    print(
+        f"signing key {kid} added: gateways sign with it within"
+        f" {settings.oauth_signing_keys_refresh_s} s; delete the older keys from"
+        f" oauth_signing_keys once their tokens have expired ({settings.oauth_token_ttl_s} s)"
+    )
 
 
 async def _verify(settings: Settings, project_id: str | None, accepted_path: Path | None) -> None:
@@ -166,6 +229,16 @@ async def _status(settings: Settings, as_json: bool = False) -> None:
         print(render(workers, statuses))
 
 
+def _key_command(settings: Settings, arguments: argparse.Namespace) -> Coroutine[Any, Any, None]:
+    if arguments.key_command == "create":
+        return _create_key(settings, arguments.tenant, arguments.name, arguments.scope)
+    if arguments.key_command == "list":
+        return _list_keys(settings, arguments.tenant)
+    if arguments.key_command == "revoke":
+        return _revoke_key(settings, arguments.key_id)
+    return _rotate_signing_key(settings)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cloudwallet", description=__doc__)
     parser.add_argument("--version", action="version", version=f"cloudwallet {_version()}")
@@ -182,6 +255,15 @@ def _parser() -> argparse.ArgumentParser:
     key_commands = keys.add_subparsers(dest="key_command", required=True)
     create = key_commands.add_parser("create", help="create a tenant's API key and print it once")
     create.add_argument("--tenant", required=True, help="the tenant's name (created if new)")
+    create.add_argument("--name", default="", help="what the key is for")
+    create.add_argument(
+        "--scope", choices=("full", "read"), default="full", help="what the key may do"
+    )
+    listing = key_commands.add_parser("list", help="list a tenant's keys (never their secrets)")
+    listing.add_argument("--tenant", required=True, help="the tenant's name")
+    revoke = key_commands.add_parser("revoke", help="revoke a key on every gateway")
+    revoke.add_argument("key_id", help="the key's id (the part after cw.)")
+    key_commands.add_parser("rotate-signing-key", help="add a new OAuth2 token signing key")
     verify = commands.add_parser(
         "verify", help="check the ledger's invariants; exit 1 naming each violation"
     )
@@ -204,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level, settings.log_format)
     if arguments.command == "keys":
-        command: Coroutine[Any, Any, None] = _create_key(settings, arguments.tenant)
+        command: Coroutine[Any, Any, None] = _key_command(settings, arguments)
     elif arguments.command == "verify":
         command = _verify(settings, arguments.project, arguments.accepted)
     elif arguments.command == "status":

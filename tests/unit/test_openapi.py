@@ -85,15 +85,20 @@ def test_error_responses_list_their_codes(document: dict[str, Any], route: Route
 
 def test_security_schemes_and_public_routes(document: dict[str, Any]) -> None:
     schemes = document["components"]["securitySchemes"]
-    assert schemes["bearerAuth"] == {
-        "type": "http",
-        "scheme": "bearer",
-        "description": "Bearer <API key>",
-    }
+    assert schemes["bearerAuth"]["type"] == "http"
+    assert schemes["bearerAuth"]["scheme"] == "bearer"
     assert schemes["apiKeyAuth"] == {"type": "apiKey", "in": "header", "name": "X-Api-Key"}
-    assert document["security"] == [{"bearerAuth": []}, {"apiKeyAuth": []}]
+    flow = schemes["oauth2ClientCredentials"]["flows"]["clientCredentials"]
+    assert schemes["oauth2ClientCredentials"]["type"] == "oauth2"
+    assert flow["tokenUrl"] == "/oauth/token"
+    assert set(flow["scopes"]) == {"full", "read", "customer"}
+    assert document["security"] == [
+        {"bearerAuth": []},
+        {"apiKeyAuth": []},
+        {"oauth2ClientCredentials": []},
+    ]
     public = {route.path for route in ROUTES if route.endpoint.public}
-    assert public == {"/health", "/ready", "/metrics", "/openapi.json", "/docs"}
+    assert public == {"/health", "/ready", "/metrics", "/openapi.json", "/docs", "/oauth/token"}
     for route in ROUTES:
         assert ("security" in spec_of(document, route)) == route.endpoint.public
 
@@ -307,3 +312,25 @@ def test_the_holds_list_documents_its_filters(document: dict[str, Any]) -> None:
     assert {"page", "pageSize", "from", "to", "order", "cursor"} <= set(by_name)
     wallet = document["components"]["schemas"]["Wallet"]["properties"]
     assert wallet["heldBalance"]["type"] == wallet["availableBalance"]["type"] == "string"
+
+
+def test_authenticated_answers_document_the_rate_limit_headers(document: dict[str, Any]) -> None:
+    for route in ROUTES:
+        for status, response in spec_of(document, route)["responses"].items():
+            headers = set(response.get("headers", {}))
+            limited = not route.endpoint.public and status != "401"
+            assert ({"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= headers) == (
+                limited
+            ), (route.endpoint.operation_id, status)
+
+
+def test_the_token_endpoint_takes_a_form_and_answers_rfc_6749_errors(
+    document: dict[str, Any],
+) -> None:
+    spec = document["paths"]["/oauth/token"]["post"]
+    form = spec["requestBody"]["content"]["application/x-www-form-urlencoded"]
+    assert form["schema"]["properties"]["grant_type"]["enum"] == ["client_credentials"]
+    for status in ("400", "401"):
+        schema = spec["responses"][status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/OAuthError"}
+    assert "OAuthError" in document["components"]["schemas"]

@@ -1,0 +1,147 @@
+"""Rate limits per key: a token bucket of `rate_limit_per_s` requests a second and
+`rate_limit_burst` at once (the key's own limits where it has them), kept in Redis and shared
+by every gateway of the deployment (shared/redis/access.py). Over it, 429 RateLimited with
+Retry-After; every answer to an authenticated request carries `RateLimit-Limit` (the burst),
+`RateLimit-Remaining` and `RateLimit-Reset` (seconds until the bucket is full again).
+
+A gateway takes requests from a key's bucket in leases: one take from Redis brings up to
+1/`rate_limit_lease_parts` of the burst, which this gateway's requests of the key then use
+without asking Redis, for at most `rate_limit_lease_ms`. A key whose burst is smaller than
+`rate_limit_lease_parts` takes one request at a time, exactly. So the limit holds across the
+gateways (what a lease holds was taken from the shared bucket), and a busy key costs one Redis
+round trip per lease rather than per request. What a lapsed lease did not use is given back
+with the gateway's next take of that key, in the same command; until then (at most one lease
+per gateway and key) the other gateways cannot use it. `RateLimit-Remaining` is the bucket as
+Redis last told plus this gateway's lease (docs/decisions/0021-access.md).
+
+An OAuth2 access token takes from its client's bucket. While Redis cannot answer, requests are
+not limited (logged once): a rate limit protects the service, it must not stop it when its
+cache is away, nor spend the request's Redis budget (`redis_timeout_ms`, which the submit path
+needs): a take waits at most `rate_limit_redis_wait_ms`, and after one that failed the limiter
+does not ask Redis again for `rate_limit_outage_pause_ms`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gateway.auth import Principal
+from shared.errors import CacheUnavailable, TooManyRequests
+from shared.redis.access import RateBuckets
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """What the RateLimit headers of one answer say."""
+
+    burst: int
+    remaining: int
+    reset_s: int
+
+
+RATE_LIMIT = web.RequestKey("rate_limit", Allowance)
+
+
+@dataclass(slots=True)
+class _Lease:
+    left: int  # requests this gateway may still use without asking Redis
+    until_s: float  # on the monotonic clock
+    bucket_left: int  # whole requests the bucket held when last taken from
+
+
+class RateLimiter:
+    """Takes one request from the caller's bucket, or refuses it."""
+
+    def __init__(self, buckets: RateBuckets, settings: Settings) -> None:
+        self._buckets = buckets
+        self._rate_per_s = settings.rate_limit_per_s
+        self._burst = settings.rate_limit_burst
+        self._lease_parts = settings.rate_limit_lease_parts
+        self._lease_s = settings.rate_limit_lease_ms / 1000
+        self._leases_max = settings.auth_cache_entries_max
+        self._leases: dict[str, _Lease] = {}
+        self._wait_s = settings.rate_limit_redis_wait_ms / 1000
+        self._outage_pause_s = settings.rate_limit_outage_pause_ms / 1000
+        self._unlimited_until_s = 0.0  # after a take that failed: not limited until then
+        self._unlimited_since_outage = False
+
+    async def admit(self, request: web.Request, principal: Principal) -> None:
+        """Take one request from the key's bucket: 429 RateLimited when it is empty."""
+        key = principal.key
+        rate_per_s = key.rate_limit_per_s or self._rate_per_s
+        if rate_per_s == 0:
+            return
+        burst = key.rate_limit_burst or self._burst
+        lease = self._leases.get(key.id)
+        now_s = time.monotonic()
+        if lease is not None and lease.left > 0 and now_s < lease.until_s:
+            lease.left -= 1
+            request[RATE_LIMIT] = _allowance(burst, rate_per_s, lease.bucket_left + lease.left)
+            return
+        if now_s < self._unlimited_until_s:
+            return
+        wanted = max(1, min(burst // self._lease_parts, int(rate_per_s * self._lease_s)))
+        given_back = 0
+        if lease is not None and lease.left > 0:  # lapsed: its requests go back to the bucket
+            given_back, lease.left = lease.left, 0
+        try:
+            taken = await self._buckets.take(
+                key.id,
+                rate_per_s,
+                burst,
+                wanted,
+                given_back,
+                deadline_s=asyncio.get_running_loop().time() + self._wait_s,
+            )
+        except CacheUnavailable as error:
+            self._unlimited_until_s = time.monotonic() + self._outage_pause_s
+            if not self._unlimited_since_outage:
+                self._unlimited_since_outage = True
+                log.warning("%s: requests are not rate limited until Redis answers", error.message)
+            return
+        self._unlimited_since_outage = False
+        bucket_left = taken.left_milli // 1000
+        if taken.granted == 0:
+            request[RATE_LIMIT] = _allowance(burst, rate_per_s, bucket_left)
+            missing_milli = 1000 - taken.left_milli
+            raise TooManyRequests(
+                "the key's rate limit is exhausted",
+                retry_after_s=max(1, -(-missing_milli // (rate_per_s * 1000))),
+                code="RateLimited",
+            )
+        self._lease(key.id, taken.granted - 1, now_s, bucket_left)
+        request[RATE_LIMIT] = _allowance(burst, rate_per_s, bucket_left + self._left(key.id))
+
+    def _lease(self, key_id: str, extra: int, now_s: float, bucket_left: int) -> None:
+        lease = self._leases.get(key_id)
+        if lease is None or now_s >= lease.until_s:
+            if lease is None and len(self._leases) >= self._leases_max:
+                del self._leases[next(iter(self._leases))]
+            self._leases[key_id] = _Lease(extra, now_s + self._lease_s, bucket_left)
+        else:  # concurrent takes of one key: each brings its own requests
+            lease.left += extra
+            lease.bucket_left = bucket_left
+
+    def _left(self, key_id: str) -> int:
+        return self._leases[key_id].left
+
+
+def _allowance(burst: int, rate_per_s: int, remaining: int) -> Allowance:
+    return Allowance(burst, remaining, -(-(burst - remaining) // rate_per_s))
+
+
+async def add_rate_limit_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The RateLimit headers of an answer to a request that took from a bucket (an
+    `on_response_prepare` signal: errors answered by the middleware carry them too)."""
+    allowance = request.get(RATE_LIMIT)
+    if allowance is not None:
+        response.headers["RateLimit-Limit"] = str(allowance.burst)
+        response.headers["RateLimit-Remaining"] = str(allowance.remaining)
+        response.headers["RateLimit-Reset"] = str(allowance.reset_s)
