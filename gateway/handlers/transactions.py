@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -58,10 +59,7 @@ async def submit_reversal(request: web.Request) -> web.StreamResponse:
         )
         # The transaction must be known now (an alias names the transaction it resolved to);
         # whether it can be reversed is the writer's to decide, in queue order.
-        states = await request.app[TRANSACTION_STATES].current(project_id, [transaction_id])
-        found = states.get(transaction_id)
-        if found is None:
-            raise NotFound(f"transaction {transaction_id} not found", code="TransactionNotFound")
+        found = await _current_state(request, project_id, transaction_id)
         return prepare(project_id, body, datetime.now(UTC), reversal_of=found["id"])
 
     return await _submit(request, project_id, submission)
@@ -101,13 +99,22 @@ def _client_gone(request: web.Request) -> bool:
 
 
 async def get_transaction(request: web.Request) -> web.Response:
-    project_id = request.match_info["projectId"]
-    transaction_id = request.match_info["transactionId"]
+    found = await _current_state(
+        request, request.match_info["projectId"], request.match_info["transactionId"]
+    )
+    return json_response(transaction_from_state(found))
+
+
+async def _current_state(
+    request: web.Request, project_id: str, transaction_id: str
+) -> dict[str, Any]:
+    """The transaction's current state (Redis first, then PostgreSQL; an alias answers the
+    transaction it resolved to), or 404 TransactionNotFound."""
     states = await request.app[TRANSACTION_STATES].current(project_id, [transaction_id])
     found = states.get(transaction_id)
     if found is None:
         raise NotFound(f"transaction {transaction_id} not found", code="TransactionNotFound")
-    return json_response(transaction_from_state(found))
+    return dict(found)
 
 
 _TRANSACTION = {"projectId": "$request.path.projectId", "transactionId": "$response.body#/id"}
