@@ -46,24 +46,34 @@ def encode_cursor(kind: str, *keys: str) -> str:
     return base64.urlsafe_b64encode(text).rstrip(b"=").decode()
 
 
-def decode_cursor(cursor: str, kind: str, *shapes: re.Pattern[str]) -> list[str]:
-    """The keys of a cursor of this kind of list, each of its shape; a 400 if it is not one."""
+def _cursor_parts(cursor: str) -> list[str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        parts = base64.urlsafe_b64decode(padded).decode().split(".")
+        return base64.urlsafe_b64decode(padded).decode().split(".")
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        parts = []
+        return []
+
+
+def decode_cursor_kind(cursor: str) -> str | None:
+    """The kind a cursor names, if it is one; decode_cursor checks the rest."""
+    parts = _cursor_parts(cursor)
+    return parts[0] if parts else None
+
+
+def decode_cursor(cursor: str, kind: str, *shapes: re.Pattern[str]) -> list[str]:
+    """The keys of a cursor of this kind of list, each of its shape; a 400 if it is not one."""
+    parts = _cursor_parts(cursor)
     keys = parts[1:]
     if (
         parts[:1] != [kind]
         or len(keys) != len(shapes)
         or not all(shape.fullmatch(key) for shape, key in zip(shapes, keys, strict=True))
     ):
-        raise _not_a_cursor()
+        raise not_a_cursor()
     return keys
 
 
-def _not_a_cursor() -> ValidationFailed:
+def not_a_cursor() -> ValidationFailed:
     return ValidationFailed(
         "the cursor is not a cursor of this list",
         details={"fields": [{"field": "cursor", "message": "not a cursor of this list"}]},
@@ -80,7 +90,7 @@ def key_moment(key: str) -> datetime:
     """The moment of a `moment_key`; a 400 if it lies outside the years 1970-9999."""
     microseconds = int(key)
     if microseconds > MOMENT_KEY_MAX:
-        raise _not_a_cursor()
+        raise not_a_cursor()
     return EPOCH + timedelta(microseconds=microseconds)
 
 

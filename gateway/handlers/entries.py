@@ -1,32 +1,59 @@
 """A wallet's ledger: its entries, newest first (or oldest first), by page or by cursor.
 
-Entries are ordered by their id, the order in which they were posted; the cursor is the id
-of the last entry of a page, a bound on the `entries_wallet (wallet_id, id)` index, so a
-deep page costs what the first one does. `from`/`to` filter on the time of posting."""
+Entries are ordered by their time of posting, then their id: the order in which they were
+posted, since one writer posts a wallet's entries with the instants of its batches, in order
+(docs/decisions/0024-one-index-of-entries-by-wallet.md). The cursor is the time and id of the
+last entry of a page, a bound on the `entries_wallet_time (wallet_id, created_at, id)` index,
+so a deep page costs what the first one does. `from`/`to` filter on the time of posting."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from aiohttp import web
 
 from gateway import responses
 from gateway.app_keys import DATABASE
+from gateway.db import Database
 from gateway.handlers.wallets import found_wallet
 from gateway.http import json_response
-from gateway.listing import NUMBER_KEY, decode_cursor, encode_cursor, read_ledger_query
+from gateway.listing import (
+    NUMBER_KEY,
+    decode_cursor,
+    decode_cursor_kind,
+    encode_cursor,
+    key_moment,
+    moment_key,
+    not_a_cursor,
+    read_ledger_query,
+)
 from gateway.openapi import examples
 from gateway.openapi.endpoint import Endpoint
 from gateway.query_strings import LedgerQuery
 from gateway.representations import entry_from_row, page_items
 
-ENTRY_ID_MAX = 2**63 - 1
+CURSOR_KIND = "E"
+# The cursor of the ledgers ordered by id, before decision 0022: still read, so that a client
+# paging through a ledger across the upgrade goes on where it was.
+ID_CURSOR_KIND = "e"
 _WINDOW = """
 SELECT * FROM entries
 WHERE wallet_id = $1
   AND created_at >= coalesce($2::timestamptz, '-infinity')
   AND created_at < coalesce($3::timestamptz, 'infinity')
 """
-NEWEST_FIRST = _WINDOW + "AND id < $4 ORDER BY id DESC LIMIT $5 OFFSET $6"
-OLDEST_FIRST = _WINDOW + "AND id > $4 ORDER BY id ASC LIMIT $5 OFFSET $6"
+NEWEST_FIRST = (
+    _WINDOW + "AND (created_at, id) < ($4, $5) ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7"
+)
+OLDEST_FIRST = (
+    _WINDOW + "AND (created_at, id) > ($4, $5) ORDER BY created_at ASC, id ASC LIMIT $6 OFFSET $7"
+)
+# Without a cursor, a page starts after a bound beyond every entry's time, at the end its order
+# starts from (a bound, rather than a condition that is sometimes absent, keeps one statement
+# whose index range starts at the cursor).
+NEWEST_START = (datetime.max.replace(tzinfo=UTC), 0)
+OLDEST_START = (datetime.min.replace(tzinfo=UTC), 0)
+ENTRY_MOMENT = "SELECT created_at FROM entries WHERE id = $1 AND wallet_id = $2"
 
 
 async def list_entries(request: web.Request) -> web.Response:
@@ -40,17 +67,21 @@ async def list_entries(request: web.Request) -> web.Response:
         ),
     )
     newest_first = query.order == "desc"
-    after = _after(query, newest_first)
+    after_moment, after_id = await _after(database, query.cursor, wallet_id, newest_first)
     rows = await database.fetch(
         NEWEST_FIRST if newest_first else OLDEST_FIRST,
         wallet_id,
         *query.window(),
-        after,
+        after_moment,
+        after_id,
         page_size + 1,
         (query.page - 1) * page_size,
     )
     rows, has_more = page_items(rows, page_size)
-    next_cursor = encode_cursor("e", str(rows[-1]["id"])) if has_more else None
+    next_cursor = None
+    if has_more:
+        last = rows[-1]
+        next_cursor = encode_cursor(CURSOR_KIND, moment_key(last["created_at"]), str(last["id"]))
     page = responses.EntryPage(
         items=[entry_from_row(row) for row in rows],
         page=query.page,
@@ -61,11 +92,21 @@ async def list_entries(request: web.Request) -> web.Response:
     return json_response(page)
 
 
-def _after(query: LedgerQuery, newest_first: bool) -> int:
-    """The id the page starts after: the cursor's, or the end of the ledger it starts from."""
-    if query.cursor is not None:
-        return int(decode_cursor(query.cursor, "e", NUMBER_KEY)[0])
-    return ENTRY_ID_MAX if newest_first else 0
+async def _after(
+    database: Database, cursor: str | None, wallet_id: str, newest_first: bool
+) -> tuple[datetime, int]:
+    """The (time, id) the page starts after: the cursor's, or the end of the ledger its order
+    starts from. A cursor of the id-ordered ledger names its entry, whose time is read."""
+    if cursor is None:
+        return NEWEST_START if newest_first else OLDEST_START
+    if decode_cursor_kind(cursor) == ID_CURSOR_KIND:
+        entry_id = int(decode_cursor(cursor, ID_CURSOR_KIND, NUMBER_KEY)[0])
+        moment = await database.fetchval(ENTRY_MOMENT, entry_id, wallet_id)
+        if moment is None:
+            raise not_a_cursor()
+        return moment, entry_id
+    moment_text, id_text = decode_cursor(cursor, CURSOR_KIND, NUMBER_KEY, NUMBER_KEY)
+    return key_moment(moment_text), int(id_text)
 
 
 LIST_ENTRIES = Endpoint(

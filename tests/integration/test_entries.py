@@ -4,6 +4,7 @@ walks the same entries as the pages do."""
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Any
 
@@ -80,6 +81,33 @@ async def test_pages_and_cursor_walk_the_same_entries(ledger: Ledger) -> None:
         assert paged == cursor_walk == everything
     balances = [int(entry["balanceAfter"]) for entry in everything]
     assert balances == [1, 3, 6, 10, 15, 21, 28, 128]
+
+
+def id_cursor(entry_id: str) -> str:
+    """A cursor as the ledger gave them when it was ordered by id alone (before decision 0024)."""
+    return base64.urlsafe_b64encode(f"e.{entry_id}".encode()).rstrip(b"=").decode()
+
+
+async def test_a_cursor_of_the_id_ordered_ledger_goes_on_where_it_was(ledger: Ledger) -> None:
+    api, project = ledger.api, ledger.project_id
+    wallet, other = await ledger.system_wallet(), await ledger.system_wallet()
+    for amount in range(1, 6):
+        await api.submit(project, [issue(wallet, amount)])
+    await api.run(project, [issue(wallet, 100), issue(other, 1)])
+    oldest = (await entries(ledger, wallet, "?order=asc"))["items"]
+    newest = oldest[::-1]
+    after_second = await entries(
+        ledger, wallet, f"?order=asc&pageSize=2&cursor={id_cursor(oldest[1]['id'])}"
+    )
+    assert after_second["items"] == oldest[2:4]
+    before_second = await entries(
+        ledger, wallet, f"?pageSize=10&cursor={id_cursor(newest[1]['id'])}"
+    )
+    assert before_second["items"] == newest[2:]
+    others = (await entries(ledger, other))["items"]
+    for cursor in (id_cursor(others[0]["id"]), id_cursor("999999999999")):
+        reply = await api.get(f"/projects/{project}/wallets/{wallet}/entries?cursor={cursor}")
+        assert (reply.status, reply.body["error"]["code"]) == (400, "ValidationError"), cursor
 
 
 async def test_the_time_window(ledger: Ledger, migrated: Settings) -> None:
