@@ -19,6 +19,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from shared.contract import messages
 from shared.contract.messages import (
     TransactionMessage,
     hold_body,
@@ -214,7 +215,11 @@ def guess(messages: list[TransactionMessage], cache: WalletCache, now: datetime)
         return None
     named: dict[str, LockedHold] = {}
     if hold_ids:
-        found = cache.holds_of(hold_ids)
+        # A hold the batch itself makes is not read (it is in no table yet): a Capture or Void
+        # right after its Hold plans ahead too. Should it be a replay's, whose hold is stored,
+        # the reference ID is taken and the guess is not used.
+        made = made_hold_ids(messages)
+        found = cache.holds_of([wanted for wanted in hold_ids if wanted not in made])
         if found is None:
             return None
         named = found
@@ -223,6 +228,16 @@ def guess(messages: list[TransactionMessage], cache: WalletCache, now: datetime)
     if wallets is None:
         return None
     return Guess(messages, wallets, named, plan_batch(messages, {}, wallets, now, named))
+
+
+def made_hold_ids(batch: list[TransactionMessage]) -> set[str]:
+    """The ids of the holds the Hold operations of `batch` would make."""
+    return {
+        messages.hold_id(message.id, index)
+        for message in batch
+        for index, operation in enumerate(message.operations)
+        if operation.type == "Hold"
+    }
 
 
 def holds_wallet_ids(wallet_ids: list[str], holds: Mapping[str, LockedHold]) -> list[str]:

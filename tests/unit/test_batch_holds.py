@@ -198,6 +198,29 @@ def test_batches_are_planned_ahead_from_the_holds_and_held_balances_last_seen() 
     assert not captured.holds([capture], {}, captured.wallets, {})
 
 
+def test_a_hold_and_its_capture_in_one_batch_are_planned_ahead() -> None:
+    cache = WalletCache(10)
+    cache.remember({"a": locked("a", 10), "b": locked("b", 0)}, {})
+    made = hold_id("t1", 0)
+    batch = [
+        message("t1", "r1", hold_op(6)),
+        message("t2", "r2", {"type": "Capture", "holdId": made, "amount": "4"}),
+    ]
+    ahead = guess(batch, cache, NOW)
+    assert ahead is not None and ahead.named == {}
+    # The plan the writer makes under lock: the store finds no stored hold of that id.
+    locked_wallets = {"a": locked("a", 10), "b": locked("b", 0)}
+    assert ahead.holds(batch, {}, locked_wallets, {})
+    under_lock = plan_batch(batch, {}, locked_wallets, NOW, {})
+    assert ahead.plan == under_lock
+    assert under_lock.balances == {"a": 6, "b": 4} and under_lock.held == {"a": 0}
+    # A Capture before its Hold names a hold not made yet, in the plan ahead as under lock.
+    backwards = guess(batch[::-1], cache, NOW)
+    assert backwards is not None
+    assert backwards.plan == plan_batch(batch[::-1], {}, locked_wallets, NOW, {})
+    assert backwards.plan.outcomes[0].body["failure"]["code"] == "HoldNotFound"
+
+
 def test_batch_keys_name_wallets_and_holds() -> None:
     messages = [
         message("t1", "r1", hold_op(1), {"type": "Capture", "holdId": "h2"}),
