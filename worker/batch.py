@@ -455,13 +455,24 @@ def _record_holds(
     bodies = []
     for hold_id, hold in result.holds.items():
         before = current_holds.get(hold_id)
+        # Tuples built whole: NamedTuple._replace costs three times as much, per hold.
+        resolved = hold.status is not ledger.HoldStatus.PENDING
+        resolved_by = transaction_id if resolved else None
+        resolved_at = now if resolved else None
         if before is None:
             plan.made.add(hold_id)
-            locked = LockedHold(project_id, transaction_id, now, hold)
+            locked = LockedHold(project_id, transaction_id, now, hold, resolved_by, resolved_at)
         else:
-            locked = before._replace(hold=hold)
-        if hold.status is not ledger.HoldStatus.PENDING:
-            locked = locked._replace(resolved_by=transaction_id, resolved_at=now)
+            if not resolved:
+                resolved_by, resolved_at = before.resolved_by, before.resolved_at
+            locked = LockedHold(
+                before.project_id,
+                before.transaction_id,
+                before.created_at,
+                hold,
+                resolved_by,
+                resolved_at,
+            )
         current_holds[hold_id] = plan.holds[hold_id] = locked
         bodies.append(hold_body_of(locked))
     return tuple(bodies)
@@ -551,7 +562,10 @@ def _post(
         balances[wallet_id] = balance
     if result.held:
         for wallet_id, held in result.held.items():
-            wallet = current[wallet_id] = current[wallet_id]._replace(held=held)
+            wallet = current[wallet_id]
+            wallet = current[wallet_id] = ledger.Wallet(
+                wallet.id, wallet.asset_id, wallet.status, wallet.balance, held
+            )
             plan.held[wallet_id] = held
             balances[wallet_id] = wallet.balance
     hold_bodies: tuple[dict[str, Any], ...] = ()
