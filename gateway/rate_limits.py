@@ -9,10 +9,13 @@ A gateway takes requests from a key's bucket in leases: one take from Redis brin
 without asking Redis, for at most `rate_limit_lease_ms`. A key whose burst is smaller than
 `rate_limit_lease_parts` takes one request at a time, exactly. So the limit holds across the
 gateways (what a lease holds was taken from the shared bucket), and a busy key costs one Redis
-round trip per lease rather than per request. What a lapsed lease did not use is given back
-with the gateway's next take of that key, in the same command; until then (at most one lease
-per gateway and key) the other gateways cannot use it. `RateLimit-Remaining` is the bucket as
-Redis last told plus this gateway's lease (docs/decisions/0021-access.md).
+round trip per lease rather than per request. A key refused is refused by this gateway without
+asking Redis until its bucket has refilled one request (as Redis said when it refused), so that
+a key hammering over its limit costs no Redis round trip per refusal. What a lapsed lease did
+not use is given back with the gateway's next take of that key, in the same command; until then
+(at most one lease per gateway and key) the other gateways cannot use it. `RateLimit-Remaining`
+is the bucket as Redis last told plus this gateway's lease
+(docs/decisions/0021-access.md).
 
 An OAuth2 access token takes from its client's bucket. While Redis cannot answer, requests are
 not limited (logged once): a rate limit protects the service, it must not stop it when its
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -67,6 +71,9 @@ class RateLimiter:
         self._lease_s = settings.rate_limit_lease_ms / 1000
         self._leases_max = settings.auth_cache_entries_max
         self._leases: dict[str, _Lease] = {}
+        # Keys refused, and when their buckets will have refilled one request (monotonic);
+        # at most `auth_cache_entries_max` of them, the oldest forgotten first.
+        self._empty_until_s: dict[str, float] = {}
         self._wait_s = settings.rate_limit_redis_wait_ms / 1000
         self._outage_pause_s = settings.rate_limit_outage_pause_ms / 1000
         self._unlimited_until_s = 0.0  # after a take that failed: not limited until then
@@ -85,6 +92,12 @@ class RateLimiter:
             lease.left -= 1
             request[RATE_LIMIT] = _allowance(burst, rate_per_s, lease.bucket_left + lease.left)
             return
+        empty_until_s = self._empty_until_s.get(key.id)
+        if empty_until_s is not None:
+            if now_s < empty_until_s:
+                request[RATE_LIMIT] = _allowance(burst, rate_per_s, 0)
+                raise _refusal(empty_until_s - now_s)
+            del self._empty_until_s[key.id]
         if now_s < self._unlimited_until_s:
             return
         wanted = max(1, min(burst // self._lease_parts, int(rate_per_s * self._lease_s)))
@@ -110,12 +123,11 @@ class RateLimiter:
         bucket_left = taken.left_milli // 1000
         if taken.granted == 0:
             request[RATE_LIMIT] = _allowance(burst, rate_per_s, bucket_left)
-            missing_milli = 1000 - taken.left_milli
-            raise TooManyRequests(
-                "the key's rate limit is exhausted",
-                retry_after_s=max(1, -(-missing_milli // (rate_per_s * 1000))),
-                code="RateLimited",
-            )
+            refill_s = (1000 - taken.left_milli) / 1000 / rate_per_s
+            if len(self._empty_until_s) >= self._leases_max:
+                del self._empty_until_s[next(iter(self._empty_until_s))]
+            self._empty_until_s[key.id] = now_s + refill_s
+            raise _refusal(refill_s)
         self._lease(key.id, taken.granted - 1, now_s, bucket_left)
         request[RATE_LIMIT] = _allowance(burst, rate_per_s, bucket_left + self._left(key.id))
 
@@ -131,6 +143,14 @@ class RateLimiter:
 
     def _left(self, key_id: str) -> int:
         return self._leases[key_id].left
+
+
+def _refusal(refill_s: float) -> TooManyRequests:
+    return TooManyRequests(
+        "the key's rate limit is exhausted",
+        retry_after_s=max(1, math.ceil(refill_s)),
+        code="RateLimited",
+    )
 
 
 def _allowance(burst: int, rate_per_s: int, remaining: int) -> Allowance:
