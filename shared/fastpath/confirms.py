@@ -17,9 +17,9 @@ from aio_pika.abc import AbstractChannel
 from aiormq.abc import ChannelFrame
 from aiormq.exceptions import ChannelInvalidStateError
 from pamqp import commands as spec
-from pamqp.body import ContentBody
 from pamqp.frame import marshal
-from pamqp.header import ContentHeader
+
+from shared.fastpath.content import content_frames
 
 # exchange, routing key, body, properties
 Publish = tuple[str, str, bytes, spec.Basic.Properties]
@@ -114,9 +114,7 @@ async def publish_many(
             if mandatory and properties.message_id:
                 returnable[properties.message_id] = underlay.delivery_tag
             parts.append(_method_frame(number, exchange, key, mandatory))
-            parts.append(marshal(ContentHeader(properties=properties, body_size=len(body)), number))
-            for start in range(0, len(body), size_max):
-                parts.append(marshal(ContentBody(body[start : start + size_max]), number))
+            parts.extend(content_frames(number, properties, body, size_max))
         underlay.message_id_delivery_tag.update(returnable)
         frame = ChannelFrame(payload=b"".join(parts), should_close=False)
         try:
