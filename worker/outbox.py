@@ -183,7 +183,7 @@ def event(project_id: str, state: dict[str, Any], body: bytes | None = None) -> 
     once), is the transaction's id, or the hold's id and status (`<holdId>.<status>`)."""
     status = str(state["status"]).lower()
     if "walletId" in state:  # a hold
-        key, message_id = f"hold.{status}.{project_id}", f"{state['id']}.{status}"
+        key, message_id = f"hold.{status}.{project_id}", hold_event_id(state)
     else:
         key, message_id = f"transaction.{status}.{project_id}", state["id"]
     properties = spec.Basic.Properties(
@@ -192,17 +192,25 @@ def event(project_id: str, state: dict[str, Any], body: bytes | None = None) -> 
     return EVENTS_EXCHANGE, key, orjson.dumps(state) if body is None else body, properties
 
 
+def hold_event_id(hold: dict[str, Any]) -> str:
+    """The message id of a hold's event: the hold's id and status (`<holdId>.<status>`)."""
+    return f"{hold['id']}.{str(hold['status']).lower()}"
+
+
 def with_request_ids(
     outgoing: list[Publish], outcomes: list[Outcome], deliveries: list[delivery.Delivery]
 ) -> None:
-    """Give each transaction's event the request id the transaction was submitted with, if any,
-    as its `request-id` header (docs/operations.md). An event relayed from the outbox after a
-    writer was lost has none: the outbox keeps transaction ids only."""
+    """Give each transaction's event, and the events of the holds it made or resolved, the
+    request id the transaction was submitted with, if any, as their `request-id` header
+    (docs/operations.md). An event relayed from the outbox after a writer was lost has none:
+    the outbox keeps transaction ids only."""
     request_ids = {}
     for outcome, received in zip(outcomes, deliveries, strict=True):
         request_id = received.request_id_of(outcome.message.id)
         if request_id is not None and outcome.new:
             request_ids[outcome.message.id] = request_id
+            for hold in outcome.holds:
+                request_ids[hold_event_id(hold)] = request_id
     if not request_ids:
         return
     for exchange, _, _, properties in outgoing:

@@ -157,7 +157,10 @@ async def test_a_submission_is_followed_by_its_request_id_to_the_worker_and_its_
         reply = await api.call(
             "POST",
             f"/projects/{ledger.project_id}/transactions",
-            {"referenceId": new_id(), "operations": [issue(treasury, 5)]},
+            {
+                "referenceId": new_id(),
+                "operations": [issue(treasury, 5), {"type": "Hold", "from": treasury, "amount": 2}],
+            },
             headers={"X-Request-Id": request_id},
         )
         assert reply.status == 202
@@ -166,9 +169,12 @@ async def test_a_submission_is_followed_by_its_request_id_to_the_worker_and_its_
         final = await api.final(ledger.project_id, reply.body["id"])
         assert final["status"] == "Completed"
         event_headers = await events.get_headers(final["id"])
+        hold_id = final["operations"][1]["holdId"]
+        hold_event_headers = await events.get_headers(f"{hold_id}.pending")
     finally:
         await events.close()
     assert event_headers.get("request-id") == request_id
+    assert hold_event_headers.get("request-id") == request_id
 
     (access,) = [
         record
@@ -338,8 +344,9 @@ class EventQueue:
         self._connection = connection
         self._queue = queue
 
-    async def get_headers(self, transaction_id: str) -> dict[str, Any]:
-        """The headers of the transaction's event, once it arrives (within EVENT_WAIT_S)."""
+    async def get_headers(self, message_id: str) -> dict[str, Any]:
+        """The headers of the event of this message id (a transaction's id, or a hold's id and
+        status), once it arrives (within EVENT_WAIT_S); the events before it are dropped."""
         async with asyncio.timeout(EVENT_WAIT_S):
             while True:
                 message = await self._queue.get(fail=False)
@@ -347,7 +354,7 @@ class EventQueue:
                     await asyncio.sleep(0.05)
                     continue
                 await message.ack()
-                if message.message_id == transaction_id:
+                if message.message_id == message_id:
                     return dict(message.headers)
 
     async def close(self) -> None:
@@ -359,4 +366,5 @@ async def bind_events(settings: Settings, project_id: str) -> EventQueue:
     channel = await connection.channel()
     queue = await channel.declare_queue(exclusive=True)
     await queue.bind(EVENTS_EXCHANGE, routing_key=f"transaction.*.{project_id}")
+    await queue.bind(EVENTS_EXCHANGE, routing_key=f"hold.*.{project_id}")
     return EventQueue(connection, queue)
