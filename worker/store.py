@@ -23,6 +23,7 @@ from worker.batch import (
     TransactionKey,
     batch_keys,
     holds_wallet_ids,
+    made_hold_ids,
     reversal_ids,
     reversal_wallet_ids,
 )
@@ -185,8 +186,13 @@ async def load_batch(connection: Connection, messages: list[TransactionMessage])
     wallet_ids, hold_ids = batch_keys(messages)
     project_ids = [message.project_id for message in messages]
     holds: dict[str, LockedHold] = {}
-    if hold_ids:
-        for row in await connection.fetch(LOAD_HOLDS, hold_ids, list(set(project_ids))):
+    # The holds the batch itself makes are in no table yet, unless their Hold is a replay: they
+    # are read after the reference IDs, and only then (a Capture right after its Hold in the
+    # same batch costs no round trip). Their wallets are the Hold's, locked with the others.
+    made = made_hold_ids(messages) if hold_ids else set()
+    stored_ids = [hold_id for hold_id in hold_ids if hold_id not in made]
+    if stored_ids:
+        for row in await connection.fetch(LOAD_HOLDS, stored_ids, list(set(project_ids))):
             holds[row["id"]] = locked_hold(row)
         wallet_ids = holds_wallet_ids(wallet_ids, holds)
     reversible: dict[str, Reversible] = {}
@@ -218,6 +224,10 @@ async def load_batch(connection: Connection, messages: list[TransactionMessage])
         else:
             key = (row["project_id"], row["reference_id"])
             known[key] = KnownTransaction(row["id"], transaction_from_row(row))
+    replayed_made = [hold_id for hold_id in hold_ids if hold_id in made] if known else []
+    if replayed_made:
+        for row in await connection.fetch(LOAD_HOLDS, replayed_made, list(set(project_ids))):
+            holds[row["id"]] = locked_hold(row)
     return Loaded(known, wallets, holds, reversible)
 
 
