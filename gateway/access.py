@@ -1,14 +1,14 @@
-"""What every request leaves behind: its request id, its line in the access log and its
-metrics, in the outermost middleware so that every answer, refusals included, is counted.
+"""What every request leaves behind: its request id, its line in the access log and its metrics, in
+the outermost middleware so that every answer, refusals included, is counted.
 
-The request id is the client's `X-Request-Id` when it is sane (at most
-`request_id_length_max` characters of [A-Za-z0-9._:-]), else a new one; it is echoed in the
-answer's `X-Request-Id`, set as `shared.logs.REQUEST_ID` for every log line written while
-the request is served, and published with its transactions (gateway/submission.py). The
-access log's line names the method, the route template (never the path: ids stay out of
-labels and logs alike), the status, the duration, the request id and the key id, never the
-key's secret. This runs for every request: what it needs of the application is looked up
-once (`Access`), and its line costs a few microseconds
+It also sets the answer's RateLimit headers (gateway/rate_limits.py). The request id is the
+client's `X-Request-Id` when it is sane (at most `request_id_length_max` characters of
+[A-Za-z0-9._:-]), else a new one; it is echoed in the answer's `X-Request-Id`, set as
+`shared.logs.REQUEST_ID` for every log line written while the request is served, and published
+with its transactions (gateway/submission.py). The access log's line names the method, the route
+template (never the path: ids stay out of labels and logs alike), the status, the duration, the
+request id and the key id, never the key's secret. This runs for every request: what it needs of
+the application is looked up once (`Access`), and its line costs a few microseconds
 (docs/decisions/0020-operating-signals.md)."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from aiohttp.typedefs import Handler
 from gateway.app_keys import ERROR_CODE, REQUEST_ID
 from gateway.auth import KEY_ID
 from gateway.metrics import UNMATCHED_ROUTE, GatewayMetrics
+from gateway.rate_limits import add_rate_limit_headers
 from shared.ids import RequestIds
 from shared.logs import REQUEST_ID as LOGGED_REQUEST_ID
 from shared.logs import HotLog
@@ -69,9 +70,11 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = await handler(request)
     except web.HTTPException as error:  # a redirect or success raised (errors_middleware)
         error.headers[REQUEST_ID_HEADER] = request_id
+        add_rate_limit_headers(request, error.headers)
         _record(access, request, request_id, error.status, started_s)
         raise
     response.headers[REQUEST_ID_HEADER] = request_id
+    add_rate_limit_headers(request, response.headers)
     _record(access, request, request_id, response.status, started_s)
     return response
 

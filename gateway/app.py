@@ -34,7 +34,7 @@ from gateway.limits import SubmissionLimits
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import auth_middleware, errors_middleware
 from gateway.oauth import Tokens
-from gateway.rate_limits import RateLimiter, add_rate_limit_headers
+from gateway.rate_limits import RateLimiter
 from gateway.references import AppliedReferences
 from gateway.routes import add_routes
 from gateway.states import TransactionStates
@@ -219,7 +219,6 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SUBMISSION_LIMITS] = SubmissionLimits(settings)
     app.cleanup_ctx.extend([_database, _access, _status_cache, _publisher, _submitter])
-    app.on_response_prepare.append(add_rate_limit_headers)
     add_routes(app, settings)
     return app
 
