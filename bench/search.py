@@ -158,6 +158,11 @@ def queries(
         "wallets?type=system": lambda draw: f"{base}/wallets?type=system",
         "customers?status=Suspended": lambda draw: f"{base}/customers?status=Suspended",
         "customers?metadata[segment]=vip": lambda draw: f"{base}/customers?metadata[segment]=vip",
+        "entries <customer wallet>": lambda draw: f"{base}/wallets/{draw.choice(wallets)}/entries",
+        "entries <treasury>": lambda draw: f"{base}/wallets/{treasury}/entries",
+        "entries?order=asc&from <treasury>": lambda draw: (
+            f"{base}/wallets/{treasury}/entries?order=asc&from={instant(draw)}"
+        ),
         "balance?at=<customer wallet>": lambda draw: (
             f"{base}/wallets/{draw.choice(wallets)}/balance?at={instant(draw)}"
         ),

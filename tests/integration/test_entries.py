@@ -155,3 +155,25 @@ async def test_bad_entry_queries_are_400(ledger: Ledger) -> None:
         assert (reply.status, reply.body["error"]["code"]) == (400, "ValidationError"), query
     missing = await api.get(f"/projects/{project}/wallets/nope/entries")
     assert (missing.status, missing.body["error"]["code"]) == (404, "WalletNotFound")
+
+
+async def test_a_cursor_walk_within_a_window(ledger: Ledger, migrated: Settings) -> None:
+    api, project = ledger.api, ledger.project_id
+    wallet = await ledger.system_wallet()
+    for amount in range(1, 9):
+        await api.run(project, [issue(wallet, amount)])
+    rows = await fetch_rows(
+        migrated, "SELECT created_at FROM entries WHERE wallet_id = $1 ORDER BY id", wallet
+    )
+    times = [epoch_ms(row["created_at"]) for row in rows]
+    window = f"from={times[2]}&to={times[6]}"  # the entries of 3, 4, 5 and 6
+    for order, expected in (("asc", ["3", "4", "5", "6"]), ("desc", ["6", "5", "4", "3"])):
+        walked: list[str] = []
+        query = f"?order={order}&pageSize=3&{window}"
+        for _ in range(5):  # bounded: two pages
+            body = await entries(ledger, wallet, query)
+            walked += [entry["amount"] for entry in body["items"]]
+            if body["nextCursor"] is None:
+                break
+            query = f"?order={order}&pageSize=3&{window}&cursor={body['nextCursor']}"
+        assert walked == expected, order
