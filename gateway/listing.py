@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import datetime, timedelta
-from typing import TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -99,10 +99,36 @@ def moment_id_cursor(kind: str, row: Row) -> str:
     return encode_cursor(kind, moment_key(row["created_at"]), row["id"])
 
 
-def after_moment_id(cursor: str | None, kind: str) -> tuple[datetime | None, str]:
-    """The (time, id) a page of a list ordered by (`created_at`, `id`) starts after; no time
-    means the end its order starts from."""
+def cursor_bound(cursor: str | None, kind: str) -> tuple[datetime, str] | None:
+    """The (time, id) a cursor of a list ordered by (`created_at`, `id`) names; None without
+    one."""
     if cursor is None:
-        return None, ""
+        return None
     moment, item_id = decode_cursor(cursor, kind, NUMBER_KEY, ID_KEY)
     return key_moment(moment), item_id
+
+
+LATEST = datetime.max.replace(tzinfo=UTC)
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+Bound = tuple[datetime, Any]  # (created_at, id)
+
+
+def page_start(
+    window: tuple[datetime | None, datetime | None],
+    after: Bound | None,
+    newest_first: bool,
+    lowest_id: object,
+) -> tuple[Bound, datetime | None]:
+    """Where a page of a list ordered by (`created_at`, `id`) starts, and where it stops: the
+    page reads the items past one (created_at, id) bound, the cursor's `after` or the window's
+    edge on that side, whichever is nearer, and stops at the window's other edge (None: none).
+    Two bounds on one side would not both start the index's range: a `from` beside a cursor
+    scanned every item up to the cursor (docs/decisions/0024-one-index-of-entries-by-wallet.md).
+    `lowest_id` is below every id, so that (created_at, id) > (from, lowest_id) is
+    created_at >= from, and (created_at, id) < (to, lowest_id) is created_at < to."""
+    window_from, window_to = window
+    if newest_first:
+        start = (window_to or LATEST, lowest_id)
+        return (start if after is None else min(start, after)), window_from
+    start = (window_from or EARLIEST, lowest_id)
+    return (start if after is None else max(start, after)), window_to

@@ -8,7 +8,7 @@ so a deep page costs what the first one does. `from`/`to` filter on the time of 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aiohttp import web
 
@@ -25,6 +25,7 @@ from gateway.listing import (
     key_moment,
     moment_key,
     not_a_cursor,
+    page_start,
     read_ledger_query,
 )
 from gateway.openapi import examples
@@ -36,12 +37,8 @@ CURSOR_KIND = "E"
 # The cursor of the ledgers ordered by id, before decision 0024: still read, so that a client
 # paging through a ledger across the upgrade goes on where it was.
 ID_CURSOR_KIND = "e"
-# A page starts after one (created_at, id) bound, the cursor's or the window's edge, whichever is
-# nearer, and stops at the window's other edge: two bounds on the same side of the index would
-# not both start its range (a `from` beside a cursor's bound scanned the wallet's entries up to
-# it: 20 ms on a treasury of 990,000 entries, bench/search.py). Entry ids are positive, so
-# (created_at, id) > (from, 0) is created_at >= from and (created_at, id) < (to, 0) is
-# created_at < to.
+# A page starts after one (created_at, id) bound and stops at the window's other edge
+# (gateway/listing.py, `page_start`).
 NEWEST_FIRST = """
 SELECT * FROM entries
 WHERE wallet_id = $1 AND (created_at, id) < ($2, $3)
@@ -54,8 +51,6 @@ WHERE wallet_id = $1 AND (created_at, id) > ($2, $3)
   AND created_at < coalesce($4::timestamptz, 'infinity')
 ORDER BY created_at ASC, id ASC LIMIT $5 OFFSET $6
 """
-LATEST = datetime.max.replace(tzinfo=UTC)
-EARLIEST = datetime.min.replace(tzinfo=UTC)
 ENTRY_MOMENT = "SELECT created_at FROM entries WHERE id = $1 AND wallet_id = $2"
 
 
@@ -98,13 +93,8 @@ async def _bounds(
     database: Database, query: LedgerQuery, wallet_id: str, newest_first: bool
 ) -> tuple[tuple[datetime, int], datetime | None]:
     """The (time, id) a page starts after, and the time its window ends at (None: none)."""
-    window_from, window_to = query.window()
     after = None if query.cursor is None else await _cursor(database, query.cursor, wallet_id)
-    if newest_first:
-        start = (window_to or LATEST, 0)
-        return (start if after is None else min(start, after)), window_from
-    start = (window_from or EARLIEST, 0)
-    return (start if after is None else max(start, after)), window_to
+    return page_start(query.window(), after, newest_first, lowest_id=0)
 
 
 async def _cursor(database: Database, cursor: str, wallet_id: str) -> tuple[datetime, int]:

@@ -14,7 +14,7 @@ from aiohttp import web
 from gateway import responses
 from gateway.app_keys import DATABASE
 from gateway.http import json_response
-from gateway.listing import after_moment_id, moment_id_cursor, read_ledger_query
+from gateway.listing import cursor_bound, moment_id_cursor, page_start, read_ledger_query
 from gateway.openapi import examples
 from gateway.openapi.endpoint import Endpoint
 from gateway.query_strings import HoldQuery
@@ -27,18 +27,20 @@ CURSOR_KIND = "h"
 # two scopes are two statements so that each is planned on its own index.
 _OF_PROJECT = "SELECT * FROM holds WHERE project_id = $1 AND $2::text IS NULL"
 _OF_WALLET = "SELECT * FROM holds WHERE wallet_id = $2 AND project_id = $1"
+# $4 and $5 the (created_at, id) the page starts after, $6 the time it stops at (NULL: none):
+# gateway/listing.py, `page_start`.
 _FILTERS = """
   AND ($3::text IS NULL OR status = $3)
-  AND created_at >= coalesce($4::timestamptz, '-infinity')
-  AND created_at < coalesce($5::timestamptz, 'infinity')
 """
 _NEWEST_FIRST = (
-    _FILTERS + "AND (created_at, id) < (coalesce($6::timestamptz, 'infinity'), $7::text)"
-    " ORDER BY created_at DESC, id DESC LIMIT $8 OFFSET $9"
+    _FILTERS + "AND (created_at, id) < ($4, $5)"
+    " AND created_at >= coalesce($6::timestamptz, '-infinity')"
+    " ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8"
 )
 _OLDEST_FIRST = (
-    _FILTERS + "AND (created_at, id) > (coalesce($6::timestamptz, '-infinity'), $7::text)"
-    " ORDER BY created_at ASC, id ASC LIMIT $8 OFFSET $9"
+    _FILTERS + "AND (created_at, id) > ($4, $5)"
+    " AND created_at < coalesce($6::timestamptz, 'infinity')"
+    " ORDER BY created_at ASC, id ASC LIMIT $7 OFFSET $8"
 )
 # (of one wallet, newest first) -> the statement
 STATEMENTS = {
@@ -63,15 +65,17 @@ async def get_hold(request: web.Request) -> web.Response:
 
 async def list_holds(request: web.Request) -> web.Response:
     query, page_size = read_ledger_query(request, HoldQuery)
-    after_moment, after_id = after_moment_id(query.cursor, CURSOR_KIND)
+    newest_first = query.order == "desc"
+    start, stop = page_start(
+        query.window(), cursor_bound(query.cursor, CURSOR_KIND), newest_first, lowest_id=""
+    )
     rows = await request.app[DATABASE].fetch(
-        STATEMENTS[(query.wallet_id is not None, query.order == "desc")],
+        STATEMENTS[(query.wallet_id is not None, newest_first)],
         request.match_info["projectId"],
         query.wallet_id,
         query.status,
-        *query.window(),
-        after_moment,
-        after_id,
+        *start,
+        stop,
         page_size + 1,
         (query.page - 1) * page_size,
     )

@@ -22,7 +22,7 @@ from gateway import responses
 from gateway.app_keys import DATABASE
 from gateway.filtering import Select
 from gateway.http import json_response
-from gateway.listing import after_moment_id, moment_id_cursor, read_ledger_query
+from gateway.listing import cursor_bound, moment_id_cursor, page_start, read_ledger_query
 from gateway.openapi import examples
 from gateway.openapi.endpoint import Endpoint
 from gateway.query_strings import TransactionQuery
@@ -36,8 +36,17 @@ STATUS_CONDITIONS = {
     "Failed": "status = 'Failed'",
     "Pending": "false",
 }
-NEWEST_FIRST = ("(created_at, id) < ($, $)", "ORDER BY created_at DESC, id DESC LIMIT $ OFFSET $")
-OLDEST_FIRST = ("(created_at, id) > ($, $)", "ORDER BY created_at ASC, id ASC LIMIT $ OFFSET $")
+# Where a page starts and where it stops: gateway/listing.py, `page_start`.
+NEWEST_FIRST = (
+    "(created_at, id) < ($, $)",
+    "created_at >= $",
+    "ORDER BY created_at DESC, id DESC LIMIT $ OFFSET $",
+)
+OLDEST_FIRST = (
+    "(created_at, id) > ($, $)",
+    "created_at < $",
+    "ORDER BY created_at ASC, id ASC LIMIT $ OFFSET $",
+)
 
 
 def list_statement(
@@ -57,10 +66,14 @@ def list_statement(
         )
     if query.metadata is not None:
         select.where("metadata IS NOT NULL AND metadata @> $::jsonb", query.metadata)
-    select.window("created_at", query.window())
-    after, order = NEWEST_FIRST if query.order == "desc" else OLDEST_FIRST
-    if query.cursor is not None:
-        select.where(after, *after_moment_id(query.cursor, CURSOR_KIND))
+    newest_first = query.order == "desc"
+    after, until, order = NEWEST_FIRST if newest_first else OLDEST_FIRST
+    start, stop = page_start(
+        query.window(), cursor_bound(query.cursor, CURSOR_KIND), newest_first, lowest_id=""
+    )
+    select.where(after, *start)
+    if stop is not None:
+        select.where(until, stop)
     return select.statement(order, page_size + 1, (query.page - 1) * page_size)
 
 

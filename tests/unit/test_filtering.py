@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from gateway.filtering import PARAMETERS_MAX, Select
 from gateway.handlers import customer_list, transaction_list, wallet_list
 from gateway.http import field_errors
+from gateway.listing import LATEST
 from gateway.query_strings import CustomerQuery, TransactionQuery, WalletQuery
 from shared.errors import InvariantViolation
 
@@ -50,14 +51,14 @@ def transactions(values: dict[str, object]) -> TransactionQuery:
 def test_the_transaction_list_has_the_conditions_of_its_filters_only() -> None:
     plain, arguments = transaction_list.list_statement("p", transactions({}), 50)
     assert "entries" not in plain and "status" not in plain and "metadata" not in plain
-    assert arguments == ["p", 51, 0]
+    assert arguments == ["p", LATEST, "", 51, 0]  # a page starts at the end, newest first
     query = transactions(
         {"walletId": "w", "status": "Failed", "referenceId": "r", "metadata": {"k": "v"}}
     )
     statement, arguments = transaction_list.list_statement("p", query, 10)
     assert "status = 'Failed'" in statement
     assert "e.wallet_id = $" in statement and "metadata @> $" in statement
-    assert arguments == ["p", "r", "w", {"k": "v"}, 11, 0]
+    assert arguments == ["p", "r", "w", {"k": "v"}, LATEST, "", 11, 0]
     assert "Failed" not in arguments  # a status is a constant of the statement, for its index
 
 

@@ -9,12 +9,15 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.listing import (
+    EARLIEST,
     ID_KEY,
+    LATEST,
     NUMBER_KEY,
     decode_cursor,
     encode_cursor,
     key_moment,
     moment_key,
+    page_start,
 )
 from gateway.query_strings import EPOCH_MS_MAX, LedgerQuery, PageQuery
 from shared.errors import ValidationFailed
@@ -105,3 +108,34 @@ def test_foreign_or_broken_cursors_are_400(cursor: str) -> None:
 def test_a_cursor_time_beyond_year_9999_is_400() -> None:
     with pytest.raises(ValidationFailed):
         key_moment(str(10**17 * 3))
+
+
+T1, T2, T3 = (datetime(2026, 1, day, tzinfo=UTC) for day in (1, 2, 3))
+
+
+@pytest.mark.parametrize(
+    ("window", "after", "newest_first", "expected"),
+    [
+        # no cursor: the window's edge on the page's side, or the end of the list
+        ((None, None), None, True, ((LATEST, ""), None)),
+        ((None, None), None, False, ((EARLIEST, ""), None)),
+        ((T1, T3), None, True, ((T3, ""), T1)),
+        ((T1, T3), None, False, ((T1, ""), T3)),
+        # a cursor inside the window starts the page; the window's far edge stops it
+        ((T1, T3), (T2, "x"), True, ((T2, "x"), T1)),
+        ((T1, T3), (T2, "x"), False, ((T2, "x"), T3)),
+        # a cursor outside the window: the window's edge is nearer
+        ((T1, T2), (T3, "x"), True, ((T2, ""), T1)),
+        ((T2, T3), (T1, "x"), False, ((T2, ""), T3)),
+        # a cursor at the window's edge: on the `to` side the edge (exclusive) is nearer
+        ((T1, T2), (T2, "x"), True, ((T2, ""), T1)),
+        ((T2, T3), (T2, "x"), False, ((T2, "x"), T3)),
+    ],
+)
+def test_a_page_starts_after_one_bound_and_stops_at_the_far_edge(
+    window: tuple[datetime | None, datetime | None],
+    after: tuple[datetime, str] | None,
+    newest_first: bool,
+    expected: tuple[tuple[datetime, str], datetime | None],
+) -> None:
+    assert page_start(window, after, newest_first, lowest_id="") == expected
