@@ -26,6 +26,7 @@ from shared.ids import RequestIds
 from shared.logs import REQUEST_ID as LOGGED_REQUEST_ID
 from shared.logs import HotLog
 from shared.settings import Settings
+from shared.tracing import Tracer
 
 ACCESS_LOG = HotLog("gateway.access")
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -37,12 +38,15 @@ SUBMIT_METHOD, SUBMIT_ROUTE = "POST", "/projects/{projectId}/transactions"
 
 class Access:
     """What the middleware needs of the application: the metrics, the request ids it makes,
-    and the settings it reads."""
+    the settings it reads, and the tracer when tracing is on (shared/tracing.py)."""
 
-    __slots__ = ("access_log", "length_max", "metrics", "request_ids")
+    __slots__ = ("access_log", "length_max", "metrics", "request_ids", "tracer")
 
-    def __init__(self, settings: Settings, metrics: GatewayMetrics) -> None:
+    def __init__(
+        self, settings: Settings, metrics: GatewayMetrics, tracer: Tracer | None = None
+    ) -> None:
         self.metrics = metrics
+        self.tracer = tracer
         self.request_ids = RequestIds()
         self.length_max = settings.request_id_length_max
         self.access_log = settings.access_log
@@ -66,7 +70,10 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     request_id = request[REQUEST_ID] = request_id_of(request, access.length_max, access.request_ids)
     LOGGED_REQUEST_ID.set(request_id)
     try:
-        response = await handler(request)
+        if access.tracer is None:
+            response = await handler(request)
+        else:
+            response = await _traced(access.tracer, request, handler, request_id)
     except web.HTTPException as error:  # a redirect or success raised (errors_middleware)
         error.headers[REQUEST_ID_HEADER] = request_id
         _record(access, request, request_id, error.status, started_s)
@@ -76,12 +83,31 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     return response
 
 
+async def _traced(
+    tracer: Tracer, request: web.Request, handler: Handler, request_id: str
+) -> web.StreamResponse:
+    """The handler's answer, within the request's SERVER span."""
+    with tracer.serving(request.method, _route(request), request_id, request.headers) as span:
+        try:
+            response = await handler(request)
+        except web.HTTPException as error:
+            tracer.answered(span, error.status)
+            raise
+        tracer.answered(span, response.status)
+        return response
+
+
+def _route(request: web.Request) -> str:
+    """The request's route template (never its path), or UNMATCHED_ROUTE."""
+    resource = request.match_info.route.resource
+    return UNMATCHED_ROUTE if resource is None else resource.canonical
+
+
 def _record(
     access: Access, request: web.Request, request_id: str, status: int, started_s: float
 ) -> None:
     duration_s = time.perf_counter() - started_s
-    resource = request.match_info.route.resource
-    route = UNMATCHED_ROUTE if resource is None else resource.canonical
+    route = _route(request)
     method = request.method
     access.metrics.request(method, route, status, duration_s)
     if route == SUBMIT_ROUTE and method == SUBMIT_METHOD:
