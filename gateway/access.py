@@ -9,7 +9,8 @@ access log's line names the method, the route template (never the path: ids stay
 labels and logs alike), the status, the duration, the request id and the key id, never the
 key's secret. This runs for every request: what it needs of the application is looked up
 once (`Access`), and its line costs a few microseconds
-(docs/decisions/0020-operating-signals.md)."""
+(docs/decisions/0020-operating-signals.md). With tracing on, the request is served within a
+span of its own (shared/tracing.py, docs/decisions/0025-traces.md)."""
 
 from __future__ import annotations
 
@@ -107,7 +108,8 @@ def _record(
     access: Access, request: web.Request, request_id: str, status: int, started_s: float
 ) -> None:
     duration_s = time.perf_counter() - started_s
-    route = _route(request)
+    resource = request.match_info.route.resource  # as `_route`, without a call per request
+    route = UNMATCHED_ROUTE if resource is None else resource.canonical
     method = request.method
     access.metrics.request(method, route, status, duration_s)
     if route == SUBMIT_ROUTE and method == SUBMIT_METHOD:
