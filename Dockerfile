@@ -4,5 +4,8 @@ COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY gateway ./gateway
 COPY worker ./worker
-RUN pip install --no-cache-dir .
+# Optional extras, e.g. --build-arg EXTRAS='[otlp]' for traces sent to a collector
+# (docs/operations.md, "Traces").
+ARG EXTRAS=""
+RUN pip install --no-cache-dir ".${EXTRAS}"
 ENTRYPOINT ["cloudwallet"]

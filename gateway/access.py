@@ -9,7 +9,8 @@ with its transactions (gateway/submission.py). The access log's line names the m
 template (never the path: ids stay out of labels and logs alike), the status, the duration, the
 request id and the key id, never the key's secret. This runs for every request: what it needs of
 the application is looked up once (`Access`), and its line costs a few microseconds
-(docs/decisions/0020-operating-signals.md)."""
+(docs/decisions/0020-operating-signals.md). With tracing on, the request is served within a span
+of its own (shared/tracing.py, docs/decisions/0025-traces.md)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from shared.ids import RequestIds
 from shared.logs import REQUEST_ID as LOGGED_REQUEST_ID
 from shared.logs import HotLog
 from shared.settings import Settings
+from shared.tracing import Tracer
 
 ACCESS_LOG = HotLog("gateway.access")
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -38,12 +40,15 @@ SUBMIT_METHOD, SUBMIT_ROUTE = "POST", "/projects/{projectId}/transactions"
 
 class Access:
     """What the middleware needs of the application: the metrics, the request ids it makes,
-    and the settings it reads."""
+    the settings it reads, and the tracer when tracing is on (shared/tracing.py)."""
 
-    __slots__ = ("access_log", "length_max", "metrics", "request_ids")
+    __slots__ = ("access_log", "length_max", "metrics", "request_ids", "tracer")
 
-    def __init__(self, settings: Settings, metrics: GatewayMetrics) -> None:
+    def __init__(
+        self, settings: Settings, metrics: GatewayMetrics, tracer: Tracer | None = None
+    ) -> None:
         self.metrics = metrics
+        self.tracer = tracer
         self.request_ids = RequestIds()
         self.length_max = settings.request_id_length_max
         self.access_log = settings.access_log
@@ -67,7 +72,10 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     request_id = request[REQUEST_ID] = request_id_of(request, access.length_max, access.request_ids)
     LOGGED_REQUEST_ID.set(request_id)
     try:
-        response = await handler(request)
+        if access.tracer is None:
+            response = await handler(request)
+        else:
+            response = await _traced(access.tracer, request, handler, request_id)
     except web.HTTPException as error:  # a redirect or success raised (errors_middleware)
         error.headers[REQUEST_ID_HEADER] = request_id
         add_rate_limit_headers(request, error.headers)
@@ -79,11 +87,31 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     return response
 
 
+async def _traced(
+    tracer: Tracer, request: web.Request, handler: Handler, request_id: str
+) -> web.StreamResponse:
+    """The handler's answer, within the request's SERVER span."""
+    with tracer.serving(request.method, _route(request), request_id, request.headers) as span:
+        try:
+            response = await handler(request)
+        except web.HTTPException as error:
+            tracer.answered(span, error.status)
+            raise
+        tracer.answered(span, response.status)
+        return response
+
+
+def _route(request: web.Request) -> str:
+    """The request's route template (never its path), or UNMATCHED_ROUTE."""
+    resource = request.match_info.route.resource
+    return UNMATCHED_ROUTE if resource is None else resource.canonical
+
+
 def _record(
     access: Access, request: web.Request, request_id: str, status: int, started_s: float
 ) -> None:
     duration_s = time.perf_counter() - started_s
-    resource = request.match_info.route.resource
+    resource = request.match_info.route.resource  # as `_route`, without a call per request
     route = UNMATCHED_ROUTE if resource is None else resource.canonical
     method = request.method
     access.metrics.request(method, route, status, duration_s)

@@ -54,6 +54,7 @@ from shared.services import (
     until_reached,
 )
 from shared.settings import Settings
+from shared.tracing import GATEWAY_SCOPE, tracer
 
 log = logging.getLogger(__name__)
 
@@ -200,20 +201,22 @@ async def _submitter(app: web.Application) -> AsyncIterator[None]:
         references,
         Duplicates(settings, cache, states),
         app[DEPENDENCIES],
+        app[ACCESS].tracer,
     )
     yield
     await references.close()
 
 
 def create_app(settings: Settings) -> web.Application:
-    """The gateway with its routes, middlewares and resources; nothing connects until startup."""
+    """The gateway with its routes, middlewares and resources; nothing connects until startup.
+    ConfigurationError if tracing is asked for without its packages (shared/tracing.py)."""
     app = web.Application(
         middlewares=[access_middleware, errors_middleware, auth_middleware],
         client_max_size=settings.request_body_bytes_max,
     )
     app[SETTINGS] = settings
     metrics = app[METRICS] = GatewayMetrics()
-    app[ACCESS] = Access(settings, metrics)
+    app[ACCESS] = Access(settings, metrics, tracer(settings, GATEWAY_SCOPE))
     app[DEPENDENCIES] = Dependencies(
         retry_after_s=settings.retry_after_s, ready_timeout_ms=settings.ready_timeout_ms
     )

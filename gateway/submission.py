@@ -23,7 +23,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.dependencies import Dependencies
 from gateway.duplicates import DuplicateReference, Duplicates, Taken
@@ -41,6 +41,10 @@ from shared.errors import ApiError, CacheUnavailable
 from shared.ids import new_id
 from shared.redis.status_cache import Claim, Holder, StatusCache, within_deadline
 from shared.settings import Settings
+from shared.tracing import Tracer
+
+if TYPE_CHECKING:
+    from opentelemetry.util.types import AttributeValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +119,11 @@ class Submitter:
         references: AppliedReferences,
         duplicates: Duplicates,
         dependencies: Dependencies | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         """`publisher` None: the broker is not reached yet, and `dependencies` says when it is
-        (a gateway started while a service was down)."""
+        (a gateway started while a service was down). With a `tracer`, each publish is a span
+        whose traceparent travels with its transactions (shared/tracing.py)."""
         self._cache = cache
         if dependencies is None:
             if publisher is None:
@@ -127,6 +133,7 @@ class Submitter:
         self._references = references
         self.duplicates = duplicates
         self._redis_timeout_s = settings.redis_timeout_ms / 1000
+        self._tracer = tracer
 
     async def submit(
         self,
@@ -165,7 +172,10 @@ class Submitter:
             await self._release(project_id, [claim])
             raise ClientGone
         try:
-            await publisher.publish_coalesced(project_id, submission.message, request_id)
+            if self._tracer is None:
+                await publisher.publish_coalesced(project_id, submission.message, request_id)
+            else:
+                await _publish_traced(self._tracer, publisher, project_id, submission, request_id)
         except BaseException:
             await self._release(project_id, [claim])
             raise
@@ -212,11 +222,7 @@ class Submitter:
             outcomes[index] = DuplicateReference(claim, found.digest, found.state)
         if publishable:
             try:
-                await publisher.publish_batch(
-                    project_id,
-                    [s.message for s in publishable],
-                    request_ids=[request_id] * len(publishable),
-                )
+                await self._publish_many(publisher, project_id, publishable, request_id)
             except BaseException:
                 await self._release(project_id, [s.claim for s in publishable])
                 raise
@@ -226,6 +232,26 @@ class Submitter:
                 confirmed = [s.claim for s in publishable]
                 await within_deadline(deadline_s, self._cache.confirm_many(project_id, confirmed))
         return outcomes
+
+    async def _publish_many(
+        self,
+        publisher: Publisher,
+        project_id: str,
+        submissions: list[Submission],
+        request_id: str | None,
+    ) -> None:
+        """Publish a batch request's submissions together, in one span when tracing is on."""
+        bodies = [submission.message for submission in submissions]
+        request_ids: list[str | None] = [request_id] * len(bodies)
+        if self._tracer is None:
+            await publisher.publish_batch(project_id, bodies, request_ids=request_ids)
+            return
+        attributes: dict[str, AttributeValue] = {"messaging.batch.message_count": len(bodies)}
+        with self._tracer.publishing("publish transactions", attributes) as traceparent:
+            traceparents: list[str | None] = [traceparent] * len(bodies)
+            await publisher.publish_batch(
+                project_id, bodies, request_ids=request_ids, traceparents=traceparents
+            )
 
     async def _hand_over(
         self, project_id: str, claim: Claim, applied: Applied, deadline_s: float
@@ -241,3 +267,18 @@ class Submitter:
         deadline_s = asyncio.get_running_loop().time() + self._redis_timeout_s
         with contextlib.suppress(CacheUnavailable):
             await within_deadline(deadline_s, self._cache.release_many(project_id, claims))
+
+
+async def _publish_traced(
+    tracer: Tracer,
+    publisher: Publisher,
+    project_id: str,
+    submission: Submission,
+    request_id: str | None,
+) -> None:
+    """`publish_coalesced` within a span of its own, whose traceparent travels with it."""
+    attributes: dict[str, AttributeValue] = {
+        "cloudwallet.transaction.id": submission.claim.transaction_id
+    }
+    with tracer.publishing("publish transaction", attributes) as traceparent:
+        await publisher.publish_coalesced(project_id, submission.message, request_id, traceparent)

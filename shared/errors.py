@@ -16,6 +16,8 @@ to the library, and one gateway middleware maps it to HTTP.
     │       ├── CacheUnavailable
     │       └── TooManyRequests  429 TooManyRequests (too much in flight, failed authentications)
     │                            or RateLimited (the key's rate limit), with Retry-After
+    ├── ConfigurationError       a setting the process cannot act on (tracing asked for
+    │                            without its package): one line at start, and it stops
     └── InvariantViolation       a programmer error: the work must stop, never be acknowledged
 """
 
@@ -114,6 +116,10 @@ class CacheUnavailable(Unavailable):
 class TooManyRequests(Unavailable):
     status = 429
     default_code = "TooManyRequests"
+
+
+class ConfigurationError(CloudwalletError):
+    """A setting the process cannot act on; the message says what to do."""
 
 
 class InvariantViolation(CloudwalletError):

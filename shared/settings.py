@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(default=8081, ge=0, le=65535)
     metrics_refresh_ms: int = Field(default=5000, ge=100)
+    # OpenTelemetry traces (docs/operations.md): off, written to standard output (console), or
+    # sent to a collector over OTLP/HTTP (otlp, which needs the `otlp` extra installed) at
+    # tracing_otlp_endpoint (unset: the exporter's OTEL_EXPORTER_OTLP_* variables, else
+    # http://localhost:4318/v1/traces). Asked for without its packages, the process stops.
+    tracing: Literal["off", "console", "otlp"] = "off"
+    tracing_otlp_endpoint: str | None = None
     # A process that starts while a service is down keeps trying to reach it, this long apart,
     # until it answers or the process is stopped; meanwhile /ready names the service.
     dependency_retry_ms: int = Field(default=2000, ge=10)

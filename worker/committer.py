@@ -26,10 +26,12 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from shared.contract.messages import TransactionMessage
 from shared.ids import new_id
 from shared.settings import Settings
+from shared.tracing import Tracer
 from worker import delivery, store
 from worker.batch import BatchPlan, Guess, WalletCache, guess, plan_batch
 from worker.failpoints import FailPoint
@@ -37,6 +39,9 @@ from worker.intake import Parsed
 from worker.lease import TRANSIENT_DATABASE_ERRORS, Lease
 from worker.metrics import WorkerMetrics
 from worker.outbox import Outbox
+
+if TYPE_CHECKING:
+    from opentelemetry.util.types import AttributeValue
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +100,10 @@ class Committer:
         outbox: Outbox,
         failpoint: FailPoint,
         metrics: WorkerMetrics | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.partition = partition
+        self._tracer = tracer
         self._settings = settings
         self._lease = lease
         self._outbox = outbox
@@ -137,6 +144,7 @@ class Committer:
         forgotten = self._outbox.confirmed()
         messages = [message for _, message in parsed]
         started_s = time.perf_counter()
+        began_ns = 0 if self._tracer is None else time.time_ns()
         try:
             applied = await self._apply(messages, forgotten, stop, ahead, progress)
         finally:
@@ -154,6 +162,8 @@ class Committer:
             self.partition, deliveries, sum(1 for outcome in plan.outcomes if not outcome.new)
         )
         self._count(plan, deliveries, redelivered)
+        if self._tracer is not None:
+            self._trace(self._tracer, plan, deliveries, began_ns)
         return Committed(plan, deliveries, outbox_batch_id)
 
     def _count(
@@ -170,6 +180,31 @@ class Committer:
             request_id = received.request_id_of(outcome.message.id)
             if request_id is not None and outcome.new:
                 delivery.report_applied(self.partition, outcome, request_id)
+
+    def _trace(
+        self,
+        tracer: Tracer,
+        plan: BatchPlan,
+        deliveries: list[delivery.Delivery],
+        began_ns: int,
+    ) -> None:
+        """A span for each transaction of a committed batch that arrived with a traceparent,
+        from when the batch began to now, after its commit (docs/decisions/0025-traces.md)."""
+        for outcome, received in zip(plan.outcomes, deliveries, strict=False):
+            traceparent = received.traceparent_of(outcome.message.id)
+            if traceparent is None:
+                continue
+            body = outcome.body
+            failure = body.get("failure")
+            attributes: dict[str, AttributeValue] = {
+                "cloudwallet.transaction.id": body["id"],
+                "cloudwallet.transaction.status": body["status"],
+                "cloudwallet.transaction.failure": failure["code"] if failure else "",
+                "cloudwallet.transaction.replayed": not outcome.new,
+                "cloudwallet.partition": self.partition,
+                "cloudwallet.batch.size": len(deliveries),
+            }
+            tracer.applied(traceparent, began_ns, attributes)
 
     async def _apply(
         self,

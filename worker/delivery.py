@@ -16,7 +16,7 @@ from aiormq.abc import DeliveredMessage
 from pydantic import ValidationError
 
 from shared.amqp.broker import broker_errors
-from shared.amqp.publisher import REQUEST_IDS_HEADER
+from shared.contract.headers import REQUEST_IDS_HEADER, TRACEPARENTS_HEADER, decode_entries
 from shared.contract.messages import (
     TRANSACTION_BATCH_TYPE,
     TransactionBatchMessage,
@@ -38,33 +38,35 @@ class Delivery:
     without it and its task the writer spends a fifth less CPU per single-transfer message
     (docs/decisions/0011-hand-written-protocol-code.md)."""
 
-    __slots__ = ("_message", "_request_ids")
+    __slots__ = ("_message", "_request_ids", "_traceparents")
 
     def __init__(self, message: DeliveredMessage) -> None:
         self._message = message
         self._request_ids: dict[str, str] | None = None
+        self._traceparents: dict[str, str] | None = None
 
-    def bind_request_ids(self, messages: list[TransactionMessage]) -> None:
-        """Read the request ids of the transactions it carries (in their order) from its
-        REQUEST_IDS_HEADER, if it has one (shared/amqp/publisher.py)."""
+    def bind_headers(self, messages: list[TransactionMessage]) -> None:
+        """Read the request ids and traceparents of the transactions it carries (in their
+        order) from its headers, if it has them (shared/contract/headers.py)."""
         headers = self._message.header.properties.headers
-        value = headers.get(REQUEST_IDS_HEADER) if headers else None
-        if value is None:
+        if not headers:
             return
-        text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-        entries = text.split(",")
-        if len(entries) == 1:  # one for every transaction (shared/amqp/publisher.py)
-            entries *= len(messages)
-        self._request_ids = {
-            message.id: request_id
-            for message, request_id in zip(messages, entries, strict=False)
-            if request_id
-        }
+        request_ids = headers.get(REQUEST_IDS_HEADER)
+        if request_ids is not None:
+            self._request_ids = _by_transaction(request_ids, messages)
+        traceparents = headers.get(TRACEPARENTS_HEADER)
+        if traceparents is not None:
+            self._traceparents = _by_transaction(traceparents, messages)
 
     def request_id_of(self, transaction_id: str) -> str | None:
         """The request id that transaction was submitted with, if any."""
         request_ids = self._request_ids
         return None if request_ids is None else request_ids.get(transaction_id)
+
+    def traceparent_of(self, transaction_id: str) -> str | None:
+        """The W3C traceparent that transaction was published with, if any (tracing on)."""
+        traceparents = self._traceparents
+        return None if traceparents is None else traceparents.get(transaction_id)
 
     @property
     def body(self) -> bytes:
@@ -113,6 +115,12 @@ class Delivery:
         if tag is None:
             raise ChannelInvalidStateError("a delivery without a delivery tag")
         return tag
+
+
+def _by_transaction(value: Any, messages: list[TransactionMessage]) -> dict[str, str]:
+    """A header's entries by transaction id, those without one left out."""
+    entries = decode_entries(value, len(messages)) or []
+    return {message.id: entry for message, entry in zip(messages, entries, strict=True) if entry}
 
 
 class WriterChannel(RobustChannel):
@@ -191,7 +199,7 @@ async def parse(
     if isinstance(decoded, str):
         await dead_letter(delivery, partition, decoded)
         return []
-    delivery.bind_request_ids(decoded)
+    delivery.bind_headers(decoded)
     return [(delivery, message) for message in decoded]
 
 

@@ -25,6 +25,7 @@ from shared.logs import flush_hot_logs
 from shared.redis.status_cache import StatusCache
 from shared.services import POSTGRESQL, RABBITMQ, REDIS, reported, until_reached
 from shared.settings import Settings
+from shared.tracing import WORKER_SCOPE, tracer
 from worker import ownership
 from worker.metrics import WorkerMetrics
 from worker.monitor import Monitor
@@ -48,6 +49,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     to the queues). PostgreSQL or the broker down at start is waited for (one line logged,
     another try every `dependency_retry_ms`), with /ready naming it meanwhile
     (worker/monitor.py)."""
+    traces = tracer(settings, WORKER_SCOPE)  # ConfigurationError before anything is opened
     tune_garbage_collector(settings)
     worker_id = new_id()
     metrics = WorkerMetrics()
@@ -95,7 +97,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         await broker.declare_topology(setup, settings)
         await setup.close()
         announce = await connection.channel(publisher_confirms=True)
-        supervisor = Supervisor(Shared(settings, worker_id, cache, announce, metrics), pool)
+        supervisor = Supervisor(Shared(settings, worker_id, cache, announce, metrics, traces), pool)
         monitor.partitions = supervisor.consuming
         refreshing = asyncio.create_task(monitor.refresh(stop))
         resources.push_async_callback(_cancelled, refreshing)

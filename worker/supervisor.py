@@ -31,6 +31,7 @@ from shared.database import TRANSIENT_ERRORS
 from shared.errors import BrokerUnavailable, InvariantViolation, Unavailable
 from shared.redis.status_cache import StatusCache
 from shared.settings import Settings
+from shared.tracing import Tracer
 from worker import intake, ownership
 from worker.lease import PartitionLease
 from worker.metrics import WorkerMetrics
@@ -49,6 +50,7 @@ class Shared:
     cache: StatusCache
     announce: AbstractChannel  # confirming: events and replies (worker/outbox.py)
     metrics: WorkerMetrics | None = None
+    tracer: Tracer | None = None  # tracing on (shared/tracing.py)
 
 
 @dataclass
@@ -227,6 +229,7 @@ def _start(shared: Shared, lease: PartitionLease) -> Running:
                 connection,
                 shared.announce,
                 shared.metrics,
+                shared.tracer,
             )
             log.info("partition %s: writing", lease.partition)
             await writer.run(writer_stop)

@@ -28,6 +28,7 @@ from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from shared.redis.status_cache import StatusCache
 from shared.settings import Settings
+from shared.tracing import Tracer
 from worker.batch import Guess
 from worker.committer import Committer, Committing
 from worker.expiry import ExpiryScanner
@@ -53,13 +54,16 @@ class PartitionWriter:
         connection: AbstractRobustConnection,
         announce: AbstractChannel,
         metrics: WorkerMetrics | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.partition = partition
         self._connection = connection
         failpoint = FailPoint.from_environment()
         self._intake = Intake(partition, settings, asyncio.Queue())
         self._outbox = Outbox(partition, settings, lease, announce, failpoint)
-        self._committer = Committer(partition, settings, lease, self._outbox, failpoint, metrics)
+        self._committer = Committer(
+            partition, settings, lease, self._outbox, failpoint, metrics, tracer
+        )
         self._settler = Settler(partition, cache, self._committer, self._outbox)
         self._expiry = ExpiryScanner(partition, settings, lease, announce)
         self._committing: Committing | None = None  # the batch in flight

@@ -25,6 +25,7 @@ from pamqp import commands as spec
 
 from shared.amqp import broker
 from shared.coalescer import Coalescer
+from shared.contract.headers import REQUEST_IDS_HEADER, TRACEPARENTS_HEADER, message_headers
 from shared.contract.messages import (
     TRANSACTION_BATCH_TYPE,
     QueueMessage,
@@ -37,13 +38,10 @@ from shared.fastpath.confirms import publish_many
 from shared.settings import Settings
 
 PERSISTENT = 2
-# The message header that carries the request ids of a message's transactions, in their order,
-# separated by commas (request ids hold no comma: gateway/access.py); a transaction without one
-# has an empty entry, and a single entry is every transaction's (a batch request's items share
-# theirs). The worker logs and announces each transaction with its own (worker/delivery.py).
-REQUEST_IDS_HEADER = "cloudwallet-request-ids"
 RequestIds = list[str | None]
-Coalesced = tuple[dict[str, Any], str | None]  # a `message_body` object and its request id
+Traceparents = list[str | None]
+# A `message_body` object, its request id and its traceparent (shared/contract/headers.py).
+Coalesced = tuple[dict[str, Any], str | None, str | None]
 
 
 class Publisher:
@@ -110,18 +108,21 @@ class Publisher:
         bodies: list[dict[str, Any]],
         *,
         request_ids: RequestIds | None = None,
+        traceparents: Traceparents | None = None,
     ) -> None:
         """Publish transactions of one project, given as `message_body` objects, in order, in
         messages of at most `message_bytes_max` bytes (`queue_messages`) on one channel, and
         wait for the broker's confirms. On an error (BrokerUnavailable) the caller answers none
         of them accepted, though some may still be queued, as after any confirm that did not
         come: the worker's unique reference IDs keep a retry from applying them twice.
-        `request_ids`, one per body, travel in each message's REQUEST_IDS_HEADER."""
+        `request_ids` and `traceparents`, one per body, travel in each message's headers
+        (shared/contract/headers.py)."""
         messages = queue_messages(bodies, self._message_bytes_max)
-        if request_ids is None:
+        if request_ids is None and traceparents is None:
             await self.publish_messages(project_id, messages)
             return
-        headers = _request_id_headers(messages, bodies, request_ids)
+        followed = {REQUEST_IDS_HEADER: request_ids, TRACEPARENTS_HEADER: traceparents}
+        headers = message_headers(messages, bodies, followed)
         await self.publish_messages(project_id, messages, headers=headers)
 
     async def publish_messages(
@@ -152,7 +153,11 @@ class Publisher:
             await publish_many(self._next(), publishes, mandatory=True)
 
     async def publish_coalesced(
-        self, project_id: str, body: dict[str, Any], request_id: str | None = None
+        self,
+        project_id: str,
+        body: dict[str, Any],
+        request_id: str | None = None,
+        traceparent: str | None = None,
     ) -> None:
         """Publish one transaction (a `message_body` object) and wait for the confirm, sharing
         the broker message with the other transactions of the project submitted meanwhile: in
@@ -165,7 +170,7 @@ class Publisher:
         largest cost of a submission; when idle, a transaction travels alone, one loop turn
         later."""
         coalescer = self._coalescers.get(project_id) or self._coalescer_of(project_id)
-        await coalescer.submit((body, request_id))
+        await coalescer.submit((body, request_id, traceparent))
 
     def _coalescer_of(self, project_id: str) -> Coalescer[Coalesced, None]:
         """A new coalescer for the project. The coalescers stay between publishes; once there
@@ -185,12 +190,18 @@ class Publisher:
         return coalescer
 
     async def _publish_coalesced(self, project_id: str, items: list[Coalesced]) -> list[None]:
-        bodies = [body for body, _ in items]
-        request_ids = [request_id for _, request_id in items]
-        if not any(request_ids):
-            await self.publish_batch(project_id, bodies)
+        bodies = [body for body, _, _ in items]
+        request_ids = [request_id for _, request_id, _ in items]
+        traceparents = [traceparent for _, _, traceparent in items]
+        if not any(traceparents):
+            if not any(request_ids):
+                await self.publish_batch(project_id, bodies)
+            else:
+                await self.publish_batch(project_id, bodies, request_ids=request_ids)
         else:
-            await self.publish_batch(project_id, bodies, request_ids=request_ids)
+            await self.publish_batch(
+                project_id, bodies, request_ids=request_ids, traceparents=traceparents
+            )
         return [None] * len(items)
 
     async def publish_body(
@@ -248,29 +259,6 @@ def _copy_error(error: Exception) -> Exception:
     if isinstance(error, BrokerUnavailable):
         return BrokerUnavailable(error.message, retry_after_s=error.retry_after_s, code=error.code)
     return error
-
-
-def _request_id_headers(
-    messages: list[QueueMessage], bodies: list[dict[str, Any]], request_ids: RequestIds
-) -> list[dict[str, Any] | None]:
-    """Each message's REQUEST_IDS_HEADER: the request ids of the bodies it carries. A message
-    is named by its first transaction's id, and carries the bodies up to the next message's
-    first (`queue_messages` keeps their order)."""
-    headers: list[dict[str, Any] | None] = []
-    index = 0
-    followers = [message.message_id for message in messages[1:]]
-    for following in [*followers, None]:
-        carried: list[str] = []
-        while index < len(bodies) and (not carried or bodies[index]["id"] != following):
-            carried.append(request_ids[index] or "")
-            index += 1
-        if not any(carried):
-            headers.append(None)
-        elif carried.count(carried[0]) == len(carried):
-            headers.append({REQUEST_IDS_HEADER: carried[0]})
-        else:
-            headers.append({REQUEST_IDS_HEADER: ",".join(carried)})
-    return headers
 
 
 def _properties(

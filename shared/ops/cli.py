@@ -21,7 +21,7 @@ from tqdm import tqdm
 from shared.access import keystore
 from shared.access.keystore import KeySpec, Scope
 from shared.database import DeploymentMismatch, database_url, migrate
-from shared.errors import CacheUnavailable, InvariantViolation
+from shared.errors import CacheUnavailable, ConfigurationError, InvariantViolation
 from shared.logs import configure_logging
 from shared.ops.keys import create_tenant_key, tenant_id_of
 from shared.redis.access import KeyNotices
@@ -36,6 +36,7 @@ EXIT_USAGE = 2
 EXIT_INVARIANT = 3
 # What a command says in one line (its own exit code) instead of a traceback.
 ONE_LINE_ERRORS: tuple[type[BaseException], ...] = (
+    ConfigurationError,
     ServiceUnreachable,
     PortTaken,
     DeploymentMismatch,
@@ -323,7 +324,7 @@ def _exit_code(error: BaseException) -> int:
         return 130
     if isinstance(error, InvariantViolation):
         return _invariant_broken(error)
-    if isinstance(error, DeploymentMismatch | UsageError):
+    if isinstance(error, DeploymentMismatch | UsageError | ConfigurationError):
         print(f"cloudwallet: {error}", file=sys.stderr)
         return EXIT_USAGE
     if isinstance(error, ServiceUnreachable | PortTaken):

@@ -38,7 +38,7 @@ class Delivery:
     type: str | None = None
     channel: Channel = field(default_factory=Channel)
 
-    def bind_request_ids(self, messages: list[Any]) -> None:
+    def bind_headers(self, messages: list[Any]) -> None:
         """No request ids: the messages of these tests carry no headers."""
 
 

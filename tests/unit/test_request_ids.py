@@ -1,7 +1,7 @@
 """Request ids: the gateway keeps a client's sane X-Request-Id and makes one otherwise
 (gateway/access.py); the publisher writes each message's transactions' request ids, in order,
 in its cloudwallet-request-ids header, however the transactions are split among messages
-(shared/amqp/publisher.py); the worker reads each transaction's own back from a delivery
+(shared/contract/headers.py); the worker reads each transaction's own back from a delivery
 (worker/delivery.py)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp.test_utils import make_mocked_request
 
 from gateway.access import request_id_of
-from shared.amqp.publisher import REQUEST_IDS_HEADER, _request_id_headers
+from shared.contract.headers import REQUEST_IDS_HEADER, message_headers
 from shared.contract.messages import TransactionMessage, queue_messages
 from shared.ids import RequestIds, new_id
 from worker.delivery import Delivery
@@ -60,7 +60,7 @@ def test_each_message_carries_the_request_ids_of_its_own_transactions_in_order()
     request_ids = [None if number % 7 == 3 else f"req-{number}" for number in range(40)]
     messages = queue_messages(bodies, 1024)  # small messages: the bodies split among several
     assert len(messages) > 3
-    headers = _request_id_headers(messages, bodies, request_ids)
+    headers = message_headers(messages, bodies, {REQUEST_IDS_HEADER: request_ids})
     assert len(headers) == len(messages)
     carried = [
         entry
@@ -73,18 +73,18 @@ def test_each_message_carries_the_request_ids_of_its_own_transactions_in_order()
 def test_a_message_whose_transactions_share_a_request_id_carries_it_once() -> None:
     bodies = [body(number) for number in range(5)]
     messages = queue_messages(bodies, 1 << 20)
-    (header,) = _request_id_headers(messages, bodies, ["batch-1"] * 5)
+    (header,) = message_headers(messages, bodies, {REQUEST_IDS_HEADER: ["batch-1"] * 5})
     assert header == {REQUEST_IDS_HEADER: "batch-1"}
     parsed = [TransactionMessage.model_validate(one) for one in bodies]
     received = Delivery(Delivered(header))  # type: ignore[arg-type]
-    received.bind_request_ids(parsed)
+    received.bind_headers(parsed)
     assert [received.request_id_of(message.id) for message in parsed] == ["batch-1"] * 5
 
 
 def test_messages_without_any_request_id_carry_no_header() -> None:
     bodies = [body(number) for number in range(3)]
     messages = queue_messages(bodies, 1 << 20)
-    assert _request_id_headers(messages, bodies, [None, None, None]) == [None]
+    assert message_headers(messages, bodies, {REQUEST_IDS_HEADER: [None] * 3}) == [None]
 
 
 class Header:
@@ -100,8 +100,8 @@ class Delivered:
 def test_a_delivery_gives_each_transaction_its_own_request_id() -> None:
     messages = [TransactionMessage.model_validate(body(number)) for number in range(3)]
     received = Delivery(Delivered({REQUEST_IDS_HEADER: "a,,c"}))  # type: ignore[arg-type]
-    received.bind_request_ids(messages)
+    received.bind_headers(messages)
     assert [received.request_id_of(message.id) for message in messages] == ["a", None, "c"]
     plain = Delivery(Delivered(None))  # type: ignore[arg-type]
-    plain.bind_request_ids(messages)
+    plain.bind_headers(messages)
     assert plain.request_id_of(messages[0].id) is None
