@@ -2,15 +2,16 @@
 # `make schemathesis`).
 # Each creates the virtual environment and installs the project first when needed.
 VENV := .venv
-STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sdk/pyproject.toml | cksum | cut -d' ' -f1)
 PYTHON ?= python3
 
 .PHONY: run test lint schemathesis bench services
 
-$(STAMP): pyproject.toml
+# The service with its dev extras, and the Python SDK (sdk/, `cloudwallet-client`) its tests use.
+$(STAMP): pyproject.toml sdk/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -e '.[dev]' -e ./sdk
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 run: $(STAMP)
@@ -35,5 +36,5 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy gateway worker shared bench
+	$(VENV)/bin/mypy gateway worker shared bench sdk/cloudwallet_client sdk/tools
 	$(VENV)/bin/lint-imports
