@@ -1,11 +1,11 @@
 # The two commands of the quickstart (`make run`, `make test`) and what CI adds (`make lint`,
-# `make schemathesis`).
+# `make schemathesis`, `make clients`).
 # Each creates the virtual environment and installs the project first when needed.
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sdk/pyproject.toml | cksum | cut -d' ' -f1)
 PYTHON ?= python3
 
-.PHONY: run test lint schemathesis bench services
+.PHONY: run test lint schemathesis clients bench services
 
 # The service with its dev extras, and the Python SDK (sdk/, `cloudwallet-client`) its tests use.
 $(STAMP): pyproject.toml sdk/pyproject.toml
@@ -28,6 +28,11 @@ test: $(STAMP)
 # Schemathesis against a live gateway and worker it starts itself (tests/schemathesis/run.py).
 schemathesis: $(STAMP)
 	$(VENV)/bin/python -m tests.schemathesis.run
+
+# Clients generated from the served document (openapi-python-client, and openapi-typescript
+# with npm) against a live gateway and worker it starts itself (tests/clients/run.py).
+clients: $(STAMP)
+	$(VENV)/bin/python -m tests.clients.run
 
 # The benchmark of docs/performance.md; BENCH_ARGS passes options (python -m bench --help).
 bench: $(STAMP)
