@@ -1,4 +1,4 @@
-"""The request bodies the docs show (`curl ... --json BODY` in README.md and docs/api.md), as a
+"""The request bodies the docs show (`$ curl ... --json BODY` in README.md and docs/api.md), as a
 TypeScript module that assigns each to the type openapi-typescript made of its operation's
 request body: `tsc` then refuses a body the document would not describe (a missing required
 field, an unknown one, a wrong type). Shell variables (`$P`, `$W`) become their names."""
@@ -40,9 +40,9 @@ def bodies(document: dict[str, Any]) -> list[Body]:
     found = []
     for source in DOCUMENTS:
         for number, line in enumerate(source.read_text().splitlines(), start=1):
-            if "--json" not in line or "curl" not in line:
+            if not line.startswith("$ curl ") or "--json" not in line:
                 continue
-            words = shlex.split(line[line.index("curl") :])
+            words = shlex.split(line.removeprefix("$ "))
             method = words[words.index("-X") + 1] if "-X" in words else "POST"
             url = next(word for word in words if HOST in word)
             path = url.split(HOST, 1)[1].split("?", 1)[0]

@@ -184,32 +184,33 @@ async def test_the_walk_through_with_the_synchronous_client(gateway_url: str, ap
     await asyncio.to_thread(synchronous_walk_through, gateway_url, api_key)
 
 
-README = Path(__file__).resolve().parents[2] / "sdk" / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL_URL = "http://127.0.0.1:8080"
 
 
-def readme_walk_through() -> tuple[str, list[str]]:
-    """The first Python block of the SDK's README, and what its commented prints say they
-    print, in order."""
-    text = README.read_text()
-    block = text.split("```python\n", 1)[1].split("```", 1)[0]
+def walk_through(document: Path) -> tuple[str, list[str]]:
+    """The first Python block of `document`, and what its commented prints say they print,
+    in order."""
+    block = document.read_text().split("```python\n", 1)[1].split("```", 1)[0]
     said = re.findall(r"^[ \t]*print\(.*\)[ \t]+# (.+)$", block, flags=re.MULTILINE)
     return block, said
 
 
-async def test_the_sdk_readme_walk_through_runs_as_written(
-    gateway_url: str, api_key: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("document", ["sdk/README.md", "README.md"])
+async def test_the_readme_walk_through_runs_as_written(
+    gateway_url: str, api_key: str, monkeypatch: pytest.MonkeyPatch, document: str
 ) -> None:
-    block, said = readme_walk_through()
-    assert len(said) >= 5
-    monkeypatch.setenv("CLOUDWALLET_URL", gateway_url)
-    monkeypatch.setenv("CLOUDWALLET_KEY", api_key)
+    block, said = walk_through(ROOT / document)
+    assert len(said) >= 5 and LOCAL_URL in block
+    monkeypatch.setenv("CLOUDWALLET_KEY", api_key)  # sdk/README.md's
+    monkeypatch.setenv("KEY", api_key)  # README.md's, exported by its walk-through
     printed = io.StringIO()
 
     def run() -> None:
         with contextlib.redirect_stdout(printed):
-            exec(compile(block, str(README), "exec"), {})  # the README's own code
+            code = compile(block.replace(LOCAL_URL, gateway_url), document, "exec")
+            exec(code, {})  # the README's own code
 
     await asyncio.to_thread(run)
     lines = printed.getvalue().splitlines()
     assert [line for line in lines if line in said] == said, lines
-    assert "Credit 250 250" in lines  # the entries loop
