@@ -259,3 +259,41 @@ async def test_ids_are_percent_encoded_in_paths(runner: Callable[..., Runner]) -
     assert (await runner(script).call("get_customer", PROJECT, "a/b c")).id == "a/b c"
     assert script.requests[0].url.raw_path == b"/projects/p1/customers/a%2Fb%20c"
     assert script.requests[0].headers["Authorization"] == "Bearer key"
+
+
+async def test_an_oauth2_client_fetches_its_token_and_renews_it_after_a_401(
+    runner: Callable[..., Runner],
+) -> None:
+    def token(value: str) -> httpx.Response:
+        body = {"access_token": value, "token_type": "Bearer", "expires_in": 3600, "scope": "full"}
+        return httpx.Response(200, json=body)
+
+    project = {"id": "p1", "name": "x", "assets": [], "createdAt": "2025-01-31T12:00:00Z"}
+    script = Script(
+        token("first"),
+        error(401, "Unauthorized"),  # revoked or expired early
+        token("second"),
+        httpx.Response(200, json=project),
+        httpx.Response(200, json=project),
+    )
+    run = runner(script)
+    credentials = {"client_id": "k1", "client_secret": "s1", "retry": FAST}
+    transport = httpx.MockTransport(script)
+    if run.kind == "sync":
+        run.client = Client("http://test", transport=transport, **credentials)
+    else:
+        run.client = AsyncClient("http://test", transport=transport, **credentials)
+    assert (await run.call("get_project", "p1")).id == "p1"
+    assert (await run.call("get_project", "p1")).id == "p1"  # the token is kept
+    sent = [(r.url.path, r.headers.get("Authorization", "")) for r in script.requests]
+    assert [path for path, _ in sent] == ["/oauth/token", "/projects/p1"] * 2 + ["/projects/p1"]
+    assert sent[0][1].startswith("Basic ") and sent[1][1] == "Bearer first"
+    assert sent[3][1] == sent[4][1] == "Bearer second"
+    assert script.requests[0].content == b"grant_type=client_credentials"
+
+
+def test_credentials_name_one_way_to_authenticate() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        Client("http://test", "key", client_id="k1", client_secret="s1")
+    with pytest.raises(ValueError, match="both client_id and client_secret"):
+        AsyncClient("http://test", client_id="k1")

@@ -13,7 +13,7 @@ import httpx
 
 from cloudwallet_client._async.ledger import AsyncLedger
 from cloudwallet_client._async.resources import AsyncResources
-from cloudwallet_client._async.transport import AsyncTransport
+from cloudwallet_client._async.transport import AsyncTransport, check_credentials
 from cloudwallet_client.retries import RetryPolicy
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -39,6 +39,7 @@ class AsyncClient(AsyncResources, AsyncLedger):
         headers: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        check_credentials(api_key, client_id, client_secret)
         http = httpx.AsyncClient(
             base_url=base_url, timeout=timeout_s, headers=headers, transport=transport
         )

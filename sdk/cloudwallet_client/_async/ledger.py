@@ -85,7 +85,9 @@ class AsyncLedger:
         with referenceId, operations and optional metadata; operations may be models); each
         item answers as the single route would have."""
         items = [
-            dict(item) | {"operations": operations_json(item.get("operations", []))}
+            dict(item) | {"operations": operations_json(item["operations"])}
+            if "operations" in item
+            else dict(item)
             for item in transactions
         ]
         url = path(T + "/batch", project_id)
@@ -104,15 +106,15 @@ class AsyncLedger:
         TransactionTimeout if it is still Pending after `timeout_s`."""
         started_s = time.monotonic()
         pause_s = POLL_FIRST_S
-        while True:
-            transaction = await self.get_transaction(project_id, transaction_id)
-            if transaction.status != "Pending":
-                return transaction
+        transaction = await self.get_transaction(project_id, transaction_id)
+        while transaction.status == "Pending":
             waited_s = time.monotonic() - started_s
             if waited_s + pause_s > timeout_s:
                 raise TransactionTimeout(transaction, waited_s)
             await self._transport.sleep(pause_s)
             pause_s = min(POLL_MAX_S, pause_s * 2)
+            transaction = await self.get_transaction(project_id, transaction_id)
+        return transaction
 
     async def submit_and_wait(
         self,

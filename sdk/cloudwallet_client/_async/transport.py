@@ -40,6 +40,17 @@ def path(template: str, *ids: str) -> str:
     return template.format(*(quote(value, safe="") for value in ids))
 
 
+def check_credentials(
+    api_key: str | None, client_id: str | None, client_secret: str | None
+) -> None:
+    """Refuse credentials that name no single way to authenticate (none at all is allowed:
+    the public routes need none)."""
+    if api_key is not None and client_id is not None:
+        raise ValueError("give api_key, or client_id and client_secret, not both")
+    if (client_id is None) != (client_secret is None):
+        raise ValueError("an OAuth2 client needs both client_id and client_secret")
+
+
 class AsyncTransport:
     """Sends requests for one client: one httpx connection pool, one way to authenticate."""
 
@@ -51,10 +62,7 @@ class AsyncTransport:
         client_id: str | None,
         client_secret: str | None,
     ) -> None:
-        if api_key is not None and client_id is not None:
-            raise ValueError("give api_key, or client_id and client_secret, not both")
-        if (client_id is None) != (client_secret is None):
-            raise ValueError("an OAuth2 client needs both client_id and client_secret")
+        check_credentials(api_key, client_id, client_secret)
         self.http = http
         self.retry = retry
         self._api_key = api_key

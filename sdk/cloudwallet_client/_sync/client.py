@@ -13,7 +13,7 @@ import httpx
 
 from cloudwallet_client._sync.ledger import Ledger
 from cloudwallet_client._sync.resources import Resources
-from cloudwallet_client._sync.transport import Transport
+from cloudwallet_client._sync.transport import Transport, check_credentials
 from cloudwallet_client.retries import RetryPolicy
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -39,6 +39,7 @@ class Client(Resources, Ledger):
         headers: dict[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        check_credentials(api_key, client_id, client_secret)
         http = httpx.Client(
             base_url=base_url, timeout=timeout_s, headers=headers, transport=transport
         )
