@@ -214,3 +214,47 @@ async def test_the_readme_walk_through_runs_as_written(
     await asyncio.to_thread(run)
     lines = printed.getvalue().splitlines()
     assert [line for line in lines if line in said] == said, lines
+
+
+async def test_every_other_route(gateway_url: str, api_key: str) -> None:
+    async with AsyncClient(gateway_url, api_key=api_key) as client:
+        assert (await client.ready()).status == "ready"
+        assert "cloudwallet_" in await client.metrics()
+        assert (await client.openapi())["openapi"] == "3.1.0"
+        assert "<html" in await client.docs_page()
+        project = await client.rename_project((await client.create_project("a")).id, "b")
+        assert [p.name async for p in client.iter_projects()] == ["b"]
+        asset = await client.create_asset(project.id, "Points", "PTS", 1)
+        assert (await client.rename_asset(project.id, asset.id, "P")).name == "P"
+        spare = await client.create_asset(project.id, "Spare", "SPR", 1)
+        await client.delete_asset(project.id, spare.id)
+        assert [a.id for a in (await client.list_assets(project.id)).items] == [asset.id]
+        customer = await client.put_customer(project.id, "dan", name="Dan", metadata={"k": "v"})
+        assert (await client.get_customer(project.id, "dan")).metadata == {"k": "v"}
+        wallet = await client.open_wallet(project.id, customer.id, asset.id)
+        other = await client.open_wallet(project.id, customer.id, asset.id)
+        assert (await client.suspend_customer(project.id, "dan")).status == "Suspended"
+        found = [c.id async for c in client.iter_customers(project.id, status="Suspended")]
+        assert found == ["dan"]
+        await client.resume_customer(project.id, "dan", [wallet.id])
+        statuses = {w.id: w.status async for w in client.iter_customer_wallets(project.id, "dan")}
+        assert statuses == {wallet.id: "Open", other.id: "Suspended"}
+        await client.replace_customer_metadata(project.id, "dan", {})
+        await client.rename_wallet(project.id, wallet.id, "main")
+        described = await client.describe_wallet(project.id, wallet.id, "day to day")
+        assert (described.name, described.description) == ("main", "day to day")
+        treasury = await client.open_system_wallet(project.id, asset.id)
+        assert [w.id async for w in client.iter_system_wallets(project.id)] == [treasury.id]
+        batch = await client.submit_transaction_batch(
+            project.id,
+            [
+                {"referenceId": "b1", "operations": [Issue(to_wallet_id=treasury.id, amount=3)]},
+                {"referenceId": "b2"},
+            ],
+        )
+        assert (batch.accepted, batch.rejected, batch.items[1].status) == (1, 1, 400)
+        for wallet_id in (wallet.id, other.id):
+            await client.change_wallet_status(project.id, wallet_id, "Closed")
+        await client.delete_customer(project.id, "dan")
+        with pytest.raises(NotFound):
+            await client.get_customer(project.id, "dan")
