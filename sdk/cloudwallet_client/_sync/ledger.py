@@ -1,5 +1,5 @@
 """The synchronous client's ledger routes: transactions (submitted, waited for, listed,
-reversed), holds, entries and balances in time. Generated into `_sync/ledger.py` by
+reversed) and holds. Generated into `_sync/ledger.py` by
 `sdk/tools/unasync.py` from `_async/`.
 
 A submission is safe to repeat: it carries its reference ID, so the client tries it again
@@ -17,7 +17,6 @@ from cloudwallet_client._sync.transport import Transport, path
 from cloudwallet_client.errors import DuplicateReferenceId, TransactionTimeout
 from cloudwallet_client.models import (
     BaseOperation,
-    Entry,
     HoldState,
     Metadata,
     Page,
@@ -25,7 +24,6 @@ from cloudwallet_client.models import (
     TransactionAccepted,
     TransactionBatchResult,
     TransactionStatus,
-    WalletBalance,
 )
 
 P = "/projects/{}"
@@ -243,49 +241,6 @@ class Ledger:
             wallet_id=wallet_id, status=status, from_=from_, to=to, order=order, page_size=page_size
         )
         return self._transport.items(Page[HoldState], path(P + "/holds", project_id), params)
-
-    def list_entries(
-        self,
-        project_id: str,
-        wallet_id: str,
-        *,
-        from_: Moment | None = None,
-        to: Moment | None = None,
-        order: Order | None = None,
-        cursor: str | None = None,
-        page: int | None = None,
-        page_size: int | None = None,
-    ) -> Page[Entry]:
-        """One page of the wallet's ledger entries, newest first unless order="asc"."""
-        params = query(
-            from_=from_, to=to, order=order, cursor=cursor, page=page, page_size=page_size
-        )
-        url = path(P + "/wallets/{}/entries", project_id, wallet_id)
-        return self._transport.model(Page[Entry], "GET", url, idempotent=True, params=params)
-
-    def iter_entries(
-        self,
-        project_id: str,
-        wallet_id: str,
-        *,
-        from_: Moment | None = None,
-        to: Moment | None = None,
-        order: Order | None = None,
-        page_size: int | None = None,
-    ) -> Iterator[Entry]:
-        params = query(from_=from_, to=to, order=order, page_size=page_size)
-        url = path(P + "/wallets/{}/entries", project_id, wallet_id)
-        return self._transport.items(Page[Entry], url, params)
-
-    def get_wallet_balance(
-        self, project_id: str, wallet_id: str, *, at: Moment | None = None
-    ) -> WalletBalance:
-        """The wallet's balances as of `at` (epoch ms or an aware datetime; now without it):
-        after every entry made at or before it."""
-        url = path(P + "/wallets/{}/balance", project_id, wallet_id)
-        return self._transport.model(
-            WalletBalance, "GET", url, idempotent=True, params=query(at=at)
-        )
 
     def _submit(self, url: str, sent: dict[str, Any]) -> TransactionAccepted:
         try:

@@ -1,6 +1,6 @@
-"""The synchronous client's routes for the service, keys, projects, assets, customers and
-wallets (the ledger's are in `ledger.py`). Generated into `_sync/resources.py` by
-`sdk/tools/unasync.py` from `_async/`."""
+"""The synchronous client's routes for the service, keys, projects and assets (customers are
+in `customers.py`, wallets in `wallets.py`, transactions and holds in `ledger.py`). Generated
+into `_sync/resources.py` by `sdk/tools/unasync.py` from `_async/`."""
 
 from __future__ import annotations
 
@@ -8,33 +8,26 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal
 
-from cloudwallet_client._query import Moment, body, query
+from cloudwallet_client._query import body, query
 from cloudwallet_client._sync.transport import Transport, path
 from cloudwallet_client.models import (
     AccessToken,
     Asset,
     AssetTotals,
     CreatedKey,
-    Customer,
     Health,
     Key,
-    Metadata,
     Page,
     Project,
     Ready,
-    Wallet,
 )
 
 P = "/projects/{}"
-C = P + "/customers/{}"
-W = P + "/wallets/{}"
-CustomerStatus = Literal["Active", "Suspended"]
-WalletStatus = Literal["Open", "Suspended", "Closed"]
 
 
 class Resources:
-    """Every route but the ledger's; each method is one request (an `iter_` method, a walk
-    over every page of a list)."""
+    """The service, keys, projects and assets; each method is one request (an `iter_` method,
+    a walk over every page of a list)."""
 
     _transport: Transport
 
@@ -151,233 +144,3 @@ class Resources:
     def get_asset_totals(self, project_id: str, asset_id: str) -> AssetTotals:
         url = path(P + "/assets/{}/totals", project_id, asset_id)
         return self._transport.model(AssetTotals, "GET", url, idempotent=True)
-
-    # Customers
-    def upsert_customer(
-        self,
-        project_id: str,
-        customer_id: str,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        metadata: Metadata | None = None,
-    ) -> Customer:
-        """Create the customer, or update the fields given (POST .../customers)."""
-        url = path(P + "/customers", project_id)
-        sent = body(id=customer_id, name=name, description=description, metadata=metadata)
-        return self._transport.model(Customer, "POST", url, idempotent=True, json=sent)
-
-    def put_customer(
-        self,
-        project_id: str,
-        customer_id: str,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        metadata: Metadata | None = None,
-    ) -> Customer:
-        """The same upsert by the customer's path (PUT .../customers/{customerId})."""
-        url = path(C, project_id, customer_id)
-        sent = body(name=name, description=description, metadata=metadata)
-        return self._transport.model(Customer, "PUT", url, idempotent=True, json=sent)
-
-    def list_customers(
-        self,
-        project_id: str,
-        *,
-        status: CustomerStatus | None = None,
-        metadata: Metadata | None = None,
-        from_: Moment | None = None,
-        to: Moment | None = None,
-        page: int | None = None,
-        page_size: int | None = None,
-    ) -> Page[Customer]:
-        url = path(P + "/customers", project_id)
-        params = query(
-            status=status, metadata=metadata, from_=from_, to=to, page=page, page_size=page_size
-        )
-        return self._transport.model(Page[Customer], "GET", url, idempotent=True, params=params)
-
-    def iter_customers(
-        self,
-        project_id: str,
-        *,
-        status: CustomerStatus | None = None,
-        metadata: Metadata | None = None,
-        from_: Moment | None = None,
-        to: Moment | None = None,
-        page_size: int | None = None,
-    ) -> Iterator[Customer]:
-        url = path(P + "/customers", project_id)
-        params = query(status=status, metadata=metadata, from_=from_, to=to, page_size=page_size)
-        return self._transport.items(Page[Customer], url, params)
-
-    def get_customer(self, project_id: str, customer_id: str) -> Customer:
-        url = path(C, project_id, customer_id)
-        return self._transport.model(Customer, "GET", url, idempotent=True)
-
-    def delete_customer(self, project_id: str, customer_id: str) -> None:
-        self._transport.request("DELETE", path(C, project_id, customer_id), idempotent=True)
-
-    def suspend_customer(self, project_id: str, customer_id: str) -> Customer:
-        url = path(C + "/suspend", project_id, customer_id)
-        return self._transport.model(Customer, "PUT", url, idempotent=True)
-
-    def resume_customer(
-        self, project_id: str, customer_id: str, wallet_ids: list[str] | None = None
-    ) -> Customer:
-        url, sent = path(C + "/resume", project_id, customer_id), body(wallet_ids=wallet_ids)
-        return self._transport.model(Customer, "PUT", url, idempotent=True, json=sent)
-
-    def replace_customer_metadata(
-        self, project_id: str, customer_id: str, metadata: Metadata
-    ) -> Customer:
-        url, sent = path(C + "/metadata", project_id, customer_id), {"metadata": metadata}
-        return self._transport.model(Customer, "PUT", url, idempotent=True, json=sent)
-
-    def list_customer_wallets(
-        self,
-        project_id: str,
-        customer_id: str,
-        *,
-        page: int | None = None,
-        page_size: int | None = None,
-    ) -> Page[Wallet]:
-        url, params = (
-            path(C + "/wallets", project_id, customer_id),
-            query(page=page, page_size=page_size),
-        )
-        return self._transport.model(Page[Wallet], "GET", url, idempotent=True, params=params)
-
-    def iter_customer_wallets(
-        self, project_id: str, customer_id: str, *, page_size: int | None = None
-    ) -> Iterator[Wallet]:
-        url = path(C + "/wallets", project_id, customer_id)
-        return self._transport.items(Page[Wallet], url, query(page_size=page_size))
-
-    # Wallets
-    def open_wallet(
-        self,
-        project_id: str,
-        customer_id: str,
-        asset_id: str,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        metadata: Metadata | None = None,
-    ) -> Wallet:
-        url = path(P + "/wallets", project_id)
-        sent = body(
-            customer_id=customer_id,
-            asset_id=asset_id,
-            name=name,
-            description=description,
-            metadata=metadata,
-        )
-        return self._transport.model(Wallet, "POST", url, idempotent=False, json=sent)
-
-    def open_system_wallet(
-        self,
-        project_id: str,
-        asset_id: str,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        metadata: Metadata | None = None,
-    ) -> Wallet:
-        url = path(P + "/system-wallets", project_id)
-        sent = body(asset_id=asset_id, name=name, description=description, metadata=metadata)
-        return self._transport.model(Wallet, "POST", url, idempotent=False, json=sent)
-
-    def list_system_wallets(
-        self, project_id: str, *, page: int | None = None, page_size: int | None = None
-    ) -> Page[Wallet]:
-        url, params = path(P + "/system-wallets", project_id), query(page=page, page_size=page_size)
-        return self._transport.model(Page[Wallet], "GET", url, idempotent=True, params=params)
-
-    def iter_system_wallets(
-        self, project_id: str, *, page_size: int | None = None
-    ) -> Iterator[Wallet]:
-        url = path(P + "/system-wallets", project_id)
-        return self._transport.items(Page[Wallet], url, query(page_size=page_size))
-
-    def list_wallets(
-        self,
-        project_id: str,
-        *,
-        asset_id: str | None = None,
-        customer_id: str | None = None,
-        type: Literal["customer", "system"] | None = None,
-        status: WalletStatus | None = None,
-        metadata: Metadata | None = None,
-        from_: Moment | None = None,
-        to: Moment | None = None,
-        cursor: str | None = None,
-        page: int | None = None,
-        page_size: int | None = None,
-    ) -> Page[Wallet]:
-        """One page of the project's wallets, filtered; pass a page's `next_cursor` as `cursor`
-        for the next one (or walk them all with `iter_wallets`)."""
-        url = path(P + "/wallets", project_id)
-        params = query(
-            asset_id=asset_id,
-            customer_id=customer_id,
-            type=type,
-            status=status,
-            metadata=metadata,
-            from_=from_,
-            to=to,
-            cursor=cursor,
-            page=page,
-            page_size=page_size,
-        )
-        return self._transport.model(Page[Wallet], "GET", url, idempotent=True, params=params)
-
-    def iter_wallets(
-        self,
-        project_id: str,
-        *,
-        asset_id: str | None = None,
-        customer_id: str | None = None,
-        type: Literal["customer", "system"] | None = None,
-        status: WalletStatus | None = None,
-        metadata: Metadata | None = None,
-        from_: Moment | None = None,
-        to: Moment | None = None,
-        page_size: int | None = None,
-    ) -> Iterator[Wallet]:
-        url = path(P + "/wallets", project_id)
-        params = query(
-            asset_id=asset_id,
-            customer_id=customer_id,
-            type=type,
-            status=status,
-            metadata=metadata,
-            from_=from_,
-            to=to,
-            page_size=page_size,
-        )
-        return self._transport.items(Page[Wallet], url, params)
-
-    def get_wallet(self, project_id: str, wallet_id: str) -> Wallet:
-        return self._transport.model(Wallet, "GET", path(W, project_id, wallet_id), idempotent=True)
-
-    def rename_wallet(self, project_id: str, wallet_id: str, name: str) -> Wallet:
-        url = path(W + "/name", project_id, wallet_id)
-        return self._transport.model(Wallet, "PUT", url, idempotent=True, json={"name": name})
-
-    def describe_wallet(self, project_id: str, wallet_id: str, description: str) -> Wallet:
-        url, sent = path(W + "/description", project_id, wallet_id), {"description": description}
-        return self._transport.model(Wallet, "PUT", url, idempotent=True, json=sent)
-
-    def change_wallet_status(self, project_id: str, wallet_id: str, status: WalletStatus) -> Wallet:
-        """Open -> Suspended | Closed, Suspended -> Open | Closed; Closed is final (409
-        InvalidStatusTransition), and only an empty wallet closes (409 WalletNotEmpty)."""
-        url, sent = path(W + "/status", project_id, wallet_id), {"status": status}
-        return self._transport.model(Wallet, "PUT", url, idempotent=True, json=sent)
-
-    def replace_wallet_metadata(
-        self, project_id: str, wallet_id: str, metadata: Metadata
-    ) -> Wallet:
-        url, sent = path(W + "/metadata", project_id, wallet_id), {"metadata": metadata}
-        return self._transport.model(Wallet, "PUT", url, idempotent=True, json=sent)
