@@ -1,16 +1,17 @@
 # The two commands of the quickstart (`make run`, `make test`) and what CI adds (`make lint`,
-# `make schemathesis`).
+# `make schemathesis`, `make clients`).
 # Each creates the virtual environment and installs the project first when needed.
 VENV := .venv
-STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sdk/pyproject.toml | cksum | cut -d' ' -f1)
 PYTHON ?= python3
 
-.PHONY: run test lint schemathesis bench services
+.PHONY: run test lint schemathesis clients bench services
 
-$(STAMP): pyproject.toml
+# The service with its dev extras, and the Python SDK (sdk/, `cloudwallet-client`) its tests use.
+$(STAMP): pyproject.toml sdk/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -e '.[dev]' -e ./sdk
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 run: $(STAMP)
@@ -28,6 +29,11 @@ test: $(STAMP)
 schemathesis: $(STAMP)
 	$(VENV)/bin/python -m tests.schemathesis.run
 
+# Clients generated from the served document (openapi-python-client, and openapi-typescript
+# with npm) against a live gateway and worker it starts itself (tests/clients/run.py).
+clients: $(STAMP)
+	$(VENV)/bin/python -m tests.clients.run
+
 # The benchmark of docs/performance.md; BENCH_ARGS passes options (python -m bench --help).
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
@@ -35,5 +41,5 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy gateway worker shared bench
+	$(VENV)/bin/mypy gateway worker shared bench sdk/cloudwallet_client sdk/tools
 	$(VENV)/bin/lint-imports

@@ -4,7 +4,7 @@ it, and the OpenAPI document describes the same models."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
@@ -60,7 +60,14 @@ Item = TypeVar("Item", bound=BaseModel)
 class Out(BaseModel):
     """A response body: camelCase on the wire, serialized by alias."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, alias_generator=to_camel)
+    # A field with a default is still always written (unless it says `exclude_if`), so the
+    # document lists it as required in the answer.
+    model_config = ConfigDict(
+        frozen=True,
+        populate_by_name=True,
+        alias_generator=to_camel,
+        json_schema_serialization_defaults_required=True,
+    )
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
@@ -166,6 +173,21 @@ def _absent(value: object) -> bool:
     return value is None
 
 
+# The operations as a transaction shows them, under names of their own: the submitted shapes
+# read an amount as a string or an integer and the shown ones write a string, and a generator
+# needs one name per shape (docs/decisions/0023-clients.md).
+class TransferOperationResult(TransferOperation):
+    """A Transfer as a transaction shows it."""
+
+
+class IssueOperationResult(IssueOperation):
+    """An Issue as a transaction shows it."""
+
+
+class RedeemOperationResult(RedeemOperation):
+    """A Redeem as a transaction shows it."""
+
+
 class HoldOperationResult(HoldOperation):
     """A Hold as a transaction shows it: as submitted, with the id of the hold it made once
     the transaction has Completed."""
@@ -195,9 +217,9 @@ class CaptureOperationResult(CaptureOperation):
 
 
 OperationResult = Annotated[
-    TransferOperation
-    | IssueOperation
-    | RedeemOperation
+    TransferOperationResult
+    | IssueOperationResult
+    | RedeemOperationResult
     | HoldOperationResult
     | CaptureOperationResult
     | VoidOperation
@@ -303,10 +325,54 @@ class HoldPage(CursorPage[Hold]):
     pass
 
 
+class FieldError(Out):
+    """One offending field of a request: `operations[0].amount`, `body`, a query parameter."""
+
+    field: str
+    message: str
+
+
+class ErrorDetails(Out):
+    """What an error adds to its message; which keys depend on the code, and a code may add
+    keys of its own later (so a reader keeps the keys it does not know)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    fields: list[FieldError] | None = Field(
+        default=None, exclude_if=_absent, description="ValidationError: the offending fields"
+    )
+    request_matches: bool | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="DuplicateReferenceId: whether this request's body matched the first one",
+    )
+    transaction: Transaction | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="DuplicateReferenceId: the transaction that holds the reference ID",
+    )
+    services: dict[str, str] | None = Field(
+        default=None, exclude_if=_absent, description="NotReady: each service's answer"
+    )
+    wallet_ids: list[str] | None = Field(
+        default=None, exclude_if=_absent, description="the wallets a resume could not reopen"
+    )
+    wallet_count: int | None = Field(
+        default=None, exclude_if=_absent, description="AssetInUse: the asset's wallets"
+    )
+    active_wallet_count: int | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="CustomerHasActiveWallets: the customer's wallets not Closed",
+    )
+
+
 class ErrorDetail(Out):
+    # The document shows the code as its `ErrorCode`, every code of ERROR_STATUS
+    # (gateway/openapi/document.py); each error response lists the codes its route gives.
     code: str = Field(description="stable, machine-readable")
     message: str
-    details: dict[str, Any] | None = Field(default=None, exclude_if=_absent)
+    details: ErrorDetails | None = Field(default=None, exclude_if=_absent)
 
 
 class ErrorBody(Out):

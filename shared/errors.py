@@ -18,6 +18,8 @@ to the library, and one gateway middleware maps it to HTTP.
     │                            or RateLimited (the key's rate limit), with Retry-After
     ├── ConfigurationError       a setting the process cannot act on (tracing asked for
     │                            without its package): one line at start, and it stops
+    ├── DeadLettered             a published transaction the worker dead-lettered, never applied
+    │                            (an unknown project, a message it cannot read or store)
     └── InvariantViolation       a programmer error: the work must stop, never be acknowledged
 """
 
@@ -120,6 +122,17 @@ class TooManyRequests(Unavailable):
 
 class ConfigurationError(CloudwalletError):
     """A setting the process cannot act on; the message says what to do."""
+
+
+class DeadLettered(CloudwalletError):
+    """A message published to the queue that the worker dead-lettered instead of applying it:
+    its project is unknown, or the worker cannot read or store it (`reason`, as RabbitMQ's
+    x-death header gives it). Publishing it again is refused the same way."""
+
+    def __init__(self, message: str, *, transaction_id: str, reason: str) -> None:
+        super().__init__(message)
+        self.transaction_id = transaction_id
+        self.reason = reason
 
 
 class InvariantViolation(CloudwalletError):

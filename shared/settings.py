@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     # Let several gateway processes of this machine listen on the same port (SO_REUSEPORT): the
     # kernel spreads the connections among them, one event loop per core (docs/scaling.md).
     http_reuse_port: bool = False
+    # Who runs this deployment, as the OpenAPI document's `info.contact` names it (a
+    # self-hosted service's contact is its operator); an empty URL or email is left out.
+    api_contact_name: str = Field(default="cloudwallet operators", min_length=1, max_length=200)
+    api_contact_url: str = Field(default="", pattern=r"^(https?://\S+)?$")
+    api_contact_email: str = Field(default="", pattern=r"^([^@\s]+@[^@\s]+)?$")
 
     # Operating it (docs/operations.md). Logs: the least level written, and text lines or JSON
     # lines (one object per line, for a log shipper); the gateway's access log, one line per

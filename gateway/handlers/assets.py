@@ -160,6 +160,8 @@ CREATE_ASSET = Endpoint(
             {"assetId": "$response.body#/id"},
         ),
     ),
+    description="An asset counts in integer smallest units: `fractions` is how many make one unit"
+    " (100 for cents). `code` is unique in the project (409 AssetCodeTaken).",
 )
 LIST_ASSETS = Endpoint(
     "listAssets",
@@ -169,6 +171,8 @@ LIST_ASSETS = Endpoint(
     response=responses.AssetPage,
     response_example=examples.page([examples.ASSET]),
     query=PageQuery,
+    description="The project's assets in id order (the order they were made); paged by page and"
+    " pageSize.",
 )
 GET_ASSET = Endpoint(
     "getAsset",
@@ -178,6 +182,8 @@ GET_ASSET = Endpoint(
     response=responses.Asset,
     response_example=examples.dump(examples.ASSET),
     errors=("AssetNotFound",),
+    description="The asset's id, name, code and fractions. Also served at"
+    " /projects/{projectId}/currencies/{assetId}.",
 )
 RENAME_ASSET = Endpoint(
     "renameAsset",
@@ -189,6 +195,7 @@ RENAME_ASSET = Endpoint(
     body=Rename,
     body_example={"name": "Reward points"},
     errors=("AssetNotFound",),
+    description="Changes the name only; the code and fractions of an asset never change.",
 )
 DELETE_ASSET = Endpoint(
     "deleteAsset",

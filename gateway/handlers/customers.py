@@ -211,6 +211,7 @@ GET_CUSTOMER = Endpoint(
     response=responses.Customer,
     response_example=examples.dump(examples.CUSTOMER),
     errors=("CustomerNotFound",),
+    description="The customer by the caller's own id, with their status and metadata.",
 )
 DELETE_CUSTOMER = Endpoint(
     "deleteCustomer",
@@ -230,6 +231,8 @@ LIST_CUSTOMER_WALLETS = Endpoint(
     response_example=examples.page([examples.WALLET]),
     query=PageQuery,
     errors=("CustomerNotFound",),
+    description="Every wallet of the customer, Closed ones included, in id order (the order"
+    " they were opened); paged by page and pageSize.",
 )
 REPLACE_CUSTOMER_METADATA = Endpoint(
     "replaceCustomerMetadata",

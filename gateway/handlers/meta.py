@@ -61,6 +61,7 @@ HEALTH = Endpoint(
     response=responses.Health,
     response_example={"status": "ok"},
     public=True,
+    description="200 while the process serves HTTP, whatever its services answer (that is /ready).",
 )
 OPENAPI = Endpoint(
     "openapi",
@@ -69,6 +70,8 @@ OPENAPI = Endpoint(
     TAG,
     response_example={"openapi": "3.1.0", "paths": {}},
     public=True,
+    description="The OpenAPI 3.1 document of every route, generated from the same route table and"
+    " models that serve and validate them.",
 )
 DOCS = Endpoint(
     "docs",
@@ -78,6 +81,7 @@ DOCS = Endpoint(
     media_type="text/html",
     response_example="<!doctype html>...",
     public=True,
+    description="The API reference as one self-contained HTML page, generated from this document.",
 )
 READY = Endpoint(
     "ready",

@@ -108,6 +108,8 @@ LIST_PROJECTS = Endpoint(
     response=responses.ProjectPage,
     response_example=examples.page([examples.PROJECT]),
     query=PageQuery,
+    description="The tenant's projects in id order (the order they were made), each with its"
+    " assets; paged by page and pageSize.",
 )
 GET_PROJECT = Endpoint(
     "getProject",
@@ -116,6 +118,8 @@ GET_PROJECT = Endpoint(
     TAG,
     response=responses.Project,
     response_example=examples.dump(examples.PROJECT),
+    description="The project with its assets. Another tenant's project answers 404 ProjectNotFound,"
+    " exactly like a missing one.",
 )
 RENAME_PROJECT = Endpoint(
     "renameProject",

@@ -188,4 +188,7 @@ GET_TRANSACTION = Endpoint(
     response=Transaction,
     response_example=examples.dump(examples.TRANSACTION),
     errors=("TransactionNotFound",),
+    description="The transaction's current state: Pending until the ledger applied it, then"
+    " Completed, or Failed with the operation and the code that failed it. Poll it after a"
+    " submission (Redis answers first, PostgreSQL when Redis does not know it).",
 )

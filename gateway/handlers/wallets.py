@@ -184,6 +184,8 @@ OPEN_WALLET = Endpoint(
     },
     errors=("CustomerNotFound", "CustomerSuspended", "AssetNotFound"),
     links=WALLET_LINKS,
+    description="A customer wallet of one asset, Open with a balance of 0. Refused while the"
+    " customer is Suspended (409 CustomerSuspended).",
 )
 OPEN_SYSTEM_WALLET = Endpoint(
     "openSystemWallet",
@@ -218,6 +220,8 @@ GET_WALLET = Endpoint(
     response=responses.Wallet,
     response_example=examples.dump(examples.WALLET),
     errors=("WalletNotFound",),
+    description="The wallet with its balance, heldBalance (its Pending holds) and availableBalance"
+    " (what a Transfer, Redeem or Hold may draw on).",
 )
 RENAME_WALLET = Endpoint(
     "renameWallet",
@@ -229,6 +233,7 @@ RENAME_WALLET = Endpoint(
     body=RenameWallet,
     body_example={"name": "main"},
     errors=("WalletNotFound",),
+    description="Changes the wallet's name (an empty name is allowed).",
 )
 DESCRIBE_WALLET = Endpoint(
     "describeWallet",
@@ -240,6 +245,7 @@ DESCRIBE_WALLET = Endpoint(
     body=DescribeWallet,
     body_example={"description": "points earned in store"},
     errors=("WalletNotFound",),
+    description="Changes the wallet's description (an empty description is allowed).",
 )
 REPLACE_WALLET_METADATA = Endpoint(
     "replaceWalletMetadata",

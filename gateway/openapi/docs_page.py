@@ -25,13 +25,14 @@ text-align:left;vertical-align:top}
 
 def render_docs(spec: dict[str, Any]) -> str:
     """The whole page for `spec`."""
-    by_tag: dict[str, list[str]] = {}
+    tags = {tag["name"]: tag["description"] for tag in spec["tags"]}
+    by_tag: dict[str, list[str]] = {name: [] for name in tags}
     for path, methods in spec["paths"].items():
         for method, operation in methods.items():
-            by_tag.setdefault(operation["tags"][0], []).append(_operation(path, method, operation))
+            by_tag[operation["tags"][0]].append(_operation(path, method, operation))
     contents = "".join(f'<li><a href="#{escape(tag)}">{escape(tag)}</a></li>' for tag in by_tag)
     sections = "".join(
-        f'<h2 id="{escape(tag)}">{escape(tag)}</h2>{"".join(parts)}'
+        f'<h2 id="{escape(tag)}">{escape(tag)}</h2><p>{escape(tags[tag])}</p>{"".join(parts)}'
         for tag, parts in by_tag.items()
     )
     info = spec["info"]
@@ -85,9 +86,9 @@ def _responses(responses: dict[str, Any]) -> str:
     rows = []
     for status, response in responses.items():
         shown = ""
+        codes = response.get("x-error-codes", [])
         for media in response.get("content", {}).values():
             schema = media["schema"]
-            codes = _error_codes(schema)
             shown = ", ".join(f"<code>{escape(code)}</code>" for code in codes) or _ref_link(schema)
             if not codes and "example" in media:
                 shown += _json(media["example"])
@@ -96,14 +97,6 @@ def _responses(responses: dict[str, Any]) -> str:
             f"<td>{shown}</td></tr>"
         )
     return f"<table><tr><th>status</th><th></th><th>body</th></tr>{''.join(rows)}</table>"
-
-
-def _error_codes(schema: dict[str, Any]) -> list[str]:
-    for part in schema.get("allOf", []):
-        codes = part.get("properties", {}).get("error", {}).get("properties", {}).get("code")
-        if codes is not None:
-            return list(codes["enum"])
-    return []
 
 
 def _schemas(definitions: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ serialize the responses. Limits come from the settings the gateway runs with."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -59,6 +60,23 @@ RATE_LIMIT_HEADERS = {
         "schema": {"type": "integer"},
     },
 }
+# Every tag an endpoint names, in the order the docs page shows them.
+TAGS = {
+    "Projects": "A tenant's projects: each holds its own assets, customers, wallets and ledger.",
+    "Assets": "What a project counts (points, cents, hours), in integer smallest units, and"
+    " each asset's totals.",
+    "Currencies": "The assets again, at the paths of the Cloud Wallet API that call them"
+    " currencies.",
+    "Customers": "The caller's own customers (by the caller's id), their status and their wallets.",
+    "Wallets": "Customer and system wallets: balances, status, metadata, balances in time and"
+    " the ledger entries.",
+    "Transactions": "Atomic transactions of Transfer, Issue, Redeem, Hold, Capture and Void"
+    " operations: submitted (202), then read until Completed or Failed; reversals.",
+    "Holds": "Value reserved by a Hold operation until a Capture, a Void or its expiry.",
+    "Keys": "The tenant's API keys: full, read and customer scopes, OAuth2 clients.",
+    "OAuth2": "Access tokens for OAuth2 clients (client credentials).",
+    "Service": "Liveness, readiness, metrics and this document.",
+}
 STATUS_TEXT = {
     200: "OK",
     201: "Created",
@@ -80,30 +98,98 @@ STATUS_TEXT = {
 def build_openapi(routes: Iterable[Route], settings: Settings) -> dict[str, Any]:
     """The document for `routes`, as the gateway with `settings` serves them."""
     routes = list(routes)
+    models = _models(routes)
     refs, definitions = models_json_schema(
-        _models(routes), by_alias=True, ref_template=REF, title="cloudwallet"
+        models, by_alias=True, ref_template=REF, title="cloudwallet"
     )
+    schemas = definitions.get("$defs", {}) | {"ErrorCode": ERROR_CODE}
+    schemas["ErrorDetail"]["properties"]["code"] = {"$ref": REF.format(model="ErrorCode")}
+    answered = _reachable(schemas, [refs[key] for key in models if key[1] == "serialization"])
+    submitted = _reachable(schemas, [refs[key] for key in models if key[1] == "validation"])
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         operation = _operation(route, refs, settings)
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     return {
         "openapi": "3.1.0",
-        "info": {
-            "title": "cloudwallet",
-            "version": "1",
-            "description": "Wallets and a double-entry ledger: the Cloud Wallet API. A number"
-            " in a request body is an integer written without a fraction or an exponent"
-            " (100, not 100.0 or 1e2): JSON Schema counts 100.0 as an integer, the API refuses it.",
-        },
+        "info": _info(settings),
         "servers": [{"url": "/"}],
         "security": SECURITY,
+        "tags": [{"name": name, "description": text} for name, text in TAGS.items()],
         "paths": paths,
         "components": {
-            "schemas": _with_limits(definitions.get("$defs", {}), settings),
+            "schemas": _with_limits(_for_generators(schemas, answered - submitted), settings),
             "securitySchemes": SECURITY_SCHEMES,
         },
     }
+
+
+def _info(settings: Settings) -> dict[str, Any]:
+    contact = {"name": settings.api_contact_name}
+    if settings.api_contact_url:
+        contact["url"] = settings.api_contact_url
+    if settings.api_contact_email:
+        contact["email"] = settings.api_contact_email
+    return {
+        "title": "cloudwallet",
+        "version": "1",
+        "description": "Wallets and a double-entry ledger: the Cloud Wallet API. A number"
+        " in a request body is an integer written without a fraction or an exponent"
+        " (100, not 100.0 or 1e2): JSON Schema counts 100.0 as an integer, the API refuses it.",
+        "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        "contact": contact,
+    }
+
+
+ERROR_CODE = {
+    "title": "ErrorCode",
+    "type": "string",
+    "enum": list(ERROR_STATUS),
+    "description": "stable, machine-readable; each error response lists the codes its operation"
+    " gives in `x-error-codes`",
+}
+
+
+def _reachable(schemas: dict[str, Any], roots: list[dict[str, Any]]) -> set[str]:
+    """The names of the component schemas `roots` refer to, directly or through others."""
+    found: set[str] = set()
+    pending: list[Any] = list(roots)
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            ref = value.get("$ref")
+            if isinstance(ref, str) and ref.startswith(REF.format(model="")):
+                name = ref.rsplit("/", 1)[1]
+                if name not in found:
+                    found.add(name)
+                    pending.append(schemas[name])
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return found
+
+
+def _for_generators(schemas: dict[str, Any], answer_only: set[str]) -> dict[str, Any]:
+    """Schemas as client generators read them (docs/decisions/0023-clients.md): no property
+    has a `default` (openapi-typescript makes such a property required), the default said in
+    its description instead; and a property an answer leaves out rather than writing null
+    (`exclude_if`) is optional without a null branch."""
+    for name, schema in schemas.items():
+        required = set(schema.get("required", ()))
+        for property_name, property_schema in schema.get("properties", {}).items():
+            if "default" not in property_schema:
+                continue
+            default = property_schema.pop("default")
+            if name in answer_only and default is None and property_name not in required:
+                branches = [b for b in property_schema.get("anyOf", []) if b != {"type": "null"}]
+                if len(branches) == 1:
+                    del property_schema["anyOf"]
+                    property_schema.update(branches[0])
+            elif default is not None:
+                said = f"default: {json.dumps(default)}"
+                text = property_schema.get("description")
+                property_schema["description"] = f"{text} ({said})" if text else said
+    return schemas
 
 
 def _models(routes: list[Route]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
@@ -235,21 +321,22 @@ def _success(route: Route, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
 
 
 def _errors(route: Route) -> dict[str, Any]:
-    """One response per error status, its code restricted to the codes the route gives."""
+    """One response per error status, with the codes the route gives."""
     by_status: dict[int, list[str]] = {}
     for code in route.error_codes():
         by_status.setdefault(ERROR_STATUS[code], []).append(code)
     responses = {}
     for status, codes in sorted(by_status.items()):
-        schema = {
-            "allOf": [
-                {"$ref": REF.format(model="ErrorBody")},
-                {"properties": {"error": {"properties": {"code": {"enum": codes}}}}},
-            ]
-        }
+        # One error schema for every answer, so that a generator makes one error model; the
+        # codes of this operation and status are listed beside it (x-error-codes).
+        schema = {"$ref": REF.format(model="ErrorBody")}
         example = {"error": {"code": codes[0], "message": STATUS_TEXT[status]}}
         content = {"application/json": {"schema": schema, "example": example}}
-        response: dict[str, Any] = {"description": STATUS_TEXT[status], "content": content}
+        response: dict[str, Any] = {
+            "description": STATUS_TEXT[status],
+            "content": content,
+            "x-error-codes": codes,
+        }
         if status in (429, 503):
             response["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
         responses[str(status)] = response

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway import responses
-from shared.contract.messages import IssueOperation, TransferOperation, hold_id
+from shared.contract.messages import hold_id
 
 PROJECT_ID = "01JD3ZQ6M2X8Y4TNK7V5B9RCEW"
 ASSET_ID = "01JD3ZR0A5S7HX2C9Q1WNB4M6K"
@@ -89,8 +89,10 @@ ENTRY = responses.Entry(
     created_at=COMPLETED,
 )
 OPERATIONS = [
-    IssueOperation.model_validate({"type": "Issue", "to": TREASURY_ID, "amount": 2000}),
-    TransferOperation.model_validate(
+    responses.IssueOperationResult.model_validate(
+        {"type": "Issue", "to": TREASURY_ID, "amount": 2000}
+    ),
+    responses.TransferOperationResult.model_validate(
         {"type": "Transfer", "from": TREASURY_ID, "to": WALLET_ID, "amount": 2000}
     ),
 ]

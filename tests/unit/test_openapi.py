@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from gateway.http import decode_json, validate
+from gateway.openapi import examples
 from gateway.openapi.docs_page import render_docs
 from gateway.openapi.document import REF, body_examples, build_openapi
 from gateway.openapi.endpoint import ERROR_STATUS, Route
@@ -77,7 +78,12 @@ def test_error_responses_list_their_codes(document: dict[str, Any], route: Route
     for code in route.error_codes():
         response = spec["responses"][str(ERROR_STATUS[code])]
         schema = response["content"]["application/json"]["schema"]
-        assert code in schema["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"]
+        assert schema == {"$ref": REF.format(model="ErrorBody")}
+        assert code in response["x-error-codes"]
+    for status, response in spec["responses"].items():
+        if "x-error-codes" in response:
+            codes = response["x-error-codes"]
+            assert codes == [c for c in route.error_codes() if str(ERROR_STATUS[c]) == status]
     if not route.endpoint.public:
         assert {"400", "401", "503"} <= set(spec["responses"]) or not route.path_parameters()
         assert "Retry-After" in spec["responses"]["503"]["headers"]
@@ -135,9 +141,9 @@ def test_amounts_read_strings_or_integers_and_write_strings(document: dict[str, 
     schemas = document["components"]["schemas"]
     written = schemas["Wallet"]["properties"]["balance"]
     assert written["type"] == "string"
-    read = schemas["IssueOperation-Input"]["properties"]["amount"]["anyOf"]
+    read = schemas["IssueOperation"]["properties"]["amount"]["anyOf"]
     assert {branch["type"] for branch in read} == {"string", "integer"}
-    assert schemas["IssueOperation-Output"]["properties"]["amount"]["type"] == "string"
+    assert schemas["IssueOperationResult"]["properties"]["amount"]["type"] == "string"
 
 
 def documented(document: dict[str, Any], model: str) -> jsonschema_rs.Validator:
@@ -231,7 +237,7 @@ def test_the_document_says_integers_take_no_fraction_which_json_schema_cannot(
     assert documented(document, "CreateAsset").is_valid(body)
     assert not gateway_accepts(CreateAsset, body)
     schemas = document["components"]["schemas"]
-    amount = schemas["IssueOperation-Input"]["properties"]["amount"]["description"]
+    amount = schemas["IssueOperation"]["properties"]["amount"]["description"]
     fractions = schemas["CreateAsset"]["properties"]["fractions"]["description"]
     for description in (document["info"]["description"], amount, fractions):
         assert "without a fraction or an exponent" in description
@@ -334,3 +340,87 @@ def test_the_token_endpoint_takes_a_form_and_answers_rfc_6749_errors(
         schema = spec["responses"][status]["content"]["application/json"]["schema"]
         assert schema == {"$ref": "#/components/schemas/OAuthError"}
     assert "OAuthError" in document["components"]["schemas"]
+
+
+def test_each_shape_has_a_name_of_its_own_for_generators(document: dict[str, Any]) -> None:
+    # Generators name a model by its title: two schemas of one title (pydantic's -Input and
+    # -Output copies of a model) made openapi-python-client drop Transaction (issue 27).
+    schemas = document["components"]["schemas"]
+    for name, schema in schemas.items():
+        assert re.fullmatch(r"[A-Z][A-Za-z]+", name), name
+        assert schema.get("title", name) == name
+    operation = schemas["Transaction"]["properties"]["operations"]["items"]["oneOf"]
+    shown = {item["$ref"].rsplit("/", 1)[1] for item in operation}
+    assert {"TransferOperationResult", "IssueOperationResult", "RedeemOperationResult"} <= shown
+    submitted = schemas["SubmitTransaction"]["properties"]["operations"]["items"]["oneOf"]
+    assert {"TransferOperation", "IssueOperation"} <= {
+        i["$ref"].rsplit("/", 1)[1] for i in submitted
+    }
+
+
+def test_optional_fields_carry_no_default_and_absent_ones_no_null(
+    document: dict[str, Any],
+) -> None:
+    # openapi-typescript makes a property with a default required (issue 27): the default is
+    # said in the description instead.
+    schemas = document["components"]["schemas"]
+    for name, schema in schemas.items():
+        for property_name, property_schema in schema.get("properties", {}).items():
+            assert "default" not in property_schema, (name, property_name)
+    wallet = schemas["OpenWallet"]
+    assert wallet["required"] == ["customerId", "assetId"]
+    assert 'default: ""' in wallet["properties"]["name"]["description"]
+    transaction = schemas["Transaction"]
+    assert {"metadata", "operations", "createdAt"} <= set(transaction["required"])
+    assert not {"failure", "completedAt", "reversalOf"} & set(transaction["required"])
+    # Left out when there is none, never null.
+    assert transaction["properties"]["failure"] == {"$ref": REF.format(model="TransactionFailure")}
+    assert transaction["properties"]["completedAt"]["type"] == "string"
+    # A request may send null for an optional field, and the gateway takes it.
+    assert {"type": "null"} in schemas["UpsertCustomer"]["properties"]["name"]["anyOf"]
+
+
+def test_one_typed_error_schema(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    assert schemas["ErrorCode"]["enum"] == list(ERROR_STATUS)
+    error = schemas["ErrorDetail"]["properties"]
+    assert error["code"] == {"$ref": REF.format(model="ErrorCode")}
+    details = schemas["ErrorDetails"]["properties"]
+    assert details["transaction"]["$ref"] == REF.format(model="Transaction")
+    assert details["requestMatches"]["type"] == "boolean"
+    assert details["fields"]["items"] == {"$ref": REF.format(model="FieldError")}
+    duplicate = {
+        "error": {
+            "code": "DuplicateReferenceId",
+            "message": "referenceId order-1 is already used in this project",
+            "details": {"requestMatches": True, "transaction": dump_transaction()},
+        }
+    }
+    assert documented(document, "ErrorBody").is_valid(duplicate)
+    assert not documented(document, "ErrorBody").is_valid(
+        {"error": {"code": "NoSuchCode", "message": "x"}}
+    )
+
+
+def dump_transaction() -> dict[str, Any]:
+    return dict(examples.dump(examples.TRANSACTION))
+
+
+def test_tags_descriptions_license_and_contact(document: dict[str, Any]) -> None:
+    tags = {tag["name"]: tag["description"] for tag in document["tags"]}
+    assert all(tags.values())
+    for route in ROUTES:
+        spec = spec_of(document, route)
+        assert spec["tags"][0] in tags
+        assert spec["description"] and spec["description"] != spec["summary"]
+    assert {route.endpoint.tag for route in ROUTES} == set(tags)
+    assert document["info"]["license"] == {"name": "Apache-2.0", "identifier": "Apache-2.0"}
+    assert document["info"]["contact"] == {"name": "cloudwallet operators"}
+    operator = Settings(
+        api_contact_url="https://ops.example.com", api_contact_email="ops@example.com"
+    )
+    assert build_openapi(ROUTES, operator)["info"]["contact"] == {
+        "name": "cloudwallet operators",
+        "url": "https://ops.example.com",
+        "email": "ops@example.com",
+    }
