@@ -237,6 +237,9 @@ class Settings(BaseSettings):
     webhook_attempts_max: int = Field(default=12, ge=1, le=100)
     webhook_age_max_s: int = Field(default=3 * 24 * 3600, ge=1)
     webhook_attempts_kept_per_endpoint: int = Field(default=100, ge=1, le=10_000)
+    # A claimed delivery is due again this long after its attempt's timeout: the time to record
+    # its outcome. A sender that died mid-delivery so has it sent again.
+    webhook_claim_margin_ms: int = Field(default=5_000, ge=100)
     # A database failure of the sender: the pause before it tries again, doubling up to this.
     webhook_database_retry_max_ms: int = Field(default=10_000, ge=10)
 

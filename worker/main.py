@@ -25,7 +25,7 @@ from shared.logs import flush_hot_logs
 from shared.redis.status_cache import StatusCache
 from shared.services import POSTGRESQL, RABBITMQ, REDIS, reported, until_reached
 from shared.settings import Settings
-from worker import ownership
+from worker import ownership, webhooks
 from worker.metrics import WorkerMetrics
 from worker.monitor import Monitor
 from worker.supervisor import Shared, Supervisor
@@ -80,6 +80,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         if not await until_reached(POSTGRESQL, database_url(settings), check, stop, retry_ms):
             return
         monitor.deployment_checked = True
+        if settings.webhook_delivery:  # beside the writers, on a pool of its own
+            sending = asyncio.create_task(webhooks.deliver(settings, stop))
+            resources.push_async_callback(_cancelled, sending)
 
         async def connect() -> AbstractRobustConnection:
             return await broker.connect(settings, name="cloudwallet-worker")
@@ -102,6 +105,27 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         resources.callback(flush_hot_logs)
         log.info("worker %s started", worker_id)
         await supervisor.run(stop)
+
+
+async def run_webhooks(settings: Settings, stop: asyncio.Event) -> None:
+    """The `cloudwallet webhooks` process: only the webhook sender, for deployments that run it
+    apart from the workers (CLOUDWALLET_WEBHOOK_DELIVERY=false on those). It waits for
+    PostgreSQL and checks the deployment first, as a worker does."""
+    pool = await create_pool(settings, size_max=1, size_min=0, application_name="cloudwallet")
+    try:
+
+        async def check() -> bool:
+            async with pool.acquire() as database_connection:
+                await check_deployment(database_connection, settings)
+            return True
+
+        retry_ms = settings.dependency_retry_ms
+        if not await until_reached(POSTGRESQL, database_url(settings), check, stop, retry_ms):
+            return
+    finally:
+        await pool.close()
+    log.info("webhook sender started")
+    await webhooks.deliver(settings, stop)
 
 
 async def _cancelled(task: asyncio.Task[Any]) -> None:
