@@ -11,6 +11,7 @@ import re
 import time
 from typing import Any
 
+import asyncpg
 import orjson
 import pytest
 
@@ -296,3 +297,45 @@ async def test_transfers_in_a_busy_project_are_each_delivered(
         ids = {one["id"] for one in accepted}
         await receiver.wait_for(lambda received: {one.event_id for one in received} >= ids, 20)
     await assert_ledger_consistent(migrated, ledger.project_id)
+
+
+async def test_verify_finds_deliveries_that_break_the_webhook_invariant(
+    api: Api, other_api: Api, migrated: Settings
+) -> None:
+    from shared.ops.verify import verify
+
+    mine, theirs = await new_ledger(api), await new_ledger(other_api)
+    kept = await subscribe(mine, "http://127.0.0.1:9/hook", ["transaction.failed"])
+    deleted = await subscribe(mine, "http://127.0.0.1:9/hook", ["transaction.failed"])
+    wallet = await theirs.customer_wallet()
+    foreign = await other_api.run(theirs.project_id, [issue(wallet, 1)])
+    connection = await asyncpg.connect(migrated.database_url.get_secret_value())
+    try:
+        assert (await verify(connection, mine.project_id)).ok
+        await connection.execute(
+            "UPDATE webhook_endpoints SET deleted_at = now(), secret = NULL WHERE id = $1",
+            deleted["id"],
+        )
+        await connection.execute(
+            "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, body)"
+            " VALUES ($1, $2, 'transaction.completed', '{}'),"
+            " ($3, 'x', 'transaction.completed', '{}')",
+            kept["id"],
+            foreign["id"],
+            deleted["id"],
+        )
+        report = await verify(connection, mine.project_id)
+    finally:
+        await connection.execute(
+            "DELETE FROM webhook_deliveries WHERE endpoint_id = ANY($1::text[])",
+            [kept["id"], deleted["id"]],
+        )
+        await connection.close()
+    assert sorted(report.violations) == sorted(
+        [
+            f"webhook delivery of event {foreign['id']} to endpoint {kept['id']} is not an event"
+            " of the endpoint's project",
+            f"webhook delivery of event x to endpoint {deleted['id']} is pending for a deleted"
+            " endpoint",
+        ]
+    )
