@@ -81,7 +81,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             return
         monitor.deployment_checked = True
         if settings.webhook_delivery:  # beside the writers, on a pool of its own
-            sending = asyncio.create_task(webhooks.deliver(settings, stop))
+            sending = asyncio.create_task(
+                webhooks.deliver(settings, stop, metrics.webhook_attempts)
+            )
             resources.push_async_callback(_cancelled, sending)
 
         async def connect() -> AbstractRobustConnection:

@@ -55,6 +55,22 @@ class WorkerMetrics:
             "Transactions whose events the broker has not yet confirmed (the events outbox)",
             registry=registry,
         )
+        self.webhook_outbox_backlog = Gauge(
+            "cloudwallet_webhook_outbox_backlog",
+            "Transactions in the webhooks' outbox not yet turned into deliveries",
+            registry=registry,
+        )
+        self.webhook_deliveries_pending = Gauge(
+            "cloudwallet_webhook_deliveries_pending",
+            "Webhook deliveries not yet made (waiting for their first attempt or a retry)",
+            registry=registry,
+        )
+        self.webhook_attempts = Counter(
+            "cloudwallet_webhook_attempts",
+            "Webhook delivery attempts made by this process, by outcome",
+            ("outcome",),
+            registry=registry,
+        )
         self.partitions = Gauge(
             "cloudwallet_worker_partitions",
             "Partitions this process writes",

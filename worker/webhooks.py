@@ -24,6 +24,7 @@ import contextlib
 import logging
 
 import asyncpg
+from prometheus_client import Counter
 
 from shared.database import TRANSIENT_ERRORS, Connection, create_pool
 from shared.settings import Settings
@@ -50,8 +51,9 @@ def retry_schedule(settings: Settings) -> RetrySchedule:
 class WebhookSender:
     """Delivers the webhooks of every project, with other senders if there are."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, attempts: Counter | None = None) -> None:
         self._settings = settings
+        self._attempts_made = attempts  # by outcome: delivered, failed, given_up
         self._schedule = retry_schedule(settings)
         self._in_flight: collections.Counter[str] = collections.Counter()  # by endpoint
         self._attempts: set[asyncio.Task[None]] = set()
@@ -172,13 +174,13 @@ class WebhookSender:
         self._wake.set()
 
 
-async def deliver(settings: Settings, stop: asyncio.Event) -> None:
+async def deliver(settings: Settings, stop: asyncio.Event, attempts: Counter | None = None) -> None:
     """Run a webhook sender until `stop` is set. A sender that fails unexpectedly is logged and
     started again after `webhook_database_retry_max_ms`: the worker's writers, beside it, go
     on whatever happens to it."""
     while not stop.is_set():
         try:
-            await WebhookSender(settings).run(stop)
+            await WebhookSender(settings, attempts).run(stop)
         except Exception:
             log.exception("webhooks: the sender failed; it starts again")
             await _wait(stop, settings.webhook_database_retry_max_ms / 1000)
