@@ -59,7 +59,6 @@ class WebhookSender:
         self._attempts: set[asyncio.Task[None]] = set()
         self._ended: list[Outcome] = []  # attempts that ended, to record
         self._wake = asyncio.Event()
-        self.delivered = 0  # attempts answered 2xx, for the benchmark and the tests
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; then the attempts in flight are cancelled (their
@@ -70,11 +69,13 @@ class WebhookSender:
         )
         try:
             async with Sender(settings) as sender:
-                await self._loop(pool, sender, stop)
+                try:
+                    await self._loop(pool, sender, stop)
+                finally:  # before the sender's session closes under them
+                    for attempt in list(self._attempts):
+                        attempt.cancel()
+                    await asyncio.gather(*self._attempts, return_exceptions=True)
         finally:
-            for attempt in list(self._attempts):
-                attempt.cancel()
-            await asyncio.gather(*self._attempts, return_exceptions=True)
             # What ended is recorded if the database answers in time; else it is sent again.
             with contextlib.suppress(*DATABASE_ERRORS, TimeoutError):
                 margin_s = self._settings.webhook_claim_margin_ms / 1000
@@ -149,7 +150,6 @@ class WebhookSender:
             if self._in_flight[delivery.endpoint_id] <= 0:
                 del self._in_flight[delivery.endpoint_id]
         delivered = status is not None and 200 <= status < 300
-        self.delivered += delivered
         pause_ms = (
             None if delivered else self._schedule.next_pause_ms(delivery.attempt, delivery.age_ms)
         )
