@@ -104,5 +104,10 @@ class Sender:
 
 
 def _described(error: BaseException) -> str:
+    """The error for the deliveries log: its kind, its message and, for a connection that
+    failed, the cause (aiohttp's message of a failed resolution does not say it)."""
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    cause = error.os_error if isinstance(error, aiohttp.ClientConnectorError) else None
+    if cause is not None and str(cause) and str(cause) not in text:
+        text += f" ({cause})"
     return text[:ERROR_LENGTH_MAX]
