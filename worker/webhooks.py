@@ -153,7 +153,11 @@ class WebhookSender:
         pause_ms = (
             None if delivered else self._schedule.next_pause_ms(delivery.attempt, delivery.age_ms)
         )
-        if not delivered and pause_ms is None:
+        given_up = not delivered and pause_ms is None
+        if self._attempts_made is not None:
+            outcome = "delivered" if delivered else "given_up" if given_up else "failed"
+            self._attempts_made.labels(outcome).inc()
+        if given_up:
             log.warning(
                 "webhooks: event %s to endpoint %s given up after %s attempts",
                 delivery.event_id,
