@@ -175,7 +175,12 @@ class WebhookSender:
                 pause_ms,
             )
         )
-        self._wake.set()
+        # The next pass records and claims for a whole endpoint's places at once, not for each
+        # attempt that ends (a pass is three statements): once the endpoint has nothing in
+        # flight, or as many attempts have ended as an endpoint has places.
+        per_endpoint = self._settings.webhook_concurrency_per_endpoint_max
+        if delivery.endpoint_id not in self._in_flight or len(self._ended) >= per_endpoint:
+            self._wake.set()
 
 
 async def deliver(settings: Settings, stop: asyncio.Event, attempts: Counter | None = None) -> None:
