@@ -240,6 +240,13 @@ class Settings(BaseSettings):
     # A claimed delivery is due again this long after its attempt's timeout: the time to record
     # its outcome. A sender that died mid-delivery so has it sent again.
     webhook_claim_margin_ms: int = Field(default=5_000, ge=100)
+    # Outcomes of attempts a sender records together: at once when this many have ended, else
+    # at its next poll (their claims keep them from being sent again meanwhile).
+    webhook_record_batch_size: int = Field(default=64, ge=1, le=10_000)
+    # The sender beside a worker's writers claims nothing while one of them has committed a
+    # full batch (batch_size_max) within this long: deliveries wait for a backlog to drain
+    # rather than slow it. 0: it never waits (a `cloudwallet webhooks` process never does).
+    webhook_defer_to_writers_ms: int = Field(default=1000, ge=0, le=60_000)
     # A database failure of the sender: the pause before it tries again, doubling up to this.
     webhook_database_retry_max_ms: int = Field(default=10_000, ge=10)
 
@@ -271,6 +278,8 @@ class Settings(BaseSettings):
             raise ValueError("worker_timeout_ms must be at least three worker_heartbeat_ms")
         if self.worker_heartbeat_ms * 3 > self.lease_idle_session_timeout_ms:
             raise ValueError("lease_idle_session_timeout_ms must be at least three heartbeats")
+        if self.webhook_claim_margin_ms <= self.webhook_poll_interval_ms:
+            raise ValueError("webhook_claim_margin_ms must outlast webhook_poll_interval_ms")
         if self.webhook_retry_first_ms > self.webhook_retry_max_ms:
             raise ValueError("webhook_retry_first_ms must not exceed webhook_retry_max_ms")
         return self

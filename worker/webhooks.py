@@ -22,6 +22,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+from collections.abc import Callable
 
 import asyncpg
 from prometheus_client import Counter
@@ -51,14 +52,25 @@ def retry_schedule(settings: Settings) -> RetrySchedule:
 class WebhookSender:
     """Delivers the webhooks of every project, with other senders if there are."""
 
-    def __init__(self, settings: Settings, attempts: Counter | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        attempts: Counter | None = None,
+        writers_busy: Callable[[], bool] | None = None,
+    ) -> None:
         self._settings = settings
         self._attempts_made = attempts  # by outcome: delivered, failed, given_up
+        # Beside the writers: whether they have a backlog, during which nothing is claimed.
+        self._writers_busy = writers_busy
         self._schedule = retry_schedule(settings)
         self._in_flight: collections.Counter[str] = collections.Counter()  # by endpoint
         self._attempts: set[asyncio.Task[None]] = set()
         self._ended: list[Outcome] = []  # attempts that ended, to record
         self._wake = asyncio.Event()
+        # When the periodic work (recording every outcome, the fan-out) is next due, and
+        # whether the last fan-out left rows behind.
+        self._periodic_at_s = 0.0
+        self._more_to_fan_out = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; then the attempts in flight are cancelled (their
@@ -104,14 +116,25 @@ class WebhookSender:
                 await _wait_either(stop, self._wake, self._settings.webhook_poll_interval_ms / 1000)
 
     async def _pass(self, pool: asyncpg.Pool, sender: Sender) -> bool:
-        """Record, fan out, claim; True if there may be more to do at once."""
+        """Record, fan out, claim; True if there may be more to do at once. Outcomes are
+        recorded and the outbox read every `webhook_poll_interval_ms` (or at once while rows
+        are left), and outcomes also once `webhook_record_batch_size` have ended; a claim needs
+        only free places. What ended waits for its record under its claim, so that a busy
+        endpoint costs a statement per handful of deliveries, not three per delivery."""
         settings = self._settings
+        now_s = asyncio.get_running_loop().time()
+        periodic = self._more_to_fan_out or now_s >= self._periodic_at_s
         async with pool.acquire() as connection:
-            await self._record(connection)
-            fanned = await webhook_store.fan_out(connection, settings.webhook_fanout_batches_max)
+            if periodic or len(self._ended) >= settings.webhook_record_batch_size:
+                await self._record(connection)
+            if periodic:
+                batches_max = settings.webhook_fanout_batches_max
+                fanned = await webhook_store.fan_out(connection, batches_max)
+                self._more_to_fan_out = fanned >= batches_max
+                self._periodic_at_s = now_s + settings.webhook_poll_interval_ms / 1000
             places = settings.webhook_in_flight_max - len(self._attempts)
-            if places <= 0:
-                return False
+            if places <= 0 or (self._writers_busy is not None and self._writers_busy()):
+                return self._more_to_fan_out
             per_endpoint = settings.webhook_concurrency_per_endpoint_max
             busy = {endpoint: per_endpoint - count for endpoint, count in self._in_flight.items()}
             claimed = await webhook_store.claim(
@@ -123,7 +146,7 @@ class WebhookSender:
             )
         for delivery in claimed:
             self._start(sender, delivery)
-        return fanned >= settings.webhook_fanout_batches_max
+        return self._more_to_fan_out
 
     async def _record(self, connection: Connection) -> None:
         """Record the attempts that ended (those that end meanwhile wait for the next pass)."""
@@ -183,13 +206,19 @@ class WebhookSender:
             self._wake.set()
 
 
-async def deliver(settings: Settings, stop: asyncio.Event, attempts: Counter | None = None) -> None:
-    """Run a webhook sender until `stop` is set. A sender that fails unexpectedly is logged and
-    started again after `webhook_database_retry_max_ms`: the worker's writers, beside it, go
-    on whatever happens to it."""
+async def deliver(
+    settings: Settings,
+    stop: asyncio.Event,
+    attempts: Counter | None = None,
+    writers_busy: Callable[[], bool] | None = None,
+) -> None:
+    """Run a webhook sender until `stop` is set; beside writers, it claims nothing while
+    `writers_busy()`. A sender that fails unexpectedly is logged and started again after
+    `webhook_database_retry_max_ms`: the worker's writers, beside it, go on whatever happens
+    to it."""
     while not stop.is_set():
         try:
-            await WebhookSender(settings, attempts).run(stop)
+            await WebhookSender(settings, attempts, writers_busy).run(stop)
         except Exception:
             log.exception("webhooks: the sender failed; it starts again")
             await _wait(stop, settings.webhook_database_retry_max_ms / 1000)
