@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -82,7 +84,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         monitor.deployment_checked = True
         if settings.webhook_delivery:  # beside the writers, on a pool of its own
             sending = asyncio.create_task(
-                webhooks.deliver(settings, stop, metrics.webhook_attempts)
+                webhooks.deliver(
+                    settings, stop, metrics.webhook_attempts, _writers_busy(settings, metrics)
+                )
             )
             resources.push_async_callback(_cancelled, sending)
 
@@ -107,6 +111,17 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         resources.callback(flush_hot_logs)
         log.info("worker %s started", worker_id)
         await supervisor.run(stop)
+
+
+def _writers_busy(settings: Settings, metrics: WorkerMetrics) -> Callable[[], bool] | None:
+    """Whether a writer of this process committed a full batch within the last
+    `webhook_defer_to_writers_ms` (its queue has a backlog): the sender beside them then claims
+    nothing, so that deliveries wait for the backlog rather than slow it
+    (docs/decisions/0022-webhooks.md). None when the setting is 0."""
+    window_s = settings.webhook_defer_to_writers_ms / 1000
+    if not window_s:
+        return None
+    return lambda: time.monotonic() - metrics.full_batch_at_s < window_s
 
 
 async def run_webhooks(settings: Settings, stop: asyncio.Event) -> None:

@@ -15,6 +15,10 @@ class WorkerMetrics:
     """The worker's metrics, in a registry of its own."""
 
     def __init__(self) -> None:
+        # When a writer of this process last committed a full batch (time.monotonic()): its
+        # queue had a backlog. The webhook sender beside the writers waits while this is
+        # recent (worker/webhooks.py).
+        self.full_batch_at_s = float("-inf")
         self.registry = registry = CollectorRegistry()
         self.batch_size = Histogram(
             "cloudwallet_worker_batch_size",

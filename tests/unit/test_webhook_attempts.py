@@ -64,3 +64,19 @@ async def test_an_answer_ends_or_schedules_the_delivery(
     assert ended.pause_ms == pause_ms
     assert counter.labels(outcome)._value.get() == 1
     assert webhook_sender._in_flight == {}
+
+
+def test_the_sender_beside_the_writers_waits_while_one_has_a_backlog() -> None:
+    import time
+
+    from worker.main import _writers_busy
+    from worker.metrics import WorkerMetrics
+
+    metrics = WorkerMetrics()
+    busy = _writers_busy(Settings(webhook_defer_to_writers_ms=1000), metrics)
+    assert busy is not None and not busy()  # no full batch yet
+    metrics.full_batch_at_s = time.monotonic()
+    assert busy()
+    metrics.full_batch_at_s = time.monotonic() - 1.5
+    assert not busy()
+    assert _writers_busy(Settings(webhook_defer_to_writers_ms=0), metrics) is None
