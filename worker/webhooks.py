@@ -124,17 +124,21 @@ class WebhookSender:
         settings = self._settings
         now_s = asyncio.get_running_loop().time()
         periodic = self._more_to_fan_out or now_s >= self._periodic_at_s
+        # Beside writers with a backlog, neither the fan-out (which reads and writes every
+        # event) nor a claim: only what ended is recorded.
+        deferring = self._writers_busy is not None and self._writers_busy()
         async with pool.acquire() as connection:
             if periodic or len(self._ended) >= settings.webhook_record_batch_size:
                 await self._record(connection)
-            if periodic:
+            if periodic and not deferring:
                 batches_max = settings.webhook_fanout_batches_max
                 fanned = await webhook_store.fan_out(connection, batches_max)
                 self._more_to_fan_out = fanned >= batches_max
+            if periodic:
                 self._periodic_at_s = now_s + settings.webhook_poll_interval_ms / 1000
             places = settings.webhook_in_flight_max - len(self._attempts)
-            if places <= 0 or (self._writers_busy is not None and self._writers_busy()):
-                return self._more_to_fan_out
+            if places <= 0 or deferring:
+                return self._more_to_fan_out and not deferring
             per_endpoint = settings.webhook_concurrency_per_endpoint_max
             busy = {endpoint: per_endpoint - count for endpoint, count in self._in_flight.items()}
             claimed = await webhook_store.claim(
