@@ -289,6 +289,8 @@ class SubmitTransactionBatch(BaseModel):
     _transactions = field_validator("transactions")(_check_batch_size)
 
 
+# An http(s) URL of printable ASCII, as the document states it (the handler checks the host).
+WEBHOOK_URL_PATTERN = "^[Hh][Tt][Tt][Pp][Ss]?://[!-~]+$"
 WebhookEventType = Literal[
     "transaction.completed",
     "transaction.failed",
@@ -311,8 +313,11 @@ class CreateWebhook(_Body):
     url: str = Field(
         min_length=1,
         max_length=Settings.ceiling_of("webhook_url_length_max"),
-        description="where the events are POSTed: an http or https URL of a public address",
+        description="where the events are POSTed: an http or https URL of a public address,"
+        " without credentials",
         examples=["https://example.com/hooks/cloudwallet"],
+        # Documented for generators; the handler checks the rest (shared/webhooks/addresses.py).
+        json_schema_extra={"pattern": WEBHOOK_URL_PATTERN},
     )
     events: Annotated[list[WebhookEventType], AfterValidator(_distinct)] = Field(
         min_length=1,
