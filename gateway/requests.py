@@ -143,6 +143,7 @@ PATH_PARAMETERS: dict[str, TypeAdapter[str]] = {
     "holdId": TypeAdapter(HoldId),
     "customerId": TypeAdapter(CustomerId),
     "keyId": TypeAdapter(ResourceId),
+    "webhookId": TypeAdapter(ResourceId),
 }
 
 
@@ -286,6 +287,44 @@ class SubmitTransactionBatch(BaseModel):
     ]
 
     _transactions = field_validator("transactions")(_check_batch_size)
+
+
+# An http(s) URL of printable ASCII, as the document states it (the handler checks the host).
+WEBHOOK_URL_PATTERN = "^[Hh][Tt][Tt][Pp][Ss]?://[!-~]+$"
+WebhookEventType = Literal[
+    "transaction.completed",
+    "transaction.failed",
+    "hold.captured",
+    "hold.voided",
+    "hold.expired",
+    "*",
+]
+
+
+def _distinct(events: list[str]) -> list[str]:
+    return list(dict.fromkeys(events))
+
+
+class CreateWebhook(_Body):
+    """A new webhook endpoint (design section 12). The URL is checked further by the handler
+    (shared/webhooks/addresses.py): http(s), no credentials, and a public address unless the
+    deployment allows private ones."""
+
+    url: str = Field(
+        min_length=1,
+        max_length=Settings.ceiling_of("webhook_url_length_max"),
+        description="where the events are POSTed: an http or https URL of a public address,"
+        " without credentials",
+        examples=["https://example.com/hooks/cloudwallet"],
+        # Documented for generators; the handler checks the rest (shared/webhooks/addresses.py).
+        json_schema_extra={"pattern": WEBHOOK_URL_PATTERN},
+    )
+    events: Annotated[list[WebhookEventType], AfterValidator(_distinct)] = Field(
+        min_length=1,
+        max_length=12,
+        description="the event types to deliver; * for all of them",
+    )
+    description: Description = ""
 
 
 # Per-key rate limits a key may be given (requests a second, burst), as the settings allow.

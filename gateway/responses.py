@@ -367,6 +367,44 @@ class ErrorDetails(Out):
     )
 
 
+class Webhook(Out):
+    """A webhook endpoint as listed: never its secret."""
+
+    id: str
+    url: str
+    events: list[str] = Field(description="the event types it receives; * for all")
+    description: str
+    created_at: Time
+
+
+class CreatedWebhook(Webhook):
+    """A new webhook endpoint, with its signing secret: shown only in this answer."""
+
+    secret: str = Field(
+        description="whsec_<base64>: the key that signs every delivery (Standard Webhooks)",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
+
+
+class WebhookPage(Page[Webhook]):
+    pass
+
+
+class WebhookDelivery(Out):
+    """One attempt to deliver an event to an endpoint."""
+
+    event_id: str = Field(description="the event's id, its webhook-id header")
+    event_type: str
+    attempt: int = Field(description="1 for the first attempt of this event")
+    status_code: int | None = Field(description="the endpoint's HTTP status; null: no answer")
+    error: str | None = Field(description="why there was no answer (timeout, refused...)")
+    at: Time
+
+
+class WebhookDeliveryPage(Page[WebhookDelivery]):
+    pass
+
+
 class ErrorDetail(Out):
     # The document shows the code as its `ErrorCode`, every code of ERROR_STATUS
     # (gateway/openapi/document.py); each error response lists the codes its route gives.

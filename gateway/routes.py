@@ -26,6 +26,7 @@ from gateway.handlers import (
     wallet_list,
     wallet_status,
     wallets,
+    webhooks,
 )
 from gateway.openapi.docs_page import render_docs
 from gateway.openapi.document import build_openapi
@@ -86,6 +87,11 @@ ROUTES = (
     Route("POST", P + "/transactions/{transactionId}/reversal", transactions.SUBMIT_REVERSAL),
     Route("GET", P + "/holds", holds.LIST_HOLDS),
     Route("GET", P + "/holds/{holdId}", holds.GET_HOLD),
+    Route("POST", P + "/webhooks", webhooks.CREATE_WEBHOOK),
+    Route("GET", P + "/webhooks", webhooks.LIST_WEBHOOKS),
+    Route("GET", P + "/webhooks/{webhookId}", webhooks.GET_WEBHOOK),
+    Route("DELETE", P + "/webhooks/{webhookId}", webhooks.DELETE_WEBHOOK),
+    Route("GET", P + "/webhooks/{webhookId}/deliveries", webhooks.LIST_WEBHOOK_DELIVERIES),
 )
 
 

@@ -224,6 +224,43 @@ class Settings(BaseSettings):
     # publisher.py), a few hundred bytes each; past it the idle ones are dropped.
     publish_coalescers_max: int = Field(default=10_000, ge=1)
 
+    # Webhooks (design section 12, docs/decisions/0022-webhooks.md). Endpoints a project may
+    # have; a URL's length; whether URLs may name private, loopback or link-local addresses
+    # (tests and closed networks only: otherwise the gateway refuses them, resolving a host name
+    # within webhook_resolve_timeout_ms, and the sender will not connect to one).
+    webhook_endpoints_per_project_max: int = Field(default=20, ge=1, le=1000)
+    webhook_url_length_max: int = Field(default=2048, ge=64, le=2048)
+    webhook_allow_private: bool = False
+    webhook_resolve_timeout_ms: int = Field(default=2000, ge=1)
+    # Delivery (worker/webhooks.py): whether a worker process delivers (else run `cloudwallet
+    # webhooks`); how often it looks for new events and due deliveries; events fanned out per
+    # pass; one attempt's timeout; attempts at once per endpoint and per process; the retry
+    # schedule (the first pause, doubling up to the longest) and when a delivery is given up
+    # (attempts or age, whichever comes first); the attempts the deliveries log keeps per endpoint.
+    webhook_delivery: bool = True
+    webhook_poll_interval_ms: int = Field(default=250, ge=10, le=60_000)
+    webhook_fanout_batches_max: int = Field(default=64, ge=1, le=10_000)
+    webhook_timeout_ms: int = Field(default=10_000, ge=100, le=120_000)
+    webhook_concurrency_per_endpoint_max: int = Field(default=4, ge=1, le=256)
+    webhook_in_flight_max: int = Field(default=256, ge=1, le=10_000)
+    webhook_retry_first_ms: int = Field(default=5_000, ge=1)
+    webhook_retry_max_ms: int = Field(default=3_600_000, ge=1)
+    webhook_attempts_max: int = Field(default=12, ge=1, le=100)
+    webhook_age_max_s: int = Field(default=3 * 24 * 3600, ge=1)
+    webhook_attempts_kept_per_endpoint: int = Field(default=100, ge=1, le=10_000)
+    # A claimed delivery is due again this long after its attempt's timeout: the time to record
+    # its outcome. A sender that died mid-delivery so has it sent again.
+    webhook_claim_margin_ms: int = Field(default=5_000, ge=100)
+    # Outcomes of attempts a sender records together: at once when this many have ended, else
+    # at its next poll (their claims keep them from being sent again meanwhile).
+    webhook_record_batch_size: int = Field(default=64, ge=1, le=10_000)
+    # The sender beside a worker's writers claims nothing while one of them has committed a
+    # full batch (batch_size_max) within this long: deliveries wait for a backlog to drain
+    # rather than slow it. 0: it never waits (a `cloudwallet webhooks` process never does).
+    webhook_defer_to_writers_ms: int = Field(default=1000, ge=0, le=60_000)
+    # A database failure of the sender: the pause before it tries again, doubling up to this.
+    webhook_database_retry_max_ms: int = Field(default=10_000, ge=10)
+
     @classmethod
     def default_of(cls, name: str) -> int:
         """The default of the limit `name`: what validation without the settings' context (a
@@ -252,6 +289,10 @@ class Settings(BaseSettings):
             raise ValueError("worker_timeout_ms must be at least three worker_heartbeat_ms")
         if self.worker_heartbeat_ms * 3 > self.lease_idle_session_timeout_ms:
             raise ValueError("lease_idle_session_timeout_ms must be at least three heartbeats")
+        if self.webhook_claim_margin_ms <= self.webhook_poll_interval_ms:
+            raise ValueError("webhook_claim_margin_ms must outlast webhook_poll_interval_ms")
+        if self.webhook_retry_first_ms > self.webhook_retry_max_ms:
+            raise ValueError("webhook_retry_first_ms must not exceed webhook_retry_max_ms")
         return self
 
 

@@ -80,6 +80,14 @@ def namespace_settings(**overrides: Any) -> Settings:
         # tests of their own (test_rate_limits.py).
         "rate_limit_per_s": 1_000_000,
         "rate_limit_burst": 10_000_000,
+        # Webhooks: receivers of the tests listen on 127.0.0.1; retries and timeouts in
+        # seconds rather than minutes (the schedule itself: tests/unit/test_webhook_rules.py).
+        "webhook_allow_private": True,
+        "webhook_poll_interval_ms": 100,
+        "webhook_timeout_ms": 2000,
+        "webhook_claim_margin_ms": 1000,
+        "webhook_retry_first_ms": 300,
+        "webhook_retry_max_ms": 2000,
     }
     values.update(overrides)
     return Settings(**values)

@@ -173,6 +173,8 @@ class Committer:
         (docs/decisions/0020-operating-signals.md)."""
         metrics = self._metrics
         metrics.batch_size.observe(len(deliveries))
+        if len(deliveries) >= self._settings.batch_size_max:
+            metrics.full_batch_at_s = time.monotonic()
         metrics.applied(plan.outcomes)
         if redelivered:
             metrics.redeliveries.inc(redelivered)

@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -26,7 +28,7 @@ from shared.redis.status_cache import StatusCache
 from shared.services import POSTGRESQL, RABBITMQ, REDIS, reported, until_reached
 from shared.settings import Settings
 from shared.tracing import WORKER_SCOPE, tracer
-from worker import ownership
+from worker import ownership, webhooks
 from worker.metrics import WorkerMetrics
 from worker.monitor import Monitor
 from worker.supervisor import Shared, Supervisor
@@ -82,6 +84,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         if not await until_reached(POSTGRESQL, database_url(settings), check, stop, retry_ms):
             return
         monitor.deployment_checked = True
+        if settings.webhook_delivery:  # beside the writers, on a pool of its own
+            sending = asyncio.create_task(
+                webhooks.deliver(
+                    settings, stop, metrics.webhook_attempts, _writers_busy(settings, metrics)
+                )
+            )
+            resources.push_async_callback(_cancelled, sending)
 
         async def connect() -> AbstractRobustConnection:
             return await broker.connect(settings, name="cloudwallet-worker")
@@ -104,6 +113,38 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         resources.callback(flush_hot_logs)
         log.info("worker %s started", worker_id)
         await supervisor.run(stop)
+
+
+def _writers_busy(settings: Settings, metrics: WorkerMetrics) -> Callable[[], bool] | None:
+    """Whether a writer of this process committed a full batch within the last
+    `webhook_defer_to_writers_ms` (its queue has a backlog): the sender beside them then claims
+    nothing, so that deliveries wait for the backlog rather than slow it
+    (docs/decisions/0022-webhooks.md). None when the setting is 0."""
+    window_s = settings.webhook_defer_to_writers_ms / 1000
+    if not window_s:
+        return None
+    return lambda: time.monotonic() - metrics.full_batch_at_s < window_s
+
+
+async def run_webhooks(settings: Settings, stop: asyncio.Event) -> None:
+    """The `cloudwallet webhooks` process: only the webhook sender, for deployments that run it
+    apart from the workers (CLOUDWALLET_WEBHOOK_DELIVERY=false on those). It waits for
+    PostgreSQL and checks the deployment first, as a worker does."""
+    pool = await create_pool(settings, size_max=1, size_min=0, application_name="cloudwallet")
+    try:
+
+        async def check() -> bool:
+            async with pool.acquire() as database_connection:
+                await check_deployment(database_connection, settings)
+            return True
+
+        retry_ms = settings.dependency_retry_ms
+        if not await until_reached(POSTGRESQL, database_url(settings), check, stop, retry_ms):
+            return
+    finally:
+        await pool.close()
+    log.info("webhook sender started")
+    await webhooks.deliver(settings, stop)
 
 
 async def _cancelled(task: asyncio.Task[Any]) -> None:

@@ -15,6 +15,10 @@ class WorkerMetrics:
     """The worker's metrics, in a registry of its own."""
 
     def __init__(self) -> None:
+        # When a writer of this process last committed a full batch (time.monotonic()): its
+        # queue had a backlog. The webhook sender beside the writers waits while this is
+        # recent (worker/webhooks.py).
+        self.full_batch_at_s = float("-inf")
         self.registry = registry = CollectorRegistry()
         self.batch_size = Histogram(
             "cloudwallet_worker_batch_size",
@@ -53,6 +57,22 @@ class WorkerMetrics:
         self.outbox_backlog = Gauge(
             "cloudwallet_outbox_backlog",
             "Transactions whose events the broker has not yet confirmed (the events outbox)",
+            registry=registry,
+        )
+        self.webhook_outbox_backlog = Gauge(
+            "cloudwallet_webhook_outbox_backlog",
+            "Transactions in the webhooks' outbox not yet turned into deliveries",
+            registry=registry,
+        )
+        self.webhook_deliveries_pending = Gauge(
+            "cloudwallet_webhook_deliveries_pending",
+            "Webhook deliveries not yet made (waiting for their first attempt or a retry)",
+            registry=registry,
+        )
+        self.webhook_attempts = Counter(
+            "cloudwallet_webhook_attempts",
+            "Webhook delivery attempts made by this process, by outcome",
+            ("outcome",),
             registry=registry,
         )
         self.partitions = Gauge(

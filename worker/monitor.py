@@ -27,6 +27,10 @@ from worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 OUTBOX_BACKLOG = "SELECT coalesce(sum(cardinality(transaction_ids)), 0)::bigint FROM event_outbox"
+WEBHOOK_BACKLOG = """
+SELECT (SELECT coalesce(sum(cardinality(transaction_ids)), 0) FROM webhook_outbox)::bigint,
+       (SELECT count(*) FROM webhook_deliveries)::bigint
+"""
 
 
 class Monitor(Reached):
@@ -106,7 +110,11 @@ class Monitor(Reached):
         if self.pool is not None and self.deployment_checked:
             async with self.pool.acquire() as database_connection:
                 backlog = await database_connection.fetchval(OUTBOX_BACKLOG)
+                webhooks = await database_connection.fetchrow(WEBHOOK_BACKLOG)
             self.metrics.outbox_backlog.set(backlog)
+            if webhooks is not None:
+                self.metrics.webhook_outbox_backlog.set(webhooks[0])
+                self.metrics.webhook_deliveries_pending.set(webhooks[1])
         connection = self.connection
         if connection is None or not connection.connected.is_set():
             return

@@ -81,6 +81,9 @@ SELECT * FROM transactions WHERE id = ANY($1::text[]) AND project_id = ANY($2::t
 # balance and held balance change in one UPDATE (every wallet whose held balance moved is in
 # the balances, at its balance), since its check compares the two; the holds a batch made are
 # inserted as the batch leaves them, and the holds it resolved that it did not make updated.
+# When a project of the batch has a live webhook endpoint, the same transactions are written to
+# the webhooks' outbox too (one index probe per batch otherwise;
+# docs/decisions/0022-webhooks.md).
 SAVE_BATCH = """
 WITH inserted AS (
   INSERT INTO transactions
@@ -129,6 +132,11 @@ WITH inserted AS (
   WHERE o.id = r->>0 AND o.status = 'Pending'
 ), forgotten AS (
   DELETE FROM event_outbox WHERE partition = $5 AND batch_id = ANY($7::text[])
+), hooked AS (
+  INSERT INTO webhook_outbox (partition, batch_id, transaction_ids)
+  SELECT $5, $6, $8::text[] WHERE cardinality($8::text[]) > 0 AND EXISTS (
+    SELECT 1 FROM webhook_endpoints WHERE project_id = ANY($14::text[]) AND deleted_at IS NULL
+  )
 )
 INSERT INTO event_outbox (partition, batch_id, transaction_ids)
 SELECT $5, $6, $8::text[] WHERE cardinality($8::text[]) > 0
@@ -261,8 +269,9 @@ async def save(
 ) -> None:
     """Write the plan in one statement: transactions, balances, entries and the events outbox
     row (`outbox`: the row's batch id and the transactions to announce; none when there are
-    none) with the deletion of the earlier rows whose events are confirmed; then the aliases,
-    which refer to the transactions."""
+    none) with the deletion of the earlier rows whose events are confirmed, and the webhooks'
+    outbox row when one of its projects has a webhook endpoint; then the aliases, which refer
+    to the transactions."""
     await connection.execute(
         SAVE_BATCH, *save_batch_arguments(plan, partition, outbox, forget_batch_ids)
     )
@@ -311,10 +320,11 @@ def save_batch_arguments(
         for asset_id, (project_id, issued, redeemed, held) in plan.totals.items()
     ]
     batch_id, announced = outbox
+    projects = list({outcome.message.project_id for outcome in plan.outcomes if outcome.new})
     return [
         _json(transactions), plan.applied_at, _json(balances), _json(entries), partition,
         batch_id, forget_batch_ids, announced, _json(held), _json(made), _json(resolved),
-        _json(totals), _json(reversed_before),
+        _json(totals), _json(reversed_before), projects,
     ]  # fmt: skip
 
 

@@ -27,6 +27,7 @@ ERROR_STATUS: dict[str, int] = {
     "WalletNotFound": 404,
     "TransactionNotFound": 404,
     "HoldNotFound": 404,
+    "WebhookNotFound": 404,
     "AssetCodeTaken": 409,
     "AssetInUse": 409,
     "CustomerSuspended": 409,

@@ -1,5 +1,5 @@
-"""The `cloudwallet` command: migrate, gateway, worker, run, status, keys (create, list, revoke,
-rotate-signing-key), verify."""
+"""The `cloudwallet` command: migrate, gateway, worker, webhooks, run, status, keys (create,
+list, revoke, rotate-signing-key), verify."""
 
 from __future__ import annotations
 
@@ -75,6 +75,15 @@ async def _worker(settings: Settings) -> None:
     stop = asyncio.Event()
     stop_on_signals(stop)
     await run_worker(settings, stop)
+
+
+async def _webhooks(settings: Settings) -> None:
+    from gateway.app import stop_on_signals
+    from worker.main import run_webhooks
+
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    await run_webhooks(settings, stop)
 
 
 async def _run(settings: Settings) -> None:
@@ -247,6 +256,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="create or update the database schema")
     commands.add_parser("gateway", help="serve the HTTP API")
     commands.add_parser("worker", help="apply transactions from the partition queues")
+    commands.add_parser(
+        "webhooks", help="deliver webhooks only (workers deliver them too, unless told not to)"
+    )
     commands.add_parser("run", help="migrate, then run one gateway and one worker together")
     status = commands.add_parser(
         "status", help="live workers; each partition's owner, queue depth, consumers, rate"
@@ -297,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             "migrate": _migrate,
             "gateway": _gateway,
             "worker": _worker,
+            "webhooks": _webhooks,
             "run": _run,
         }[arguments.command](settings)
     try:

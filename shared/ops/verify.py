@@ -27,6 +27,9 @@ invariant of the design, for one project or all.
    exactly one Completed transaction's Hold and resolved by as many Captures, Voids and
    Expires as its status says (none while Pending, else one, of the kind its status names, by
    the transaction it names, capturing the amount it shows); its wallets are its project's.
+12. Webhooks: no delivery is pending for a deleted endpoint, and every pending or logged
+   delivery carries an event of its endpoint's own project (a transaction of it, or a hold of
+   it in the status the event names).
 8. Given a client log of accepted (id, referenceId) pairs: each has exactly one final status,
    the one of the transaction holding its reference ID."""
 
@@ -254,6 +257,26 @@ LEFT JOIN (
 LEFT JOIN transactions t ON t.id = r.transaction_id
 GROUP BY k.id
 """
+# Pending deliveries and logged attempts, each with its endpoint.
+WEBHOOKS = """
+WITH carried AS (
+    SELECT endpoint_id, event_id, true AS pending FROM webhook_deliveries
+    UNION ALL
+    SELECT endpoint_id, event_id, false FROM webhook_attempts
+)
+SELECT c.endpoint_id, c.event_id,
+       CASE WHEN c.pending AND e.deleted_at IS NOT NULL THEN 'is pending for a deleted endpoint'
+            ELSE 'is not an event of the endpoint''s project' END AS problem
+FROM carried c JOIN webhook_endpoints e ON e.id = c.endpoint_id
+WHERE ($1::text IS NULL OR e.project_id = $1)
+  AND ((c.pending AND e.deleted_at IS NOT NULL) OR NOT (
+      EXISTS (SELECT 1 FROM transactions t WHERE t.id = c.event_id AND t.project_id = e.project_id)
+      OR EXISTS (
+          SELECT 1 FROM holds h
+          WHERE h.id = split_part(c.event_id, '.', 1) AND h.project_id = e.project_id
+            AND lower(h.status) = split_part(c.event_id, '.', 2)
+      )))
+"""
 
 
 @dataclass
@@ -329,6 +352,11 @@ async def verify(
         report.violations.append(
             f"reversal links: transaction {row['id']} names {row['reversed_by']} as its"
             f" reversal, and the Completed reversal {row['reversal']} names {row['reversal_of']}"
+        )
+    for row in await connection.fetch(WEBHOOKS, project_id):
+        report.violations.append(
+            f"webhook delivery of event {row['event_id']} to endpoint {row['endpoint_id']}"
+            f" {row['problem']}"
         )
     if accepted is not None:
         await _check_accepted(connection, accepted, report)

@@ -1,4 +1,4 @@
-"""Real `cloudwallet gateway` and `cloudwallet worker` processes for the fault tests: start
+"""Real `cloudwallet gateway`, `worker` and `webhooks` processes for the fault tests: start
 them, signal them, wait for them (never blocking the event loop that runs the load and the
 proxies), read their logs, and stop every one of them at the end."""
 
@@ -94,6 +94,10 @@ class Processes:
         if ready:
             await process.wait_for_log("worker consuming")
         return process
+
+    def webhooks(self, label: str, settings: Settings | None = None, **env: str) -> Process:
+        """`cloudwallet webhooks`: the webhook sender alone."""
+        return self._start("webhooks", label, settings or self.settings, env)
 
     async def gateway(
         self,

@@ -25,6 +25,7 @@ BAD_PATH_IDS = {
     "holdId": ["bad%20id", "x" * 65, "a.b"],
     "customerId": ["%00", "a%1Fb", "x" * 129],
     "keyId": ["bad%20id", "x" * 65],
+    "webhookId": ["bad%20id", "x" * 65],
 }
 
 
@@ -37,6 +38,7 @@ def fill(route: Route, ledger: Ledger, **overrides: str) -> str:
         "holdId": "01NOSUCHTRANSACTION0000000-0",
         "customerId": "nobody",
         "keyId": "01NOSUCHKEY000000000000000",
+        "webhookId": "01NOSUCHWEBHOOK00000000000",
     } | overrides
     return re.sub(r"\{(\w+)\}", lambda match: values[match.group(1)], route.path)
 

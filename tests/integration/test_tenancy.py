@@ -20,7 +20,9 @@ from tests.support import Api, Reply, fetch_rows, issue, new_ledger
 
 MISSING = "01MISSING00000000000000000"
 MISSING_CUSTOMER = f"customer-{MISSING}"
-SUB_IDS = ("assetId", "customerId", "walletId", "transactionId", "holdId")
+SUB_IDS = ("assetId", "customerId", "walletId", "transactionId", "holdId", "webhookId")
+# An endpoint that receives nothing: the transactions of make_ids all complete.
+WEBHOOK = {"url": "http://127.0.0.1:9/hook", "events": ["transaction.failed"]}
 TENANT_ROUTES = [route for route in ROUTES if "projectId" in route.path_parameters()]
 
 
@@ -32,6 +34,7 @@ class Ids:
     walletId: str
     transactionId: str
     holdId: str
+    webhookId: str
 
 
 async def make_ids(api: Api) -> Ids:
@@ -42,7 +45,16 @@ async def make_ids(api: Api) -> Ids:
     accepted = await api.submit(ledger.project_id, [issue(wallet, 2), hold])
     done = await api.final(ledger.project_id, accepted["id"])
     hold_id = done["operations"][1]["holdId"]
-    return Ids(ledger.project_id, ledger.asset_id, customer_id, wallet, accepted["id"], hold_id)
+    webhook = await api.created(f"/projects/{ledger.project_id}/webhooks", WEBHOOK)
+    return Ids(
+        ledger.project_id,
+        ledger.asset_id,
+        customer_id,
+        wallet,
+        accepted["id"],
+        hold_id,
+        webhook["id"],
+    )
 
 
 def path_of(route: Route, ids: Ids) -> str:
@@ -69,6 +81,7 @@ BODIES: dict[str, Callable[[Ids], Any]] = {
         "operations": [issue(ids.walletId, 1)],
     },
     "submitReversal": lambda ids: {"referenceId": "tenancy-reversal"},
+    "createWebhook": lambda ids: WEBHOOK,
     "submitTransactionBatch": lambda ids: {
         "transactions": [{"referenceId": "tenancy-batch", "operations": [issue(ids.walletId, 1)]}]
     },
@@ -110,6 +123,8 @@ async def snapshot(settings: Settings, project_id: str) -> list[Any]:
         "SELECT * FROM holds WHERE project_id = $1 ORDER BY id",
         "SELECT e.* FROM entries e JOIN wallets w ON w.id = e.wallet_id"
         " WHERE w.project_id = $1 ORDER BY e.id",
+        "SELECT id, url, events, description, deleted_at FROM webhook_endpoints"
+        " WHERE project_id = $1 ORDER BY id",
     ]
     return [
         [dict(row) for row in await fetch_rows(settings, query, project_id)] for query in queries
@@ -122,7 +137,7 @@ async def test_projects_own_foreign_and_missing(
 ) -> None:
     mine, theirs = await make_ids(api), await make_ids(other_api)
     before = await snapshot(migrated, theirs.projectId)
-    missing = Ids(MISSING, MISSING, MISSING_CUSTOMER, MISSING, MISSING, MISSING)
+    missing = Ids(MISSING, MISSING, MISSING_CUSTOMER, MISSING, MISSING, MISSING, MISSING)
     foreign = await call(api, route, theirs)
     absent = await call(api, route, missing)
     assert foreign.body["error"]["code"] == "ProjectNotFound"

@@ -137,8 +137,9 @@ def call(url: str, api_key: str, method: str, path: str, body: Any) -> Any:
 
 
 def make_fixture(url: str, api_key: str) -> dict[str, list[str]]:
-    """A project with an asset, a customer with a wallet, a funded system wallet and a
-    transaction that holds part of its funds: the ids schemathesis draws path parameters from."""
+    """A project with an asset, a customer with a wallet, a funded system wallet, a transaction
+    that holds part of its funds and a webhook endpoint: the ids schemathesis draws path
+    parameters from."""
     project = call(url, api_key, "POST", "/projects", {"name": "schemathesis"})["id"]
     base = f"/projects/{project}"
     asset = call(url, api_key, "POST", base + "/assets", {"name": "P", "code": "P", "fractions": 1})
@@ -164,6 +165,13 @@ def make_fixture(url: str, api_key: str) -> dict[str, list[str]]:
             ],
         },
     )
+    webhook = call(
+        url,
+        api_key,
+        "POST",
+        base + "/webhooks",
+        {"url": "http://127.0.0.1:9/hook", "events": ["transaction.failed"]},
+    )
     return {
         "projectId": [project],
         "assetId": [asset["id"]],
@@ -171,6 +179,7 @@ def make_fixture(url: str, api_key: str) -> dict[str, list[str]]:
         "walletId": [wallet["id"], treasury["id"]],
         "transactionId": [transaction["id"]],
         "holdId": [hold_id(transaction["id"], 1)],
+        "webhookId": [webhook["id"]],
     }
 
 
