@@ -75,6 +75,8 @@ TAGS = {
     "Holds": "Value reserved by a Hold operation until a Capture, a Void or its expiry.",
     "Keys": "The tenant's API keys: full, read and customer scopes, OAuth2 clients.",
     "OAuth2": "Access tokens for OAuth2 clients (client credentials).",
+    "Webhooks": "Endpoints a project's events are delivered to, signed (Standard Webhooks), and"
+    " the log of their deliveries.",
     "Service": "Liveness, readiness, metrics and this document.",
 }
 STATUS_TEXT = {
