@@ -36,6 +36,7 @@ from cloudwallet_client.models import (
     AssetTotals,
     Capture,
     CreatedKey,
+    CreatedWebhook,
     Customer,
     Entry,
     Hold,
@@ -53,6 +54,9 @@ from cloudwallet_client.models import (
     Void,
     Wallet,
     WalletBalance,
+    Webhook,
+    WebhookDelivery,
+    WebhookEventType,
 )
 from cloudwallet_client.retries import RetryPolicy
 from cloudwallet_client.webhooks import sign_webhook, verify_webhook
@@ -69,6 +73,7 @@ __all__ = [
     "CloudwalletError",
     "Conflict",
     "CreatedKey",
+    "CreatedWebhook",
     "Customer",
     "DuplicateReferenceId",
     "Entry",
@@ -99,6 +104,9 @@ __all__ = [
     "Void",
     "Wallet",
     "WalletBalance",
+    "Webhook",
+    "WebhookDelivery",
+    "WebhookEventType",
     "WebhookVerificationError",
     "sign_webhook",
     "verify_webhook",

@@ -261,6 +261,46 @@ class CreatedKey(Key):
     secret: str
 
 
+WebhookEventType = Literal[
+    "transaction.completed",
+    "transaction.failed",
+    "hold.captured",
+    "hold.voided",
+    "hold.expired",
+    "*",
+]
+
+
+class Webhook(Model):
+    """A webhook endpoint as listed and read: never its secret. `events` are event types
+    (`WebhookEventType`; `*` for all of them)."""
+
+    id: str
+    url: str
+    events: list[str]
+    description: str
+    created_at: datetime
+
+
+class CreatedWebhook(Webhook):
+    """A new webhook endpoint with its signing secret (`whsec_...`), shown only once: keep it
+    to check deliveries with `verify_webhook`."""
+
+    secret: str
+
+
+class WebhookDelivery(Model):
+    """One attempt to deliver an event to an endpoint: the endpoint's HTTP status, or the
+    error when it did not answer."""
+
+    event_id: str
+    event_type: str
+    attempt: int
+    status_code: int | None
+    error: str | None
+    at: datetime
+
+
 class AccessToken(BaseModel):
     """An OAuth2 access token (RFC 6749 section 5.1)."""
 

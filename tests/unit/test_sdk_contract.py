@@ -31,7 +31,16 @@ SCHEMA_OF = {
     "Void": "VoidOperation",
     "Expire": "ExpireOperation",
 }
-PAGES = ("ProjectPage", "AssetPage", "CustomerPage", "WalletCursorPage", "EntryPage", "KeyPage")
+PAGES = (
+    "ProjectPage",
+    "AssetPage",
+    "CustomerPage",
+    "WalletCursorPage",
+    "EntryPage",
+    "KeyPage",
+    "WebhookPage",
+    "WebhookDeliveryPage",
+)
 MODELS = [
     model
     for model in vars(models).values()

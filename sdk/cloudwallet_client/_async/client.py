@@ -16,6 +16,7 @@ from cloudwallet_client._async.ledger import AsyncLedger
 from cloudwallet_client._async.resources import AsyncResources
 from cloudwallet_client._async.transport import AsyncTransport, check_credentials
 from cloudwallet_client._async.wallets import AsyncWallets
+from cloudwallet_client._async.webhooks import AsyncWebhooks
 from cloudwallet_client.retries import RetryPolicy
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -23,7 +24,7 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 TIMEOUT_S = 10.0
 
 
-class AsyncClient(AsyncResources, AsyncCustomers, AsyncWallets, AsyncLedger):
+class AsyncClient(AsyncResources, AsyncCustomers, AsyncWallets, AsyncLedger, AsyncWebhooks):
     """The cloudwallet HTTP API. Authenticate with an API key (`api_key`), or as an OAuth2
     client (`client_id` and `client_secret`: the client fetches and renews its access tokens).
     `retry` says how often and how long a request is tried again (cloudwallet_client.retries);

@@ -1,6 +1,7 @@
 """The asynchronous client's routes for the service, keys, projects and assets (customers are
-in `customers.py`, wallets in `wallets.py`, transactions and holds in `ledger.py`). Generated
-into `_sync/resources.py` by `sdk/tools/unasync.py`: edit this one."""
+in `customers.py`, wallets in `wallets.py`, transactions and holds in `ledger.py`, webhook
+endpoints in `webhooks.py`). Generated into `_sync/resources.py` by
+`sdk/tools/unasync.py`: edit this one."""
 
 from __future__ import annotations
 

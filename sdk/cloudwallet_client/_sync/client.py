@@ -16,6 +16,7 @@ from cloudwallet_client._sync.ledger import Ledger
 from cloudwallet_client._sync.resources import Resources
 from cloudwallet_client._sync.transport import Transport, check_credentials
 from cloudwallet_client._sync.wallets import Wallets
+from cloudwallet_client._sync.webhooks import Webhooks
 from cloudwallet_client.retries import RetryPolicy
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -23,7 +24,7 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 TIMEOUT_S = 10.0
 
 
-class Client(Resources, Customers, Wallets, Ledger):
+class Client(Resources, Customers, Wallets, Ledger, Webhooks):
     """The cloudwallet HTTP API. Authenticate with an API key (`api_key`), or as an OAuth2
     client (`client_id` and `client_secret`: the client fetches and renews its access tokens).
     `retry` says how often and how long a request is tried again (cloudwallet_client.retries);

@@ -1,6 +1,7 @@
 """The synchronous client's routes for the service, keys, projects and assets (customers are
-in `customers.py`, wallets in `wallets.py`, transactions and holds in `ledger.py`). Generated
-into `_sync/resources.py` by `sdk/tools/unasync.py` from `_async/`."""
+in `customers.py`, wallets in `wallets.py`, transactions and holds in `ledger.py`, webhook
+endpoints in `webhooks.py`). Generated into `_sync/resources.py` by
+`sdk/tools/unasync.py` from `_async/`."""
 
 from __future__ import annotations
 
