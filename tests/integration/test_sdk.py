@@ -3,7 +3,8 @@ would call it: the README's walk-through with the asynchronous client, the same 
 synchronous one (in a thread, beside the gateway's event loop), typed errors from real answers
 (a DuplicateReferenceId with its transaction and requestMatches, a ValidationError naming the
 field, a 404), holds, reversals, metadata, balances in time, totals, pages walked by cursor,
-keys, and an OAuth2 client that fetches its own access token."""
+keys, an OAuth2 client that fetches its own access token, and webhook endpoints (a delivery to
+a receiver on 127.0.0.1, which the tests' settings allow, checked with `verify_webhook`)."""
 
 from __future__ import annotations
 
@@ -29,9 +30,11 @@ from cloudwallet_client import (
     Transfer,
     Unauthorized,
     ValidationFailed,
+    verify_webhook,
 )
 from shared.settings import Settings
 from tests.support import create_tenant_key
+from tests.webhook_receiver import receiving
 
 
 @pytest.fixture
@@ -258,3 +261,83 @@ async def test_every_other_route(gateway_url: str, api_key: str) -> None:
         await client.delete_customer(project.id, "dan")
         with pytest.raises(NotFound):
             await client.get_customer(project.id, "dan")
+
+
+async def test_webhook_endpoints(gateway_url: str, api_key: str) -> None:
+    # tests/support.py's settings allow private addresses (webhook_allow_private), as
+    # tests/integration/test_webhooks.py's receivers need too.
+    async with receiving() as receiver, AsyncClient(gateway_url, api_key=api_key) as client:
+        project = await client.create_project("Hooks")
+        created = await client.create_webhook(
+            project.id, receiver.url, ["transaction.completed"], description="orders"
+        )
+        assert created.secret.startswith("whsec_")
+        assert (created.url, created.events, created.description) == (
+            receiver.url,
+            ["transaction.completed"],
+            "orders",
+        )
+        shown = created.model_dump(exclude={"secret"})
+        got = await client.get_webhook(project.id, created.id)
+        assert got.model_dump() == shown and not hasattr(got, "secret")
+        page = await client.list_webhooks(project.id)
+        assert [hook.model_dump() for hook in page.items] == [shown]
+        assert (page.page, page.has_more) == (1, False)
+        assert "secret" not in page.model_dump_json()
+        assert [hook.id async for hook in client.iter_webhooks(project.id, page_size=1)] == [
+            created.id
+        ]
+        # No event yet, no attempt; then a completed transaction is delivered, signed with the
+        # secret the creation showed, and logged.
+        assert (await client.list_webhook_deliveries(project.id, created.id)).items == []
+        asset = await client.create_asset(project.id, "Points", "PTS", 1)
+        treasury = await client.open_system_wallet(project.id, asset.id)
+        done = await client.submit_and_wait(
+            project.id, "hook-1", [Issue(to_wallet_id=treasury.id, amount=5)]
+        )
+        (delivered,) = await receiver.wait_for(lambda received: len(received) >= 1)
+        event = verify_webhook(created.secret, delivered.headers, delivered.body)
+        assert (event["type"], event["data"]["id"]) == ("transaction.completed", done.id)
+        deliveries = await client.list_webhook_deliveries(project.id, created.id)
+        for _ in range(100):  # the log is written once the receiver has answered
+            if deliveries.items:
+                break
+            await asyncio.sleep(0.1)
+            deliveries = await client.list_webhook_deliveries(project.id, created.id)
+        (attempt,) = deliveries.items
+        assert (attempt.event_id, attempt.event_type) == (event["id"], "transaction.completed")
+        assert (attempt.attempt, attempt.status_code, attempt.error) == (1, 200, None)
+        logged = client.iter_webhook_deliveries(project.id, created.id, page_size=1)
+        assert [one.event_id async for one in logged] == [event["id"]]
+
+        await client.delete_webhook(project.id, created.id)
+        with pytest.raises(NotFound) as gone:
+            await client.get_webhook(project.id, created.id)
+        assert (gone.value.status, gone.value.code) == (404, "WebhookNotFound")
+        with pytest.raises(NotFound):
+            await client.delete_webhook(project.id, created.id)
+        with pytest.raises(NotFound):
+            await client.list_webhook_deliveries(project.id, created.id)
+        assert (await client.list_webhooks(project.id)).items == []
+        with pytest.raises(ValidationFailed) as refused:
+            await client.create_webhook(project.id, "ftp://example.com/hook", ["*"])
+        assert [field.field for field in refused.value.fields] == ["url"]
+
+
+def synchronous_webhooks(gateway_url: str, api_key: str) -> None:
+    with Client(gateway_url, api_key=api_key) as client:
+        project = client.create_project("Hooks")
+        created = client.create_webhook(project.id, "http://127.0.0.1:9/hook", ["*"])
+        assert created.secret.startswith("whsec_") and created.events == ["*"]
+        assert [hook.id for hook in client.iter_webhooks(project.id)] == [created.id]
+        assert client.get_webhook(project.id, created.id).description == ""
+        client.list_webhook_deliveries(project.id, created.id)  # empty or not: no event yet
+        client.delete_webhook(project.id, created.id)
+        with pytest.raises(NotFound):
+            client.get_webhook(project.id, created.id)
+
+
+async def test_webhook_endpoints_with_the_synchronous_client(
+    gateway_url: str, api_key: str
+) -> None:
+    await asyncio.to_thread(synchronous_webhooks, gateway_url, api_key)
