@@ -40,6 +40,7 @@ from shared.redis.access import RateBuckets
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+TAKES_WAITED_MAX = 4  # in-flight takes of its key a request waits for before taking its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ class RateLimiter:
         # Keys refused, and when their buckets will have refilled one request (monotonic);
         # at most `auth_cache_entries_max` of them, the oldest forgotten first.
         self._empty_until_s: dict[str, float] = {}
+        self._taking: dict[str, asyncio.Future[None]] = {}  # the take in flight, per key
         self._wait_s = settings.rate_limit_redis_wait_ms / 1000
         self._outage_pause_s = settings.rate_limit_outage_pause_ms / 1000
         self._unlimited_until_s = 0.0  # after a take that failed: not limited until then
@@ -87,12 +89,19 @@ class RateLimiter:
         if rate_per_s == 0:
             return
         burst = key.rate_limit_burst or self._burst
+        # One take of a key at a time in this gateway: the requests that come meanwhile wait for
+        # it and share its lease. Concurrent takes each took a lease's worth: during a Redis
+        # stall, hundreds of them waited in the connection and, sent once it resumed, emptied the
+        # bucket for requests nobody was waiting for any more.
+        for _ in range(TAKES_WAITED_MAX):
+            if self._from_lease(request, key.id, burst, rate_per_s):
+                return
+            taking = self._taking.get(key.id)
+            if taking is None:
+                break
+            await asyncio.shield(taking)
         lease = self._leases.get(key.id)
         now_s = time.monotonic()
-        if lease is not None and lease.left > 0 and now_s < lease.until_s:
-            lease.left -= 1
-            request[RATE_LIMIT] = _allowance(burst, rate_per_s, lease.bucket_left + lease.left)
-            return
         empty_until_s = self._empty_until_s.get(key.id)
         if empty_until_s is not None:
             if now_s < empty_until_s:
@@ -105,14 +114,11 @@ class RateLimiter:
         given_back = 0
         if lease is not None and lease.left > 0:  # lapsed: its requests go back to the bucket
             given_back, lease.left = lease.left, 0
+        loop = asyncio.get_running_loop()
+        taking = self._taking[key.id] = loop.create_future()
         try:
             taken = await self._buckets.take(
-                key.id,
-                rate_per_s,
-                burst,
-                wanted,
-                given_back,
-                deadline_s=asyncio.get_running_loop().time() + self._wait_s,
+                key.id, rate_per_s, burst, wanted, given_back, deadline_s=loop.time() + self._wait_s
             )
         except CacheUnavailable as error:
             self._unlimited_until_s = time.monotonic() + self._outage_pause_s
@@ -120,6 +126,10 @@ class RateLimiter:
                 self._unlimited_since_outage = True
                 log.warning("%s: requests are not rate limited until Redis answers", error.message)
             return
+        finally:
+            if self._taking.get(key.id) is taking:
+                del self._taking[key.id]
+            taking.set_result(None)
         self._unlimited_since_outage = False
         bucket_left = taken.left_milli // 1000
         if taken.granted == 0:
@@ -131,6 +141,15 @@ class RateLimiter:
             raise _refusal(refill_s)
         self._lease(key.id, taken.granted - 1, now_s, bucket_left)
         request[RATE_LIMIT] = _allowance(burst, rate_per_s, bucket_left + self._left(key.id))
+
+    def _from_lease(self, request: web.Request, key_id: str, burst: int, rate_per_s: int) -> bool:
+        """Take the request from this gateway's lease of the key, if it has one left."""
+        lease = self._leases.get(key_id)
+        if lease is not None and lease.left > 0 and time.monotonic() < lease.until_s:
+            lease.left -= 1
+            request[RATE_LIMIT] = _allowance(burst, rate_per_s, lease.bucket_left + lease.left)
+            return True
+        return False
 
     def _lease(self, key_id: str, extra: int, now_s: float, bucket_left: int) -> None:
         lease = self._leases.get(key_id)

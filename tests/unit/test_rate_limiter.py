@@ -72,3 +72,34 @@ async def test_a_refused_key_is_refused_without_asking_until_its_bucket_refilled
     buckets.granted = 1
     await limiter.admit(make_mocked_request("GET", "/projects"), caller)
     assert buckets.takes == 2
+
+
+class SlowBuckets(Buckets):
+    """Answers a take once `release` is set: a Redis that stalls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def take(self, *_: Any, **__: Any) -> Taken:
+        self.takes += 1
+        await self.release.wait()
+        return Taken(self.granted, self.left_milli)
+
+
+async def test_requests_of_a_key_share_the_take_in_flight() -> None:
+    buckets = SlowBuckets()
+    buckets.granted, buckets.left_milli = 100, 900_000
+    limiter = RateLimiter(buckets, Settings())  # type: ignore[arg-type]
+    caller = principal()
+    admitted = [
+        asyncio.create_task(limiter.admit(make_mocked_request("GET", "/projects"), caller))
+        for _ in range(50)
+    ]
+    await asyncio.sleep(0.01)
+    # However many wait while Redis stalls, one take is in flight (each took a lease's worth
+    # that a stalled connection then sent all at once).
+    assert buckets.takes == 1
+    buckets.release.set()
+    await asyncio.gather(*admitted)
+    assert buckets.takes == 1  # the 50 requests came out of the one lease of 100
