@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -18,8 +19,12 @@ from aiohttp import web
 from gateway.app_keys import SETTINGS
 from gateway.http import read_query
 from gateway.query_strings import EPOCH, EPOCH_MS_MAX, LedgerQuery, PageQuery
+from gateway.representations import page_items
+from gateway.responses import CursorPage
 from shared.contract.messages import RESOURCE_ID_LENGTH_MAX, Row
 from shared.errors import ValidationFailed
+
+PageModel = TypeVar("PageModel", bound=CursorPage[Any])
 
 NUMBER_KEY = re.compile(r"[0-9]{1,18}")
 ID_KEY = re.compile(rf"[A-Za-z0-9_-]{{1,{RESOURCE_ID_LENGTH_MAX}}}")
@@ -95,8 +100,29 @@ def key_moment(key: str) -> datetime:
 
 
 def moment_id_cursor(kind: str, row: Row) -> str:
-    """The cursor after `row` in a list ordered by (`created_at`, `id`)."""
-    return encode_cursor(kind, moment_key(row["created_at"]), row["id"])
+    """The cursor after `row` in a list ordered by (`created_at`, `id`) (a text or number id)."""
+    return encode_cursor(kind, moment_key(row["created_at"]), str(row["id"]))
+
+
+def moment_id_page(
+    model: type[PageModel],
+    rows: Sequence[Any],
+    query: LedgerQuery,
+    page_size: int,
+    kind: str,
+    item_of: Callable[[Any], Any],
+) -> PageModel:
+    """A page of a list ordered by (`created_at`, `id`), from the rows a statement read for it
+    (one more than the page: `page_items`), with the cursor after its last item if there is
+    more."""
+    rows, has_more = page_items(rows, page_size)
+    return model(
+        items=[item_of(row) for row in rows],
+        page=query.page,
+        page_size=page_size,
+        has_more=has_more,
+        next_cursor=moment_id_cursor(kind, rows[-1]) if has_more else None,
+    )
 
 
 def cursor_bound(cursor: str | None, kind: str) -> tuple[datetime, str] | None:

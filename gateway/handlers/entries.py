@@ -21,9 +21,8 @@ from gateway.listing import (
     NUMBER_KEY,
     decode_cursor,
     decode_cursor_kind,
-    encode_cursor,
     key_moment,
-    moment_key,
+    moment_id_page,
     not_a_cursor,
     page_start,
     read_ledger_query,
@@ -31,7 +30,7 @@ from gateway.listing import (
 from gateway.openapi import examples
 from gateway.openapi.endpoint import Endpoint
 from gateway.query_strings import LedgerQuery
-from gateway.representations import entry_from_row, page_items
+from gateway.representations import entry_from_row
 
 CURSOR_KIND = "E"
 # The cursor of the ledgers ordered by id, before decision 0024: still read, so that a client
@@ -74,18 +73,7 @@ async def list_entries(request: web.Request) -> web.Response:
         page_size + 1,
         (query.page - 1) * page_size,
     )
-    rows, has_more = page_items(rows, page_size)
-    next_cursor = None
-    if has_more:
-        last = rows[-1]
-        next_cursor = encode_cursor(CURSOR_KIND, moment_key(last["created_at"]), str(last["id"]))
-    page = responses.EntryPage(
-        items=[entry_from_row(row) for row in rows],
-        page=query.page,
-        page_size=page_size,
-        has_more=has_more,
-        next_cursor=next_cursor,
-    )
+    page = moment_id_page(responses.EntryPage, rows, query, page_size, CURSOR_KIND, entry_from_row)
     return json_response(page)
 
 

@@ -14,11 +14,11 @@ from aiohttp import web
 from gateway import responses
 from gateway.app_keys import DATABASE
 from gateway.http import json_response
-from gateway.listing import cursor_bound, moment_id_cursor, page_start, read_ledger_query
+from gateway.listing import cursor_bound, moment_id_page, page_start, read_ledger_query
 from gateway.openapi import examples
 from gateway.openapi.endpoint import Endpoint
 from gateway.query_strings import HoldQuery
-from gateway.representations import hold_from_row, page_items
+from gateway.representations import hold_from_row
 from shared.errors import NotFound
 
 TAG = "Holds"
@@ -79,15 +79,7 @@ async def list_holds(request: web.Request) -> web.Response:
         page_size + 1,
         (query.page - 1) * page_size,
     )
-    rows, has_more = page_items(rows, page_size)
-    next_cursor = moment_id_cursor(CURSOR_KIND, rows[-1]) if has_more else None
-    page = responses.HoldPage(
-        items=[hold_from_row(row) for row in rows],
-        page=query.page,
-        page_size=page_size,
-        has_more=has_more,
-        next_cursor=next_cursor,
-    )
+    page = moment_id_page(responses.HoldPage, rows, query, page_size, CURSOR_KIND, hold_from_row)
     return json_response(page)
 
 

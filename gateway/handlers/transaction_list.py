@@ -22,11 +22,11 @@ from gateway import responses
 from gateway.app_keys import DATABASE
 from gateway.filtering import Select
 from gateway.http import json_response
-from gateway.listing import cursor_bound, moment_id_cursor, page_start, read_ledger_query
+from gateway.listing import cursor_bound, moment_id_page, page_start, read_ledger_query
 from gateway.openapi import examples
 from gateway.openapi.endpoint import Endpoint
 from gateway.query_strings import TransactionQuery
-from gateway.representations import page_items, transaction_from_state
+from gateway.representations import transaction_from_state
 from shared.contract.messages import transaction_from_row
 
 CURSOR_KIND = "t"
@@ -81,14 +81,13 @@ async def list_transactions(request: web.Request) -> web.Response:
     query, page_size = read_ledger_query(request, TransactionQuery)
     statement, arguments = list_statement(request.match_info["projectId"], query, page_size)
     rows = await request.app[DATABASE].fetch(statement, *arguments)
-    rows, has_more = page_items(rows, page_size)
-    next_cursor = moment_id_cursor(CURSOR_KIND, rows[-1]) if has_more else None
-    page = responses.TransactionPage(
-        items=[transaction_from_state(transaction_from_row(row)) for row in rows],
-        page=query.page,
-        page_size=page_size,
-        has_more=has_more,
-        next_cursor=next_cursor,
+    page = moment_id_page(
+        responses.TransactionPage,
+        rows,
+        query,
+        page_size,
+        CURSOR_KIND,
+        lambda row: transaction_from_state(transaction_from_row(row)),
     )
     return json_response(page)
 
