@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
 import orjson
@@ -70,3 +71,41 @@ class EventLog:
         finally:
             await connection.close()
         return seen
+
+
+MESSAGE_WAIT_S = 10  # for one message to arrive on a watched queue
+
+
+class WatchedQueue:
+    """Copies of what an exchange routes with some keys, on an exclusive queue bound before the
+    test publishes (the messages of a partition, a project's events)."""
+
+    def __init__(
+        self, connection: aio_pika.abc.AbstractConnection, queue: aio_pika.abc.AbstractQueue
+    ) -> None:
+        self._connection = connection
+        self._queue = queue
+
+    @classmethod
+    async def bind(cls, settings: Settings, exchange: str, *keys: str) -> WatchedQueue:
+        connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+        queue = await (await connection.channel()).declare_queue(exclusive=True)
+        for key in keys:
+            await queue.bind(exchange, routing_key=key)
+        return cls(connection, queue)
+
+    async def headers(self, message_id: str) -> dict[str, Any]:
+        """The headers of the message of this id once it arrives (within MESSAGE_WAIT_S); the
+        messages before it are dropped."""
+        async with asyncio.timeout(MESSAGE_WAIT_S):
+            while True:
+                message = await self._queue.get(fail=False)
+                if message is None:
+                    await asyncio.sleep(0.05)
+                    continue
+                await message.ack()
+                if message.message_id == message_id:
+                    return dict(message.headers)
+
+    async def close(self) -> None:
+        await self._connection.close()

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import aio_pika
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,6 +23,7 @@ from shared.amqp.broker import EVENTS_EXCHANGE
 from shared.database import migrate
 from shared.ids import new_id
 from shared.settings import Settings
+from tests.events import WatchedQueue
 from tests.processes import free_port
 from tests.support import (
     AMQP_SERVER,
@@ -46,7 +46,6 @@ from worker.main import run_worker
 OPERATE = f"{NAMESPACE}_operate"
 SUBMIT_ROUTE = "/projects/{projectId}/transactions"
 LOAD_TRANSACTIONS = 20
-EVENT_WAIT_S = 10
 READY_WAIT_S = 20
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -151,7 +150,12 @@ async def test_a_submission_is_followed_by_its_request_id_to_the_worker_and_its_
     api = Api(http_session, operated.gateway_url, api_key)
     ledger = await new_ledger(api)
     treasury = await ledger.system_wallet()
-    events = await bind_events(operated.settings, ledger.project_id)
+    events = await WatchedQueue.bind(
+        operated.settings,
+        EVENTS_EXCHANGE,
+        f"transaction.*.{ledger.project_id}",
+        f"hold.*.{ledger.project_id}",
+    )
     request_id = f"follow-{new_id()}"
     try:
         reply = await api.call(
@@ -168,9 +172,9 @@ async def test_a_submission_is_followed_by_its_request_id_to_the_worker_and_its_
         assert echoed == request_id
         final = await api.final(ledger.project_id, reply.body["id"])
         assert final["status"] == "Completed"
-        event_headers = await events.get_headers(final["id"])
+        event_headers = await events.headers(final["id"])
         hold_id = final["operations"][1]["holdId"]
-        hold_event_headers = await events.get_headers(f"{hold_id}.pending")
+        hold_event_headers = await events.headers(f"{hold_id}.pending")
     finally:
         await events.close()
     assert event_headers.get("request-id") == request_id
@@ -335,36 +339,3 @@ async def test_a_gateway_started_without_postgresql_serves_and_names_it(
     assert "PostgreSQL" in error["message"]
     assert error["details"]["services"]["redis"] == "ok"
     assert error["details"]["services"]["rabbitmq"] == "ok"
-
-
-class EventQueue:
-    """A project's events, kept on an exclusive queue bound before its first transaction."""
-
-    def __init__(self, connection: aio_pika.abc.AbstractConnection, queue: Any) -> None:
-        self._connection = connection
-        self._queue = queue
-
-    async def get_headers(self, message_id: str) -> dict[str, Any]:
-        """The headers of the event of this message id (a transaction's id, or a hold's id and
-        status), once it arrives (within EVENT_WAIT_S); the events before it are dropped."""
-        async with asyncio.timeout(EVENT_WAIT_S):
-            while True:
-                message = await self._queue.get(fail=False)
-                if message is None:
-                    await asyncio.sleep(0.05)
-                    continue
-                await message.ack()
-                if message.message_id == message_id:
-                    return dict(message.headers)
-
-    async def close(self) -> None:
-        await self._connection.close()
-
-
-async def bind_events(settings: Settings, project_id: str) -> EventQueue:
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
-    channel = await connection.channel()
-    queue = await channel.declare_queue(exclusive=True)
-    await queue.bind(EVENTS_EXCHANGE, routing_key=f"transaction.*.{project_id}")
-    await queue.bind(EVENTS_EXCHANGE, routing_key=f"hold.*.{project_id}")
-    return EventQueue(connection, queue)

@@ -12,9 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-import aio_pika
 import aiohttp
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
@@ -29,6 +27,7 @@ from shared.contract.partition import partition_of, routing_key
 from shared.database import migrate
 from shared.ids import new_id
 from shared.settings import Settings
+from tests.events import WatchedQueue
 from tests.support import (
     AMQP_SERVER,
     DATABASE_SERVER,
@@ -84,37 +83,9 @@ async def traced() -> AsyncIterator[Traced]:
         tracing.stop()
 
 
-class Copies:
-    """Copies of the messages published to a project's partition, on an exclusive queue bound
-    beside the partition queue."""
-
-    def __init__(self, connection: aio_pika.abc.AbstractConnection, queue: Any) -> None:
-        self._connection = connection
-        self._queue = queue
-
-    @classmethod
-    async def bind(cls, settings: Settings, project_id: str) -> Copies:
-        connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
-        channel = await connection.channel()
-        queue = await channel.declare_queue(exclusive=True)
-        key = routing_key(partition_of(project_id, settings.partition_count))
-        await queue.bind(TRANSACTIONS_EXCHANGE, routing_key=key)
-        return cls(connection, queue)
-
-    async def headers(self, message_id: str) -> dict[str, Any]:
-        """The headers of the message named `message_id`, once it arrives (within WAIT_S)."""
-        async with asyncio.timeout(WAIT_S):
-            while True:
-                message = await self._queue.get(fail=False)
-                if message is None:
-                    await asyncio.sleep(0.05)
-                    continue
-                await message.ack()
-                if message.message_id == message_id:
-                    return dict(message.headers)
-
-    async def close(self) -> None:
-        await self._connection.close()
+def partition_key(settings: Settings, project_id: str) -> str:
+    """The routing key of the project's partition: its published messages."""
+    return routing_key(partition_of(project_id, settings.partition_count))
 
 
 async def applied_spans(exporter: InMemorySpanExporter, ids: list[str]) -> list[ReadableSpan]:
@@ -154,7 +125,9 @@ async def test_a_submission_is_one_trace_from_its_request_through_the_broker_to_
     api = Api(http_session, traced.gateway_url, await create_tenant_key(traced.settings))
     ledger = await new_ledger(api)
     treasury = await ledger.system_wallet()
-    copies = await Copies.bind(traced.settings, ledger.project_id)
+    copies = await WatchedQueue.bind(
+        traced.settings, TRANSACTIONS_EXCHANGE, partition_key(traced.settings, ledger.project_id)
+    )
     request_id = f"traced-{new_id()}"
     try:
         reply = await api.call(
@@ -250,7 +223,9 @@ async def test_with_tracing_off_nothing_is_recorded_and_no_traceparent_sent(
     assert migrated.tracing == "off"  # the suite's own gateway and worker (conftest.py)
     ledger = await new_ledger(api)
     treasury = await ledger.system_wallet()
-    copies = await Copies.bind(migrated, ledger.project_id)
+    copies = await WatchedQueue.bind(
+        migrated, TRANSACTIONS_EXCHANGE, partition_key(migrated, ledger.project_id)
+    )
     request_id = f"untraced-{new_id()}"
     try:
         reply = await api.call(
