@@ -1,11 +1,15 @@
-"""The ledger core's test helpers: operations written as calls, and the sums the properties
-compare (what a set of wallets holds by asset, and what postings issued net of redeems)."""
+"""The ledger core's test helpers: operations written as calls, the sums the properties
+compare (what a set of wallets holds by asset, and what postings issued net of redeems), and
+queue messages as a writer receives them."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
+from shared.contract.messages import TransactionMessage
 from shared.core.ledger import EntryType, Operation, OperationType, Posting, Wallet
 
 
@@ -41,3 +45,21 @@ def net_issued(wallets: Mapping[str, Wallet], postings: Iterable[Posting]) -> di
         elif posting.type is EntryType.REDEEM:
             issued[asset] -= posting.amount
     return issued
+
+
+SUBMITTED_AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def message(
+    transaction_id: str, reference_id: str, *operations: dict[str, Any], project_id: str = "p1"
+) -> TransactionMessage:
+    """A queue message of `operations`, submitted at SUBMITTED_AT."""
+    return TransactionMessage.model_validate(
+        {
+            "id": transaction_id,
+            "projectId": project_id,
+            "referenceId": reference_id,
+            "operations": list(operations),
+            "submittedAt": SUBMITTED_AT.isoformat(),
+        }
+    )

@@ -7,26 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.contract.messages import TransactionMessage
 from shared.core.ledger import Applied, EntryType, Posting, Wallet, WalletStatus
 from shared.errors import InvariantViolation
+from tests.unit.ledger_values import message
 from worker.batch import KnownTransaction, LockedWallet, _check_balanced, plan_batch, wallet_ids
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def message(
-    transaction_id: str, reference_id: str, *operations: dict[str, object], project_id: str = "p1"
-) -> TransactionMessage:
-    return TransactionMessage.model_validate(
-        {
-            "id": transaction_id,
-            "projectId": project_id,
-            "referenceId": reference_id,
-            "operations": list(operations),
-            "submittedAt": NOW.isoformat(),
-        }
-    )
 
 
 def locked(wallet_id: str, balance: int, project_id: str = "p1") -> LockedWallet:

@@ -23,6 +23,7 @@ from shared.contract.messages import (
 )
 from shared.core import ledger
 from shared.core.ledger import Hold, HoldStatus, Wallet, WalletStatus
+from tests.unit.ledger_values import message
 from worker.batch import (
     KnownTransaction,
     LockedHold,
@@ -35,20 +36,6 @@ from worker.batch import (
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 LATER = NOW + timedelta(hours=2)
-
-
-def message(
-    transaction_id: str, reference_id: str, *operations: dict[str, Any], project_id: str = "p1"
-) -> TransactionMessage:
-    return TransactionMessage.model_validate(
-        {
-            "id": transaction_id,
-            "projectId": project_id,
-            "referenceId": reference_id,
-            "operations": list(operations),
-            "submittedAt": NOW.isoformat(),
-        }
-    )
 
 
 def expiry(transaction_id: str, held: str, project_id: str = "p1") -> TransactionMessage:
